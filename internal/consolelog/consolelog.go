@@ -1,0 +1,76 @@
+// Package consolelog finds kernel error reports in a VM's serial console log:
+// WARN splats, BUGs, oopses, panics, KASAN/UBSAN reports, lockdep and RCU
+// reports, debug-objects reports and hung tasks. Any of them fails a VM test
+// run, whatever the tests inside the guest said.
+package consolelog
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// A Finding is one line of the log that starts a kernel error report.
+type Finding struct {
+	Line int    // 1-based line number in the log
+	Kind string // what kind of report it is
+	Text string // the line itself
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("line %d: %s: %s", f.Line, f.Kind, f.Text)
+}
+
+// The patterns are phrases the kernel prints at the head of a report. They
+// are not anchored: the guest's own output may share a line with a kernel
+// message on the serial console.
+var patterns = []struct {
+	kind string
+	re   *regexp.Regexp
+}{
+	{"warning", regexp.MustCompile(`WARNING: CPU: \d+ PID: \d+ at `)},
+	{"kasan", regexp.MustCompile(`BUG: KASAN: `)},
+	{"ubsan", regexp.MustCompile(`UBSAN: `)},
+	{"bug", regexp.MustCompile(`(^|[^A-Z])BUG: |kernel BUG at `)},
+	{"oops", regexp.MustCompile(`Oops: |general protection fault`)},
+	{"panic", regexp.MustCompile(`Kernel panic - not syncing`)},
+	{"lockdep", regexp.MustCompile(`WARNING: (possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|bad unlock balance|held lock freed|lock held when returning|possible irq lock inversion|.*still has locks held)|INFO: trying to register non-static key`)},
+	{"rcu-stall", regexp.MustCompile(`rcu: INFO: .*detected stalls`)},
+	{"hung-task", regexp.MustCompile(`INFO: task .* blocked for more than \d+ seconds`)},
+	{"debug-objects", regexp.MustCompile(`ODEBUG: `)},
+	{"list-corruption", regexp.MustCompile(`list_(add|del) corruption`)},
+	{"stack-trace", regexp.MustCompile(`^\s*Call Trace:`)},
+}
+
+// Scan returns every report start in r, in order.
+func Scan(r io.Reader) ([]Finding, error) {
+	var found []Finding
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimRight(sc.Text(), "\r")
+		for _, p := range patterns {
+			if p.re.MatchString(line) {
+				found = append(found, Finding{Line: n, Kind: p.kind, Text: line})
+				break
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return found, fmt.Errorf("consolelog: reading: %w", err)
+	}
+	return found, nil
+}
+
+// ScanFile is Scan on the file at path.
+func ScanFile(path string) ([]Finding, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("consolelog: %w", err)
+	}
+	defer f.Close()
+	return Scan(f)
+}

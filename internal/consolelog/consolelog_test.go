@@ -1,0 +1,82 @@
+package consolelog
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestScan(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		log   string
+		kinds []string
+	}{
+		{
+			name: "clean boot and test output",
+			log: `Linux version 6.12.117-emptypidfd (root@host) #1 SMP
+Run /init as init process
+=== RUN   TestPidfdOpen
+    baseline_test.go:20: bug in nothing: WARNING about nothing
+--- PASS: TestPidfdOpen (0.01s)
+reboot: Power down`,
+		},
+		{
+			name: "WARN_ON splat",
+			log: `------------[ cut here ]------------
+WARNING: CPU: 1 PID: 93 at kernel/pid.c:612 __do_sys_pidfd_open+0x1a/0x90
+Modules linked in:
+Call Trace:
+ <TASK>`,
+			kinds: []string{"warning", "stack-trace"},
+		},
+		{
+			name:  "KASAN",
+			log:   "==================================================================\nBUG: KASAN: slab-use-after-free in pidfs_free_pid+0x30/0x50",
+			kinds: []string{"kasan"},
+		},
+		{
+			name:  "lockdep circular",
+			log:   "======================================================\nWARNING: possible circular locking dependency detected\n6.12.117-emptypidfd #2 Not tainted",
+			kinds: []string{"lockdep"},
+		},
+		{
+			name:  "sleeping in atomic",
+			log:   "BUG: sleeping function called from invalid context at kernel/locking/mutex.c:585",
+			kinds: []string{"bug"},
+		},
+		{
+			name:  "oops and panic",
+			log:   "Oops: general protection fault, probably for non-canonical address 0xdffffc0000000000\nKernel panic - not syncing: Fatal exception",
+			kinds: []string{"oops", "panic"},
+		},
+		{
+			name:  "kernel message glued to test output",
+			log:   "=== RUN   TestX\nhello from the childBUG: unable to handle page fault for address: 0000000000000008",
+			kinds: []string{"bug"},
+		},
+		{
+			name:  "hung task and rcu stall",
+			log:   "INFO: task init:1 blocked for more than 120 seconds.\nrcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
+			kinds: []string{"hung-task", "rcu-stall"},
+		},
+		{
+			name:  "ubsan, debug objects, list corruption",
+			log:   "UBSAN: shift-out-of-bounds in fs/exec.c:10:2\nODEBUG: free active (active state 0) object: x\nlist_del corruption. prev->next should be y",
+			kinds: []string{"ubsan", "debug-objects", "list-corruption"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Scan(strings.NewReader(tc.log))
+			if err != nil {
+				t.Fatalf("Scan: %v", err)
+			}
+			var kinds []string
+			for _, f := range got {
+				kinds = append(kinds, f.Kind)
+			}
+			if strings.Join(kinds, ",") != strings.Join(tc.kinds, ",") {
+				t.Errorf("Scan found %v, want %v", got, tc.kinds)
+			}
+		})
+	}
+}

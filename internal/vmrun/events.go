@@ -1,0 +1,97 @@
+package vmrun
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEvent is one event of "go tool test2json" output.
+type TestEvent struct {
+	Time    time.Time `json:",omitempty"`
+	Action  string
+	Package string  `json:",omitempty"`
+	Test    string  `json:",omitempty"`
+	Elapsed float64 `json:",omitempty"`
+	Output  string  `json:",omitempty"`
+}
+
+// Result is the outcome of a guest test (or package) and its subtests.
+type Result struct {
+	Name     string
+	Action   string // "pass", "fail", "skip", or "" if it never finished
+	Output   strings.Builder
+	Children []*Result
+	byName   map[string]*Result
+}
+
+func (r *Result) child(name string) *Result {
+	if c, ok := r.byName[name]; ok {
+		return c
+	}
+	c := &Result{Name: name}
+	if r.byName == nil {
+		r.byName = map[string]*Result{}
+	}
+	r.byName[name] = c
+	r.Children = append(r.Children, c)
+	return c
+}
+
+// Collect folds test2json events into one result tree per package. Subtests
+// ("TestA/sub") become children of their parent.
+func Collect(events []TestEvent) map[string]*Result {
+	pkgs := map[string]*Result{}
+	for _, e := range events {
+		pkg, ok := pkgs[e.Package]
+		if !ok {
+			pkg = &Result{Name: e.Package}
+			pkgs[e.Package] = pkg
+		}
+		node := pkg
+		if e.Test != "" {
+			for _, part := range strings.Split(e.Test, "/") {
+				node = node.child(part)
+			}
+		}
+		switch e.Action {
+		case "output":
+			node.Output.WriteString(e.Output)
+		case "pass", "fail", "skip":
+			node.Action = e.Action
+		}
+	}
+	return pkgs
+}
+
+// report replays r on t: subtests for the children, then r's own outcome.
+func (r *Result) report(t *testing.T) {
+	for _, c := range r.Children {
+		t.Run(c.Name, func(t *testing.T) { c.report(t) })
+	}
+	out := strings.TrimRight(r.Output.String(), "\n")
+	switch r.Action {
+	case "pass":
+	case "skip":
+		t.Skipf("skipped in the guest:\n%s", out)
+	case "fail":
+		// A parent of a failed subtest fails through the subtest already;
+		// print the output only where it is the test's own.
+		if len(r.Children) == 0 || !anyFailed(r.Children) {
+			t.Errorf("failed in the guest:\n%s", out)
+		} else {
+			t.Fail()
+		}
+	default:
+		t.Errorf("never finished in the guest (crash or timeout?):\n%s", out)
+	}
+}
+
+func anyFailed(rs []*Result) bool {
+	for _, r := range rs {
+		if r.Action == "fail" || r.Action == "" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install what the build and the VM tests need on Debian 12, idempotently:
+# the pinned kernel source, the kernel build tools, QEMU, and the Go modules.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+pkgs=(
+	"$KERNEL_DEB_PACKAGE=$KERNEL_DEB_VERSION"
+	build-essential bc bison flex libelf-dev libssl-dev cpio kmod rsync xz-utils
+	ccache git perl python3
+	qemu-system-x86
+	libcap-dev # static libcap for the clone3 selftests
+	bash       # the exec selftests' scripts run /bin/bash in the guest
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	name=${p%%=*}
+	want=${p#*=}
+	have=$(dpkg-query -W -f='${Status} ${Version}' "$name" 2>/dev/null || true)
+	case "$have" in
+	"install ok installed "*)
+		[ "$name" = "$p" ] || [ "${have##* }" = "$want" ] || missing+=("$p")
+		;;
+	*) missing+=("$p") ;;
+	esac
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} by hand (Debian 12 expected)"
+	sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	log "installing: ${missing[*]}"
+	$sudo apt-get update -qq
+	if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+		die "apt-get install failed; is $KERNEL_DEB_PACKAGE $KERNEL_DEB_VERSION still in the archive? (apt-cache policy $KERNEL_DEB_PACKAGE)"
+	fi
+else
+	log "Debian packages: all present"
+fi
+
+need go "Go from https://go.dev/dl (go.mod names the version)"
+log "Go modules"
+(cd "$TOP" && go mod download)

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Build one flavour of the kernel from build/linux, out of tree.
+#
+#   scripts/kernel-build.sh plain|debug
+#
+# plain: tinyconfig + configs/vmtest.config (benchmarks)
+# debug: plain + configs/debug.config (KASAN, lockdep, ...; correctness suite)
+#
+# The config is regenerated only when a fragment changed, so a one-line source
+# change rebuilds only what depends on it; ccache makes full rebuilds cheap too.
+# Outputs: build/kbuild-FLAVOUR/arch/x86/boot/bzImage and the uapi headers in
+# build/kbuild-FLAVOUR/usr/include.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+flavour=${1:?usage: $0 plain|debug}
+out=$(kbuild_dir "$flavour")
+mapfile -t frags < <(fragments "$flavour")
+
+need gcc build-essential
+need make make
+need flex flex
+need bison bison
+need bc bc
+[ -f /usr/include/libelf.h ] || die "libelf headers missing: run 'make deps' (or: apt-get install libelf-dev)"
+[ -d "$KSRC/.git" ] || die "$KSRC missing: run scripts/kernel-tree.sh (make kernel does)"
+
+CC=gcc
+if command -v ccache >/dev/null 2>&1; then
+	CC="ccache gcc"
+else
+	log "ccache not found: full rebuilds will be slow (make deps installs it)"
+fi
+# LOCALVERSION= (empty, but set) keeps setlocalversion from appending '+'.
+kmake() { make -C "$KSRC" O="$out" CC="$CC" HOSTCC="$CC" LOCALVERSION= "$@"; }
+
+# check_config: every symbol a fragment sets must have that value in .config.
+check_config() {
+	local bad=0 line sym val
+	for f in "${frags[@]}"; do
+		while IFS= read -r line; do
+			case "$line" in
+			CONFIG_*=*)
+				sym=${line%%=*} val=${line#*=}
+				if ! grep -qxF "$sym=$val" "$out/.config"; then
+					printf '  %s: wanted %s, got %s\n' "$sym" "$val" \
+						"$(grep -E "^$sym=|^# $sym is not set" "$out/.config" || echo 'absent')" >&2
+					bad=1
+				fi
+				;;
+			"# CONFIG_"*" is not set")
+				sym=${line#\# } sym=${sym%% *}
+				if grep -qE "^$sym=" "$out/.config"; then
+					printf '  %s: wanted unset, got %s\n' "$sym" "$(grep -E "^$sym=" "$out/.config")" >&2
+					bad=1
+				fi
+				;;
+			esac
+		done <"$f"
+	done
+	[ "$bad" = 0 ] || die "Kconfig dropped or changed the symbols above (missing dependency?): fix configs/"
+}
+
+mkdir -p "$out"
+stamp=$out/.emptypidfd-config
+want=$(cat "${frags[@]}" | sha256sum | cut -d' ' -f1)
+if [ ! -f "$out/.config" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+	log "configuring $flavour kernel: tinyconfig + $(printf '%s ' "${frags[@]##*/}")"
+	kmake -s tinyconfig
+	"$KSRC/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null
+	kmake -s olddefconfig
+	check_config
+	printf '%s\n' "$want" >"$stamp"
+else
+	check_config
+fi
+
+log "building $flavour kernel in $out"
+kmake -s -j"$(nproc)" bzImage
+kmake -s headers_install INSTALL_HDR_PATH="$out/usr" >/dev/null
+log "kernel: $out/arch/x86/boot/bzImage ($(cat "$out/include/config/kernel.release"))"

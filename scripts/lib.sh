@@ -1,0 +1,35 @@
+# Shared helpers for the scripts in this directory. Source it; do not run it.
+# shellcheck shell=bash
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/versions.env
+. "$TOP/scripts/versions.env"
+
+BUILD_DIR=${BUILD_DIR:-$TOP/build}
+KSRC=${KSRC:-$BUILD_DIR/linux}
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# need CMD PACKAGE: fail with a hint when a tool is missing.
+need() {
+	command -v "$1" >/dev/null 2>&1 ||
+		die "'$1' not found: run 'make deps' (or: apt-get install $2)"
+}
+
+# kbuild_dir FLAVOR: the out-of-tree build directory of one kernel flavour.
+kbuild_dir() {
+	case "$1" in
+	plain | debug) printf '%s/kbuild-%s\n' "$BUILD_DIR" "$1" ;;
+	*) die "unknown kernel flavour '$1' (want plain or debug)" ;;
+	esac
+}
+
+# fragments FLAVOR: the config fragments merged onto tinyconfig, in order.
+fragments() {
+	case "$1" in
+	plain) printf '%s\n' "$TOP/configs/vmtest.config" ;;
+	debug) printf '%s\n' "$TOP/configs/vmtest.config" "$TOP/configs/debug.config" ;;
+	*) die "unknown kernel flavour '$1' (want plain or debug)" ;;
+	esac
+}
