@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -72,15 +73,21 @@ type cloneArgs struct {
 	flags, pidfd, childTID, parentTID, exitSignal, stack, stackSize, tls uint64
 }
 
+// clonePidfd receives clone3's pidfd. The kernel writes it behind the Go
+// compiler's back, so it lives where the runtime never moves it (a global)
+// and is read atomically.
+var clonePidfd int32
+
 func TestClone3Pidfd(t *testing.T) {
 	guest.Require(t)
 	const exitCode = 42
-	pfd := int32(-1)
+	atomic.StoreInt32(&clonePidfd, -1)
+	pfd := &clonePidfd
 	args := cloneArgs{
 		// The child runs Go code only long enough to exit; with its
 		// handlers reset, no Go signal handler can run in it.
 		flags:      unix.CLONE_PIDFD | unix.CLONE_CLEAR_SIGHAND,
-		pidfd:      uint64(uintptr(unsafe.Pointer(&pfd))),
+		pidfd:      uint64(uintptr(unsafe.Pointer(pfd))),
 		exitSignal: uint64(unix.SIGCHLD),
 	}
 	runtime.LockOSThread()
@@ -92,7 +99,7 @@ func TestClone3Pidfd(t *testing.T) {
 	if errno != 0 {
 		t.Fatalf("clone3(CLONE_PIDFD): %v", errno)
 	}
-	fd := int(pfd)
+	fd := int(atomic.LoadInt32(pfd))
 	defer unix.Close(fd)
 	if got := fdinfoPid(t, fd); got != fmt.Sprint(pid) {
 		t.Errorf("fdinfo Pid = %s, clone3 returned %d", got, pid)

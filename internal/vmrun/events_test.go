@@ -1,0 +1,111 @@
+package vmrun
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// shape flattens a result tree to "path=action" strings in order.
+func shape(r *Result, prefix string, out *[]string) {
+	for _, c := range r.Children {
+		p := c.Name
+		if prefix != "" {
+			p = prefix + "/" + c.Name
+		}
+		*out = append(*out, p+"="+c.Action)
+		shape(c, p, out)
+	}
+}
+
+func TestCollect(t *testing.T) {
+	const pkg = "example.com/p"
+	tests := []struct {
+		name   string
+		events []TestEvent
+		want   []string
+		output map[string]string // test path -> its collected output
+	}{
+		{
+			name: "flat pass and fail",
+			events: []TestEvent{
+				{Action: "run", Package: pkg, Test: "TestA"},
+				{Action: "output", Package: pkg, Test: "TestA", Output: "a says hi\n"},
+				{Action: "pass", Package: pkg, Test: "TestA"},
+				{Action: "run", Package: pkg, Test: "TestB"},
+				{Action: "fail", Package: pkg, Test: "TestB"},
+				{Action: "fail", Package: pkg},
+			},
+			want:   []string{"TestA=pass", "TestB=fail"},
+			output: map[string]string{"TestA": "a says hi\n"},
+		},
+		{
+			name: "subtests nest under their parent",
+			events: []TestEvent{
+				{Action: "run", Package: pkg, Test: "TestA"},
+				{Action: "run", Package: pkg, Test: "TestA/x"},
+				{Action: "run", Package: pkg, Test: "TestA/x/deep"},
+				{Action: "skip", Package: pkg, Test: "TestA/x/deep"},
+				{Action: "pass", Package: pkg, Test: "TestA/x"},
+				{Action: "pass", Package: pkg, Test: "TestA"},
+			},
+			want: []string{"TestA=pass", "TestA/x=pass", "TestA/x/deep=skip"},
+		},
+		{
+			name: "a test cut off by a crash has no action",
+			events: []TestEvent{
+				{Action: "run", Package: pkg, Test: "TestA"},
+				{Action: "output", Package: pkg, Test: "TestA", Output: "last words\n"},
+			},
+			want:   []string{"TestA="},
+			output: map[string]string{"TestA": "last words\n"},
+		},
+		{
+			name:   "no events, no tests",
+			events: nil,
+			want:   nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pkgs := Collect(tt.events)
+			var got []string
+			if r, ok := pkgs[pkg]; ok {
+				shape(r, "", &got)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("tree = %q, want %q", got, tt.want)
+			}
+			for path, want := range tt.output {
+				node := pkgs[pkg]
+				for _, part := range strings.Split(path, "/") {
+					node = node.byName[part]
+				}
+				if got := node.Output.String(); got != want {
+					t.Errorf("output of %s = %q, want %q", path, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestAnyFailed(t *testing.T) {
+	tests := []struct {
+		actions []string
+		want    bool
+	}{
+		{[]string{"pass", "skip"}, false},
+		{[]string{"pass", "fail"}, true},
+		{[]string{""}, true}, // never finished counts as failed
+		{nil, false},
+	}
+	for _, tt := range tests {
+		var rs []*Result
+		for _, a := range tt.actions {
+			rs = append(rs, &Result{Action: a})
+		}
+		if got := anyFailed(rs); got != tt.want {
+			t.Errorf("anyFailed(%q) = %v, want %v", tt.actions, got, tt.want)
+		}
+	}
+}
