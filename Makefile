@@ -13,7 +13,23 @@ QEMU ?= qemu-system-x86_64 -m 2G -smp 2 -cpu max
 # Optional: comma-separated selftest packages to run (e.g. GUEST=baseline).
 GUEST ?=
 
-GO_HOST_PKGS = $$(go list ./... | grep -v -e /vmtest -e /selftests/)
+# Spawn benchmark (make bench): the plain kernel unless FLAVOR is given on the
+# command line, QEMU with memory for the 1 GiB caller and 4 vCPUs, and the
+# sweep; empty BENCH_* values keep bench/runner's defaults (all methods;
+# 8,64,256,1024 MiB; 1,2,4 threads; 3 repetitions of ~1000 ms each).
+BENCH_FLAVOR ?= $(if $(filter file,$(origin FLAVOR)),plain,$(FLAVOR))
+BENCH_QEMU ?= qemu-system-x86_64 -m 4G -smp 4 -cpu max
+BENCH_METHODS ?=
+BENCH_SIZES ?=
+BENCH_THREADS ?=
+BENCH_REPS ?=
+BENCH_TARGET_MS ?=
+BENCH_OUT := $(CURDIR)/bench/out
+BENCH_KBUILD = $(CURDIR)/build/kbuild-$(BENCH_FLAVOR)
+
+# Host packages: everything but the VM tests and the guest-only selftests
+# (their shared helpers under selftests/internal do have host tests).
+GO_HOST_PKGS = $$(go list ./... | grep -v -e /vmtest -e /selftests/) $$(go list ./selftests/internal/...)
 TIMED := $(CURDIR)/scripts/timed.sh
 
 export VMTEST_KERNEL := $(KBUILD)/arch/x86/boot/bzImage
@@ -58,6 +74,20 @@ patches: ## Regenerate kernel/patches/ from the commits in build/linux
 
 checkpatch: ## Run checkpatch.pl --strict on kernel/patches/
 	@$(TIMED) checkpatch scripts/checkpatch.sh
+
+.PHONY: bench
+bench: ## Spawn benchmark in QEMU (plain kernel, 4 vCPUs): bench/out/, BENCH.md
+	@$(MAKE) --no-print-directory kernel FLAVOR=$(BENCH_FLAVOR)
+	@VMTEST_KERNEL=$(BENCH_KBUILD)/arch/x86/boot/bzImage VMTEST_QEMU='$(BENCH_QEMU)' \
+	EMPTYPIDFD_KBUILD=$(BENCH_KBUILD) EMPTYPIDFD_BENCH_OUT=$(BENCH_OUT) \
+	EMPTYPIDFD_BENCH_FLAVOR=$(BENCH_FLAVOR) \
+	EMPTYPIDFD_BENCH_COMMAND='make bench$(if $(MAKEOVERRIDES), $(MAKEOVERRIDES))' \
+	EMPTYPIDFD_BENCH_METHODS='$(BENCH_METHODS)' EMPTYPIDFD_BENCH_SIZES_MIB='$(BENCH_SIZES)' \
+	EMPTYPIDFD_BENCH_THREADS='$(BENCH_THREADS)' EMPTYPIDFD_BENCH_REPS='$(BENCH_REPS)' \
+	EMPTYPIDFD_BENCH_TARGET_MS='$(BENCH_TARGET_MS)' \
+	$(TIMED) bench go test -v -count=1 -timeout 190m -run '^TestBench$$' ./vmtest/
+	@$(TIMED) bench-report go run ./bench/cmd/benchreport -in $(BENCH_OUT)/results.jsonl \
+	-out $(BENCH_OUT) -benchmd BENCH.md -svg bench/latency.svg
 
 clean: ## Remove build outputs but keep the kernel work tree (build/linux)
 	rm -rf build/kbuild-* build/kselftests-* build/logs

@@ -11,13 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Flags of pidfd_open(2) added by the series (include/uapi/linux/pidfd.h).
-const (
-	// PIDFD_EMPTY creates an embryo: a task that has never run, to be
-	// configured with pidfd_config and started with pidfd_spawn_run.
-	PIDFD_EMPTY = unix.O_CREAT
-)
-
 // Open is pidfd_open(2).
 func Open(pid int, flags uint) (int, error) {
 	fd, _, errno := unix.Syscall(unix.SYS_PIDFD_OPEN, uintptr(pid), uintptr(flags), 0)

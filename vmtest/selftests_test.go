@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,21 +86,62 @@ func expectations(t *testing.T, kbuild string) string {
 	return path
 }
 
+// guestPrograms builds the C helpers the selftests spawn
+// (selftests/childreport) as static binaries for the initramfs: childreport,
+// which reports the state it started with, and true-static, which exits 0.
+// They are C, not Go, so that they start with nothing a runtime would open.
+func guestPrograms(t *testing.T) []string {
+	t.Helper()
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Fatalf("gcc is needed to build the guest's C helpers (make deps installs it): %v", err)
+	}
+	dir := t.TempDir()
+	var files []string
+	for _, p := range []struct{ src, bin string }{
+		{"childreport.c", "childreport"},
+		{"true.c", "true-static"},
+	} {
+		src := filepath.Join("..", "selftests", "childreport", p.src)
+		out := filepath.Join(dir, p.bin)
+		cmd := exec.Command(gcc, "-static", "-O2", "-Wall", "-Werror", "-o", out, src)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building %s with %s: %v\n%s", src, cmd, err, b)
+		}
+		// Any user in the guest runs them.
+		if err := os.Chmod(out, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, out+":bin/"+p.bin)
+	}
+	return files
+}
+
 func TestSelftests(t *testing.T) {
 	kbuild := mustEnv(t, envKbuild)
 	kselftests := mustEnv(t, envKselftests)
 	if _, err := os.Stat(filepath.Join(kselftests, "kselftest-list.txt")); err != nil {
 		t.Fatalf("upstream selftests not built: %v (make vmtest builds them)", err)
 	}
+	pkgs := guestPackages(t)
+	files := []string{
+		kselftests + ":kselftests",
+		expectations(t, kbuild) + ":etc/emptypidfd/expect",
+		// exec/execveat runs a "#!/bin/bash" script; with bash come
+		// the C library and loader that the dynamic exec tests need.
+		"/bin/bash:bin/bash",
+		// pidfd/pidfd_test execs /bin/sleep from a thread.
+		"/bin/sleep:bin/sleep",
+	}
+	// bin/childreport and bin/true-static, which the guest tests spawn.
+	files = append(files, guestPrograms(t)...)
+	if slices.ContainsFunc(pkgs, func(p string) bool { return strings.HasSuffix(p, "/selftests/benchsmoke") }) {
+		files = append(files, benchPrograms(t))
+	}
 	vmrun.Run(t, vmrun.Config{
-		Name:     "selftests",
-		Packages: guestPackages(t),
-		Files: []string{
-			kselftests + ":kselftests",
-			expectations(t, kbuild) + ":etc/emptypidfd/expect",
-			// exec/execveat runs a "#!/bin/bash" script.
-			"/bin/bash:bin/bash",
-		},
+		Name:        "selftests",
+		Packages:    pkgs,
+		Files:       files,
 		TestTimeout: 25 * time.Minute,
 		VMTimeout:   50 * time.Minute,
 		LogDir:      mustEnv(t, envLogDir),

@@ -1,0 +1,111 @@
+package pidfd
+
+import "golang.org/x/sys/unix"
+
+// System call numbers of the series on 6.12: the same on every architecture
+// that uses the generic syscall table, and on x86_64 (mips adds its ABI
+// offsets). Mainline's numbers differ: renumber here, and only here.
+const (
+	SYS_PIDFD_CONFIG    = 463
+	SYS_PIDFD_SPAWN_RUN = 464
+)
+
+// Flags of pidfd_open(2) (include/uapi/linux/pidfd.h).
+const (
+	PIDFD_NONBLOCK = unix.O_NONBLOCK
+	PIDFD_THREAD   = unix.O_EXCL
+	// PIDFD_EMPTY creates an embryo: a task that has never run, to be
+	// configured with pidfd_config and started with pidfd_spawn_run. The
+	// pid argument must be 0.
+	PIDFD_EMPTY = unix.O_CREAT
+)
+
+// Commands of pidfd_config(2), each with its argument struct.
+const (
+	PIDFD_CONFIG_EXEC    = 1 // ExecArg
+	PIDFD_CONFIG_ARGV    = 2 // StringsArg
+	PIDFD_CONFIG_ENVP    = 3 // StringsArg
+	PIDFD_CONFIG_FD      = 4 // FDArg
+	PIDFD_CONFIG_CWD     = 5 // CwdArg
+	PIDFD_CONFIG_SIGNALS = 6 // SignalsArg
+)
+
+// Sizes of the first version of each argument struct. A caller passes the
+// size of the struct it was built with; the kernel takes smaller than VER0
+// as EINVAL and a larger one with a non-zero tail as E2BIG.
+const (
+	PIDFD_EXEC_SIZE_VER0    = 16
+	PIDFD_STRINGS_SIZE_VER0 = 8
+	PIDFD_FD_SIZE_VER0      = 48
+	PIDFD_CWD_SIZE_VER0     = 16
+	PIDFD_SIGNALS_SIZE_VER0 = 16
+)
+
+// Actions of PIDFD_CONFIG_FD (FDArg.Action).
+const (
+	PIDFD_FD_DUP         = 1 // dup2(caller's SrcFd, embryo's Fd)
+	PIDFD_FD_CLOSE       = 2 // close embryo's Fd: EBADF if not open
+	PIDFD_FD_CLOSE_RANGE = 3 // close_range(Fd, MaxFd, Flags) in the embryo
+	PIDFD_FD_OPEN        = 4 // openat2(SrcFd, Path, How) as the embryo, at embryo's Fd
+	PIDFD_FD_INHERIT     = 5 // replace the embryo's table by the caller's non-CLOEXEC fds
+)
+
+// PIDFD_FD_CLOEXEC is the flag of PIDFD_FD_DUP that sets FD_CLOEXEC on the
+// embryo's descriptor (it is cleared otherwise, as dup2 does).
+const PIDFD_FD_CLOEXEC = 1 << 0
+
+// Pointers in the argument structs are user addresses in 64-bit fields
+// (__aligned_u64), as in clone_args and open_how. A Go pointer stored there
+// must stay valid until the system call returns: point only at memory that
+// cannot move (heap objects kept alive with runtime.KeepAlive, or memory
+// from mmap), never at a stack variable.
+
+// ExecArg is struct pidfd_exec: the program, resolved at run by the embryo
+// as execveat(Dirfd, Path, ..., Flags) would.
+type ExecArg struct {
+	Path  uint64 // const char *
+	Dirfd int32  // a descriptor in the embryo's table, or AT_FDCWD
+	Flags uint32 // AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW
+}
+
+// StringsArg is struct pidfd_strings, the argument of PIDFD_CONFIG_ARGV and
+// PIDFD_CONFIG_ENVP: a NULL-terminated array of strings, copied at once.
+// Strings == 0 means an empty vector.
+type StringsArg struct {
+	Strings uint64 // const char *const *
+}
+
+// FDArg is struct pidfd_fd, one file descriptor action.
+type FDArg struct {
+	Action  uint32
+	Flags   uint32 // DUP: PIDFD_FD_CLOEXEC; CLOSE_RANGE: CLOSE_RANGE_CLOEXEC; others: 0
+	SrcFd   int32  // DUP: caller's fd; OPEN: caller's dirfd or AT_FDCWD (the embryo's cwd)
+	Fd      uint32 // DUP, OPEN, CLOSE: embryo's fd; CLOSE_RANGE: first
+	MaxFd   uint32 // CLOSE_RANGE: last, inclusive
+	Spare   uint32 // must be 0
+	Path    uint64 // OPEN: const char *
+	How     uint64 // OPEN: struct open_how *
+	HowSize uint64 // OPEN: sizeof(*How)
+}
+
+// CwdArg is struct pidfd_cwd: chdir(Path) relative to the caller's Dirfd (or
+// the embryo's cwd for AT_FDCWD), as the embryo; AT_EMPTY_PATH with "" is
+// fchdir(Dirfd).
+type CwdArg struct {
+	Path  uint64 // const char *
+	Dirfd int32
+	Flags uint32 // AT_EMPTY_PATH
+}
+
+// SignalsArg is struct pidfd_signals: the signal state at start. Bit n-1
+// stands for signal n (see SigBit). Every signal not in Ignored gets SIG_DFL.
+type SignalsArg struct {
+	Blocked uint64
+	Ignored uint64
+}
+
+// SigBit returns the bit that stands for sig in SignalsArg and in the
+// SigBlk/SigIgn masks of /proc/<pid>/status.
+func SigBit(sig unix.Signal) uint64 {
+	return 1 << (uint(sig) - 1)
+}
