@@ -44,7 +44,17 @@ type Config struct {
 	VMTimeout time.Duration
 	// LogDir receives the console log.
 	LogDir string
+	// OutDir, if set, receives after the VM stops a copy of what the guest
+	// wrote under GuestOutDir (files the guest tests produce for the host).
+	OutDir string
+	// Echo lists prefixes of guest console lines to echo to the host test
+	// log as they come, besides test results (progress of long runs).
+	Echo []string
 }
+
+// GuestOutDir is where the guest writes files for Config.OutDir: a
+// directory in the 9p share that the guest test binaries run from.
+const GuestOutDir = "/mount/9p/gotestdata/out"
 
 // Environment variables read by qemu.OptionsFor; Run requires both.
 const (
@@ -58,6 +68,16 @@ func Run(t *testing.T, cfg Config) {
 	checkHost(t)
 
 	shared := t.TempDir()
+	if cfg.OutDir != "" {
+		out := filepath.Join(shared, "out")
+		if err := os.Mkdir(out, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		// Writable by the guest whatever the host's umask and user.
+		if err := os.Chmod(out, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, pkg := range cfg.Packages {
 		if err := buildTest(pkg, filepath.Join(shared, "tests", pkg)); err != nil {
 			t.Fatal(err)
@@ -95,7 +115,7 @@ func Run(t *testing.T, cfg Config) {
 		qemu.WithVmtestIdent(),
 		qemu.WithVMTimeout(cfg.VMTimeout),
 		qemu.WithSerialOutput(console),
-		qemu.LogSerialByLine(progress(t, cfg.Name)),
+		qemu.LogSerialByLine(progress(t, cfg.Name, cfg.Echo)),
 	)
 	if err != nil {
 		t.Fatalf("starting QEMU: %v", err)
@@ -104,6 +124,11 @@ func Run(t *testing.T, cfg Config) {
 	t.Logf("VM %s ran for %s", cfg.Name, time.Since(start).Round(time.Second))
 
 	reportGuest(t, shared, cfg.Packages)
+	if cfg.OutDir != "" {
+		if err := copyDir(cfg.OutDir, filepath.Join(shared, "out")); err != nil {
+			t.Errorf("collecting the guest's output files: %v", err)
+		}
+	}
 
 	if waitErr != nil {
 		t.Errorf("VM exited with %v (timeout %s); see %s", waitErr, cfg.VMTimeout, logPath)
@@ -139,15 +164,48 @@ func checkHost(t *testing.T) {
 	}
 }
 
-// progress echoes the guest's top-level test results and kernel reports to
-// the host test log as they happen, so a long TCG run is not silent.
-func progress(t *testing.T, name string) qemu.LinePrinter {
+// progress echoes the guest's top-level test results and kernel reports,
+// and lines starting with one of echo, to the host test log as they happen,
+// so a long TCG run is not silent.
+func progress(t *testing.T, name string, echo []string) qemu.LinePrinter {
+	prefixes := append([]string{"--- ", "ok ", "FAIL", "panic:"}, echo...)
 	return func(line string) {
-		if strings.HasPrefix(line, "--- ") || strings.HasPrefix(line, "ok ") ||
-			strings.HasPrefix(line, "FAIL") || strings.HasPrefix(line, "panic:") {
-			t.Logf("[%s] %s", name, line)
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				t.Logf("[%s] %s", name, line)
+				return
+			}
 		}
 	}
+}
+
+// copyDir copies the regular files under src into dst, replacing files of
+// the same name. QEMU's 9p metadata (security_model=mapped-file) is left out.
+func copyDir(dst, src string) error {
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == ".virtfs_metadata" {
+			return filepath.SkipDir
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
 }
 
 // buildTest compiles pkg's tests into a static guest binary in dir and copies

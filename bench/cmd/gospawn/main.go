@@ -1,0 +1,340 @@
+// Command gospawn is the Go half of the spawn benchmark: the methods a Go
+// program has, timed exactly as bench/spawnbench.c times the C ones, with the
+// same flags and the same output (see that file for both).
+//
+//	-m osexec   exec.Command(prog).Run()
+//	-m embryo   pidfd_open(0, PIDFD_EMPTY), pidfd_config(EXEC, ARGV),
+//	            pidfd_spawn_run, waitid(P_PIDFD): raw golang.org/x/sys/unix
+//	            calls, with the numbers and structs of package pidfd
+//
+// Threads are goroutines (GOMAXPROCS is the CPU count).
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emptypidfd/emptypidfd/bench/results"
+	"github.com/emptypidfd/emptypidfd/pidfd"
+)
+
+type config struct {
+	method    string
+	prog      string
+	rssMiB    int
+	threads   []int
+	reps      int
+	iters     int
+	targetMS  int
+	minIters  int
+	maxIters  int
+	warmup    int
+	warmupMS  int
+	spawnOnce func() error
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gospawn: %v\n", err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "gospawn: %s: %v\n", cfg.method, err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("gospawn", flag.ContinueOnError)
+	fs.StringVar(&cfg.method, "m", "", "method: osexec or embryo")
+	fs.StringVar(&cfg.prog, "p", "", "program to spawn (absolute path)")
+	fs.IntVar(&cfg.rssMiB, "r", 0, "MiB the caller maps and touches first")
+	threads := fs.String("t", "1", "comma-separated goroutine counts")
+	fs.IntVar(&cfg.reps, "R", 3, "timed repetitions")
+	fs.IntVar(&cfg.iters, "n", 0, "spawns per goroutine and repetition (0: from -T)")
+	fs.IntVar(&cfg.targetMS, "T", 1000, "target time of a repetition in ms, without -n")
+	fs.IntVar(&cfg.minIters, "i", 10, "fewest spawns per goroutine, without -n")
+	fs.IntVar(&cfg.maxIters, "I", 2000, "most spawns per goroutine, without -n")
+	fs.IntVar(&cfg.warmup, "w", 3, "fewest warm-up spawns per goroutine")
+	fs.IntVar(&cfg.warmupMS, "W", 200, "least warm-up time in ms")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() != 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.prog == "" {
+		return nil, errors.New("-p is required")
+	}
+	for _, s := range strings.Split(*threads, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-t: bad thread count %q", s)
+		}
+		cfg.threads = append(cfg.threads, n)
+	}
+	switch {
+	case cfg.reps < 1, cfg.iters < 0, cfg.targetMS < 1, cfg.minIters < 1, cfg.warmup < 0, cfg.warmupMS < 0:
+		return nil, errors.New("-R, -T and -i must be positive, -n, -w and -W not negative")
+	case cfg.minIters > cfg.maxIters:
+		return nil, fmt.Errorf("-i %d is above -I %d", cfg.minIters, cfg.maxIters)
+	}
+	cfg.warmup = min(cfg.warmup, cfg.maxIters)
+	switch cfg.method {
+	case "osexec":
+		cfg.spawnOnce = spawnOSExec(cfg.prog)
+	case "embryo":
+		spawn, err := spawnEmbryo(cfg.prog)
+		if err != nil {
+			return nil, err
+		}
+		cfg.spawnOnce = spawn
+	default:
+		return nil, fmt.Errorf("unknown method %q (want osexec or embryo)", cfg.method)
+	}
+	return cfg, nil
+}
+
+func spawnOSExec(prog string) func() error {
+	return func() error { return exec.Command(prog).Run() }
+}
+
+func spawnEmbryo(prog string) (func() error, error) {
+	path, err := unix.BytePtrFromString(prog)
+	if err != nil {
+		return nil, err
+	}
+	// On the heap (the closure holds them), so the addresses stay valid.
+	argv := []*byte{path, nil}
+	exe := &pidfd.ExecArg{Path: uint64(uintptr(unsafe.Pointer(path))), Dirfd: unix.AT_FDCWD}
+	args := &pidfd.StringsArg{Strings: uint64(uintptr(unsafe.Pointer(&argv[0])))}
+	return func() error {
+		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+		if err != nil {
+			return fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %w", err)
+		}
+		defer unix.Close(fd)
+		if _, _, errno := unix.Syscall6(pidfd.SYS_PIDFD_CONFIG, uintptr(fd), pidfd.PIDFD_CONFIG_EXEC,
+			uintptr(unsafe.Pointer(exe)), unsafe.Sizeof(*exe), 0, 0); errno != 0 {
+			return fmt.Errorf("pidfd_config(EXEC): %w", errno)
+		}
+		if _, _, errno := unix.Syscall6(pidfd.SYS_PIDFD_CONFIG, uintptr(fd), pidfd.PIDFD_CONFIG_ARGV,
+			uintptr(unsafe.Pointer(args)), unsafe.Sizeof(*args), 0, 0); errno != 0 {
+			return fmt.Errorf("pidfd_config(ARGV): %w", errno)
+		}
+		runtime.KeepAlive(argv)
+		pid, _, errno := unix.Syscall(pidfd.SYS_PIDFD_SPAWN_RUN, uintptr(fd), 0, 0)
+		if errno != 0 {
+			return fmt.Errorf("pidfd_spawn_run: %w", errno)
+		}
+		return waitPidfd(fd, int(pid))
+	}, nil
+}
+
+const cldExited = 1 // CLD_EXITED
+
+func waitPidfd(fd, pid int) error {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED, nil)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("waitid(P_PIDFD) for %d: %w", pid, err)
+		}
+	}
+	// SIGCHLD fields of a siginfo_t on 64-bit Linux:
+	// [0] signo [1] errno [2] code [3] pad [4] pid [5] uid [6] status
+	raw := (*[8]int32)(unsafe.Pointer(&info))
+	if raw[2] != cldExited || raw[6] != 0 {
+		return fmt.Errorf("child %d: si_code %d si_status %d, want CLD_EXITED and 0", pid, raw[2], raw[6])
+	}
+	return nil
+}
+
+func run(cfg *config) error {
+	if cfg.method == "embryo" {
+		switch err := pidfd.Probe(); {
+		case errors.Is(err, pidfd.ErrNotSupported):
+			return emit(results.Raw{Method: cfg.method,
+				Reason: "pidfd_open(0, PIDFD_EMPTY) failed with EINVAL: the kernel has no empty pidfds"})
+		case err != nil:
+			return err
+		}
+	}
+	mem, callerKiB, err := grow(cfg.rssMiB)
+	if err != nil {
+		return err
+	}
+	defer runtime.KeepAlive(mem)
+	for _, n := range cfg.threads {
+		iters, warm, err := warmUp(cfg, n)
+		if err != nil {
+			return err
+		}
+		for rep := range cfg.reps {
+			lat, wall, err := timed(cfg, n, iters)
+			if err != nil {
+				return err
+			}
+			if err := emit(results.Raw{Method: cfg.method, Available: true, RSSMiB: cfg.rssMiB,
+				CallerRSSKiB: callerKiB, Threads: n, Rep: rep, Warmup: warm, Iterations: iters,
+				WallNS: wall.Nanoseconds(), LatNS: lat}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func emit(r results.Raw) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(append(b, '\n'))
+	return err
+}
+
+// grow maps and touches mib MiB, as spawnbench.c does, and returns the
+// mapping and the process's VmRSS after.
+func grow(mib int) ([]byte, int64, error) {
+	var mem []byte
+	if mib > 0 {
+		var err error
+		mem, err = unix.Mmap(-1, 0, mib<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+		if err != nil {
+			return nil, 0, fmt.Errorf("mapping %d MiB: %w", mib, err)
+		}
+		// EINVAL: no transparent huge pages; ENOSYS: no madvise.
+		if err := unix.Madvise(mem, unix.MADV_NOHUGEPAGE); err != nil && !tolerable(err) {
+			return nil, 0, fmt.Errorf("madvise(MADV_NOHUGEPAGE): %w", err)
+		}
+		if err := unix.Madvise(mem, unix.MADV_POPULATE_WRITE); err != nil && !tolerable(err) {
+			return nil, 0, fmt.Errorf("madvise(MADV_POPULATE_WRITE) of %d MiB: %w", mib, err)
+		}
+		page := os.Getpagesize()
+		for off := 0; off < len(mem); off += page {
+			mem[off] = 1
+		}
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return nil, 0, fmt.Errorf("VmRSS %q: %w", v, err)
+			}
+			return mem, kib, nil
+		}
+	}
+	return nil, 0, errors.New("no VmRSS in /proc/self/status")
+}
+
+func tolerable(err error) bool { return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) }
+
+// together runs fn(i) on n goroutines released at once and returns the
+// wall time from the release until the last one is done, and the first
+// error in goroutine order.
+func together(n int, fn func(i int) error) (time.Duration, error) {
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, n)
+	ready.Add(n)
+	done.Add(n)
+	for i := range n {
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			errs[i] = fn(i)
+		}()
+	}
+	ready.Wait()
+	t0 := time.Now()
+	close(start)
+	done.Wait()
+	wall := time.Since(t0)
+	for _, err := range errs {
+		if err != nil {
+			return wall, err
+		}
+	}
+	return wall, nil
+}
+
+// warmUp spawns on n goroutines for at least cfg.warmup spawns each and
+// cfg.warmupMS, and returns the spawns per goroutine for one repetition and
+// the fewest warm-up spawns a goroutine made.
+func warmUp(cfg *config, n int) (iters, warm int, err error) {
+	counts := make([]int, n)
+	elapsed := make([]time.Duration, n)
+	_, err = together(n, func(i int) error {
+		t0 := time.Now()
+		end := t0.Add(time.Duration(cfg.warmupMS) * time.Millisecond)
+		for counts[i] < cfg.maxIters && (counts[i] < cfg.warmup || time.Now().Before(end)) {
+			if err := cfg.spawnOnce(); err != nil {
+				return err
+			}
+			counts[i]++
+		}
+		elapsed[i] = time.Since(t0)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	warm = counts[0]
+	var count int
+	var total time.Duration
+	for i := range n {
+		warm = min(warm, counts[i])
+		count += counts[i]
+		total += elapsed[i]
+	}
+	if cfg.iters > 0 {
+		return cfg.iters, warm, nil
+	}
+	// Each goroutine makes a spawn every total/count.
+	iters = 1
+	if count > 0 {
+		iters = int(float64(cfg.targetMS)*1e6*float64(count)/float64(max(total.Nanoseconds(), 1))) + 1
+	}
+	return max(cfg.minIters, min(iters, cfg.maxIters)), warm, nil
+}
+
+// timed makes iters spawns on each of n goroutines and returns every
+// spawn's latency and the wall time.
+func timed(cfg *config, n, iters int) ([]int64, time.Duration, error) {
+	lat := make([]int64, n*iters)
+	wall, err := together(n, func(i int) error {
+		mine := lat[i*iters : (i+1)*iters]
+		for j := range mine {
+			t0 := time.Now()
+			if err := cfg.spawnOnce(); err != nil {
+				return err
+			}
+			mine[j] = time.Since(t0).Nanoseconds()
+		}
+		return nil
+	})
+	return lat, wall, err
+}

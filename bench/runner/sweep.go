@@ -1,0 +1,163 @@
+package runner
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emptypidfd/emptypidfd/bench/results"
+)
+
+// Sweep is what the full benchmark ('make bench') runs: every method at
+// every caller size, each program run covering all thread counts. The host
+// harness writes it to the guest as NAME=value lines (Encode); the guest
+// reads it back (ParseSweep).
+type Sweep struct {
+	Methods  []string // method IDs (results.Methods)
+	SizesMiB []int
+	Threads  []int
+	Reps     int
+	TargetMS int // time a repetition aims at; the program picks the count
+	// Bounds of the spawns per thread and repetition.
+	MinIterations, MaxIterations int
+	Warmup, WarmupMS             int
+	Timeout                      time.Duration // bounds one program run
+	Out                          string        // guest directory that receives results.jsonl
+}
+
+// DefaultSweep is the sweep of issue 4: 8 MiB to 1 GiB, 1, 2 and 4
+// threads, 3 repetitions of about a second each.
+func DefaultSweep() Sweep {
+	ids := make([]string, len(results.Methods))
+	for i, m := range results.Methods {
+		ids[i] = m.ID
+	}
+	return Sweep{
+		Methods:       ids,
+		SizesMiB:      []int{8, 64, 256, 1024},
+		Threads:       []int{1, 2, 4},
+		Reps:          3,
+		TargetMS:      1000,
+		MinIterations: 10,
+		MaxIterations: 2000,
+		Warmup:        3,
+		WarmupMS:      200,
+		Timeout:       30 * time.Minute,
+	}
+}
+
+// Keys of the sweep file, also the suffixes of the EMPTYPIDFD_BENCH_*
+// variables through which 'make bench' overrides them.
+var SweepKeys = []string{"METHODS", "SIZES_MIB", "THREADS", "REPS", "TARGET_MS",
+	"MIN_ITERS", "MAX_ITERS", "WARMUP", "WARMUP_MS", "TIMEOUT", "OUT"}
+
+// ParseSweep returns DefaultSweep with the values conf sets, checked.
+func ParseSweep(conf map[string]string) (Sweep, error) {
+	s := DefaultSweep()
+	for k, v := range conf {
+		var err error
+		switch k {
+		case "METHODS":
+			s.Methods = strings.Split(v, ",")
+			for _, id := range s.Methods {
+				if _, ok := results.MethodByID(id); !ok {
+					err = fmt.Errorf("unknown method %q", id)
+				}
+			}
+		case "SIZES_MIB":
+			s.SizesMiB, err = intList(v, 0)
+		case "THREADS":
+			s.Threads, err = intList(v, 1)
+		case "REPS":
+			s.Reps, err = positive(v)
+		case "TARGET_MS":
+			s.TargetMS, err = positive(v)
+		case "MIN_ITERS":
+			s.MinIterations, err = positive(v)
+		case "MAX_ITERS":
+			s.MaxIterations, err = positive(v)
+		case "WARMUP":
+			s.Warmup, err = strconv.Atoi(v)
+		case "WARMUP_MS":
+			s.WarmupMS, err = strconv.Atoi(v)
+		case "TIMEOUT":
+			s.Timeout, err = time.ParseDuration(v)
+		case "OUT":
+			s.Out = v
+		default:
+			err = fmt.Errorf("unknown setting (known: %s)", strings.Join(SweepKeys, " "))
+		}
+		if err != nil {
+			return Sweep{}, fmt.Errorf("sweep setting %s=%s: %w", k, v, err)
+		}
+	}
+	if s.MinIterations > s.MaxIterations {
+		return Sweep{}, fmt.Errorf("sweep: MIN_ITERS %d is above MAX_ITERS %d", s.MinIterations, s.MaxIterations)
+	}
+	if s.Reps < 3 {
+		return Sweep{}, fmt.Errorf("sweep: REPS=%d, the benchmark wants at least 3", s.Reps)
+	}
+	return s, nil
+}
+
+// Encode returns s as the lines ParseSweep reads.
+func (s Sweep) Encode() string {
+	vals := map[string]string{
+		"METHODS":   strings.Join(s.Methods, ","),
+		"SIZES_MIB": joinInts(s.SizesMiB),
+		"THREADS":   joinInts(s.Threads),
+		"REPS":      strconv.Itoa(s.Reps),
+		"TARGET_MS": strconv.Itoa(s.TargetMS),
+		"MIN_ITERS": strconv.Itoa(s.MinIterations),
+		"MAX_ITERS": strconv.Itoa(s.MaxIterations),
+		"WARMUP":    strconv.Itoa(s.Warmup),
+		"WARMUP_MS": strconv.Itoa(s.WarmupMS),
+		"TIMEOUT":   s.Timeout.String(),
+		"OUT":       s.Out,
+	}
+	var b strings.Builder
+	for _, k := range SweepKeys {
+		fmt.Fprintf(&b, "%s=%s\n", k, vals[k])
+	}
+	return b.String()
+}
+
+// Params returns the parameters of one program run of the sweep.
+func (s Sweep) Params(dir string, sizeMiB int) Params {
+	return Params{Dir: dir, RSSMiB: sizeMiB, Threads: s.Threads, Reps: s.Reps,
+		TargetMS: s.TargetMS, MinIterations: s.MinIterations, MaxIterations: s.MaxIterations,
+		Warmup: s.Warmup, WarmupMS: s.WarmupMS, Timeout: s.Timeout}
+}
+
+func intList(v string, least int) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < least {
+			return nil, fmt.Errorf("%q is not an integer >= %d", f, least)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty list")
+	}
+	return slices.Compact(out), nil
+}
+
+func positive(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a positive integer", v)
+	}
+	return n, nil
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,183 @@
+package vmtest
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emptypidfd/emptypidfd/bench/report"
+	"github.com/emptypidfd/emptypidfd/bench/results"
+	"github.com/emptypidfd/emptypidfd/bench/runner"
+	"github.com/emptypidfd/emptypidfd/internal/vmrun"
+)
+
+// Set by 'make bench' only.
+const (
+	envBenchOut     = "EMPTYPIDFD_BENCH_OUT"     // host directory for results.jsonl and meta.json
+	envBenchFlavor  = "EMPTYPIDFD_BENCH_FLAVOR"  // kernel flavour, for the record
+	envBenchCommand = "EMPTYPIDFD_BENCH_COMMAND" // the make command line, for the record
+	// EMPTYPIDFD_BENCH_<key> for each runner.SweepKeys key overrides
+	// that setting of runner.DefaultSweep.
+	envBenchPrefix = "EMPTYPIDFD_BENCH_"
+)
+
+// The whole sweep runs in one guest test binary.
+const (
+	benchTestTimeout = 170 * time.Minute
+	benchVMTimeout   = 180 * time.Minute
+)
+
+const sweepPackage = "github.com/emptypidfd/emptypidfd/bench/sweep"
+
+// benchPrograms builds the benchmark programs for the guest and returns the
+// initramfs entry that puts them at runner.GuestDir.
+func benchPrograms(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "bench")
+	if err := runner.Build(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir + ":" + strings.TrimPrefix(runner.GuestDir, "/")
+}
+
+// benchSweep is the default sweep with the overrides 'make bench' passed.
+func benchSweep(t *testing.T) runner.Sweep {
+	t.Helper()
+	conf := map[string]string{}
+	for _, k := range runner.SweepKeys {
+		if v := os.Getenv(envBenchPrefix + k); v != "" && k != "OUT" {
+			conf[k] = v
+		}
+	}
+	s, err := runner.ParseSweep(conf)
+	if err != nil {
+		t.Fatalf("%v (from the %s* variables)", err, envBenchPrefix)
+	}
+	s.Out = vmrun.GuestOutDir
+	return s
+}
+
+// TestBench is the spawn benchmark: it boots the kernel with the QEMU of
+// 'make bench' (more memory, 4 vCPUs), runs bench/sweep in the guest, and writes
+// the guest's results.jsonl, with the host's core count added, and
+// meta.json to $EMPTYPIDFD_BENCH_OUT. bench/cmd/benchreport makes the
+// tables and chart from them.
+func TestBench(t *testing.T) {
+	out := os.Getenv(envBenchOut)
+	if out == "" {
+		t.Skipf("the spawn benchmark runs only under 'make bench' (%s is not set)", envBenchOut)
+	}
+	kbuild := mustEnv(t, envKbuild)
+	sweep := benchSweep(t)
+	t.Logf("sweep: methods %v, sizes %v MiB, threads %v, %d repetitions of ~%d ms",
+		sweep.Methods, sweep.SizesMiB, sweep.Threads, sweep.Reps, sweep.TargetMS)
+	conf := filepath.Join(t.TempDir(), "bench.conf")
+	if err := os.WriteFile(conf, []byte(sweep.Encode()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A failed run must not leave older results looking current.
+	for _, name := range []string{"results.jsonl", "meta.json", "table.md", "latency.svg"} {
+		if err := os.Remove(filepath.Join(out, name)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+
+	guestOut := t.TempDir()
+	vmrun.Run(t, vmrun.Config{
+		Name:     "bench",
+		Packages: []string{sweepPackage},
+		Files: []string{
+			benchPrograms(t),
+			conf + ":etc/emptypidfd/bench.conf",
+			expectations(t, kbuild) + ":etc/emptypidfd/expect",
+		},
+		TestTimeout: benchTestTimeout,
+		VMTimeout:   benchVMTimeout,
+		LogDir:      mustEnv(t, envLogDir),
+		OutDir:      guestOut,
+		Echo:        []string{"bench: "},
+	})
+
+	cells, err := results.ReadCells(filepath.Join(guestOut, "results.jsonl"))
+	if err != nil {
+		t.Fatalf("the guest wrote no results: %v", err)
+	}
+	meta := hostMeta(t)
+	for i := range cells {
+		cells[i].HostNproc, cells[i].HostCPU, cells[i].Accel = meta.HostNproc, meta.HostCPU, meta.Accel
+		meta.Kernel, meta.VCPUs = cells[i].Kernel, cells[i].VCPUs
+	}
+	writeBenchOut(t, out, cells, meta)
+
+	if want := len(sweep.Methods) * len(sweep.SizesMiB) * len(sweep.Threads); len(cells) != want {
+		t.Errorf("%d result cells, want %d (methods x sizes x thread counts): the sweep did not finish", len(cells), want)
+	}
+	if meta.VCPUs != 4 {
+		t.Logf("note: the guest saw %d CPUs; the benchmark is meant for 4 vCPUs (BENCH_QEMU's -smp)", meta.VCPUs)
+	}
+	t.Logf("results in %s:\n%s\n%s", out, report.RunInfo(meta, cells), report.Table(cells))
+}
+
+// hostMeta records what the host side knows about the run.
+func hostMeta(t *testing.T) results.Meta {
+	t.Helper()
+	q := os.Getenv("VMTEST_QEMU")
+	accel := "tcg"
+	if strings.Contains(q, "-enable-kvm") || strings.Contains(q, "accel=kvm") {
+		accel = "kvm"
+	}
+	return results.Meta{
+		Date:      time.Now().UTC().Format(time.RFC3339),
+		Command:   os.Getenv(envBenchCommand),
+		HostCPU:   hostCPU(),
+		HostNproc: runtime.NumCPU(), // as nproc: the CPUs this process may run on
+		QEMU:      q,
+		Accel:     accel,
+		Flavor:    os.Getenv(envBenchFlavor),
+	}
+}
+
+// hostCPU returns the first "model name" of /proc/cpuinfo.
+func hostCPU() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func writeBenchOut(t *testing.T, out string, cells []results.Cell, meta results.Meta) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(out, "results.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := results.WriteCells(f, cells); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "meta.json"), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
