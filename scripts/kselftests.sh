@@ -26,13 +26,15 @@ rm -rf "$inst" "$inst.parts"
 # break: it links as its Makefile says, and the harness puts the shared
 # libraries its binaries need in the initramfs (u-root's ldd pass).
 build() { # static|dynamic collection...
-	local ldflags=
-	[ "$1" = static ] && ldflags=-static
+	local mode=$1 ldflags=
+	[ "$mode" = static ] && ldflags=-static
 	shift
+	# Separate objects per link mode: make would not relink a binary
+	# whose flags changed.
 	LDFLAGS=$ldflags make -s -C "$KSRC/tools/testing/selftests" \
-		TARGETS="$*" O="$obj" \
+		TARGETS="$*" O="$obj/$mode" \
 		KHDR_INCLUDES="-isystem $kbuild/usr/include" \
-		-j"$(nproc)" install INSTALL_PATH="$inst.parts/$1" >/dev/null
+		-j"$(nproc)" install INSTALL_PATH="$inst.parts/$mode" >/dev/null
 }
 static=() dynamic=()
 for t in $targets; do

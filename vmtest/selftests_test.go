@@ -130,8 +130,10 @@ func TestSelftests(t *testing.T) {
 		// exec/execveat runs a "#!/bin/bash" script; with bash come
 		// the C library and loader that the dynamic exec tests need.
 		"/bin/bash:bin/bash",
-		// pidfd/pidfd_test execs /bin/sleep from a thread.
+		// pidfd/pidfd_test execs /bin/sleep from a thread; exec/non-regular
+		// needs a "true" binary.
 		"/bin/sleep:bin/sleep",
+		"/bin/true:bin/true",
 	}
 	// bin/childreport and bin/true-static, which the guest tests spawn.
 	files = append(files, guestPrograms(t)...)

@@ -38,21 +38,24 @@ func (r *Result) child(name string) *Result {
 	return c
 }
 
-// Collect folds test2json events into one result tree per package. Subtests
-// ("TestA/sub") become children of their parent.
+// Collect folds test2json events into one result tree per package. A
+// subtest becomes a child of the longest test name that prefixes its own
+// name followed by "/": subtest names may hold slashes themselves
+// (t.Run("running/case") or t.Run("/dev/null")), so splitting names at
+// every "/" would invent tests that never ran.
 func Collect(events []TestEvent) map[string]*Result {
 	pkgs := map[string]*Result{}
+	nodes := map[string]map[string]*Result{} // package -> full test name -> node
 	for _, e := range events {
 		pkg, ok := pkgs[e.Package]
 		if !ok {
 			pkg = &Result{Name: e.Package}
 			pkgs[e.Package] = pkg
+			nodes[e.Package] = map[string]*Result{}
 		}
 		node := pkg
 		if e.Test != "" {
-			for _, part := range strings.Split(e.Test, "/") {
-				node = node.child(part)
-			}
+			node = lookup(pkg, nodes[e.Package], e.Test)
 		}
 		switch e.Action {
 		case "output":
@@ -62,6 +65,23 @@ func Collect(events []TestEvent) map[string]*Result {
 		}
 	}
 	return pkgs
+}
+
+// lookup finds or adds the node of test name under pkg.
+func lookup(pkg *Result, known map[string]*Result, name string) *Result {
+	if n, ok := known[name]; ok {
+		return n
+	}
+	parent, short := pkg, name
+	for i := strings.LastIndex(name, "/"); i > 0; i = strings.LastIndex(name[:i], "/") {
+		if p, ok := known[name[:i]]; ok {
+			parent, short = p, name[i+1:]
+			break
+		}
+	}
+	n := parent.child(short)
+	known[name] = n
+	return n
 }
 
 // report replays r on t: subtests for the children, then r's own outcome.

@@ -2,7 +2,6 @@ package vmrun
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -61,6 +60,18 @@ func TestCollect(t *testing.T) {
 			output: map[string]string{"TestA": "last words\n"},
 		},
 		{
+			name: "slashes in subtest names do not invent tests",
+			events: []TestEvent{
+				{Action: "run", Package: pkg, Test: "TestA"},
+				{Action: "run", Package: pkg, Test: "TestA/running/case"},
+				{Action: "run", Package: pkg, Test: "TestA//dev/null"},
+				{Action: "pass", Package: pkg, Test: "TestA/running/case"},
+				{Action: "pass", Package: pkg, Test: "TestA//dev/null"},
+				{Action: "pass", Package: pkg, Test: "TestA"},
+			},
+			want: []string{"TestA=pass", "TestA/running/case=pass", "TestA//dev/null=pass"},
+		},
+		{
 			name:   "no events, no tests",
 			events: nil,
 			want:   nil,
@@ -77,10 +88,7 @@ func TestCollect(t *testing.T) {
 				t.Errorf("tree = %q, want %q", got, tt.want)
 			}
 			for path, want := range tt.output {
-				node := pkgs[pkg]
-				for _, part := range strings.Split(path, "/") {
-					node = node.byName[part]
-				}
+				node := pkgs[pkg].byName[path]
 				if got := node.Output.String(); got != want {
 					t.Errorf("output of %s = %q, want %q", path, got, want)
 				}

@@ -100,6 +100,24 @@ func knownIssues(t *testing.T) map[string]string {
 	return m
 }
 
+// binaryArgs maps "collection:binary" to the arguments it runs with.
+func binaryArgs(t *testing.T) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/args.txt")
+	if err != nil {
+		t.Fatalf("selftest arguments: %v", err)
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		m[f[0]] = f[1:]
+	}
+	return m
+}
+
 func TestKselftests(t *testing.T) {
 	guest.Require(t)
 	list, err := os.ReadFile(filepath.Join(root, "kselftest-list.txt"))
@@ -107,6 +125,7 @@ func TestKselftests(t *testing.T) {
 		t.Fatalf("no kselftests in the initramfs: %v", err)
 	}
 	known := knownIssues(t)
+	args := binaryArgs(t)
 	used := map[string]bool{}
 	devFd(t)
 	for _, entry := range strings.Fields(string(list)) {
@@ -115,7 +134,7 @@ func TestKselftests(t *testing.T) {
 			t.Fatalf("kselftest-list.txt: bad entry %q", entry)
 		}
 		t.Run(collection+"/"+bin, func(t *testing.T) {
-			runBinary(t, collection, bin, known, used)
+			runBinary(t, collection, bin, known, used, args)
 		})
 	}
 	for key := range known {
@@ -125,7 +144,7 @@ func TestKselftests(t *testing.T) {
 	}
 }
 
-func runBinary(t *testing.T, collection, bin string, known map[string]string, used map[string]bool) {
+func runBinary(t *testing.T, collection, bin string, known map[string]string, used map[string]bool, args map[string][]string) {
 	key := collection + ":" + bin
 	if reason, ok := known[key]; ok {
 		used[key] = true
@@ -136,7 +155,7 @@ func runBinary(t *testing.T, collection, bin string, known map[string]string, us
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), perBinary)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "./"+bin)
+	cmd := exec.CommandContext(ctx, "./"+bin, args[key]...)
 	cmd.Dir = filepath.Join(root, collection)
 	// Kill the whole process group on timeout: a selftest's children
 	// keep the output pipe open and would otherwise hang the wait.
