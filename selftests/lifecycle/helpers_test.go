@@ -30,6 +30,7 @@ var helpers = map[string]embryo.HelperFunc{
 	"pids":      helperPids,
 	"creator":   helperCreator,
 	"receiver":  helperReceiver,
+	"nproc":     helperNproc,
 }
 
 func TestMain(m *testing.M) { embryo.Main(m, helpers) }
@@ -502,5 +503,55 @@ func helperReceiver(raw json.RawMessage) (any, error) {
 	_, err = pidfd.SpawnRun(fd, 1)
 	res.RunF = name(err)
 	res.SendSignal = name(unix.PidfdSendSignal(fd, 0, nil, 0))
+	return res, nil
+}
+
+// nprocResult is what helperNproc saw, errnos by name.
+type nprocResult struct {
+	AtZero   string // pidfd_open(0, PIDFD_EMPTY) with RLIMIT_NPROC 0
+	ForkZero string // fork with RLIMIT_NPROC 0, for comparison
+	Restored string // pidfd_open after the limit is restored
+}
+
+// helperNproc runs as an unprivileged user, for whom RLIMIT_NPROC holds:
+// with a limit of 0 an embryo cannot be created, as a fork cannot.
+func helperNproc(json.RawMessage) (any, error) {
+	prewarm(8)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NPROC, &old); err != nil {
+		return nil, fmt.Errorf("getrlimit: %v", err)
+	}
+	zero := unix.Rlimit{Cur: 0, Max: old.Max}
+	if err := unix.Setrlimit(unix.RLIMIT_NPROC, &zero); err != nil {
+		return nil, fmt.Errorf("setrlimit(RLIMIT_NPROC, 0): %v", err)
+	}
+	var res nprocResult
+	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	res.AtZero = name(err)
+	if err == nil {
+		unix.Close(fd)
+	}
+	// A raw fork: the child, if any, exits at once without running Go.
+	pid, _, errno := unix.RawSyscall(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0)
+	if errno == 0 && pid == 0 {
+		unix.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+	}
+	if errno == 0 {
+		var ws unix.WaitStatus
+		unix.Wait4(int(pid), &ws, 0, nil)
+		res.ForkZero = "success"
+	} else {
+		res.ForkZero = name(errno)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NPROC, &old); err != nil {
+		return nil, fmt.Errorf("restoring RLIMIT_NPROC: %v", err)
+	}
+	fd, err = pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	res.Restored = name(err)
+	if err == nil {
+		unix.Close(fd)
+	}
 	return res, nil
 }

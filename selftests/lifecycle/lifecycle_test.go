@@ -671,3 +671,22 @@ func TestOnlyCreatorMayConfigure(t *testing.T) {
 		})
 	}
 }
+
+// TestRlimitNproc: creating an embryo is charged to RLIMIT_NPROC as fork
+// is (EAGAIN at the limit). Root is exempt from the limit, so the helper
+// runs as nobody.
+func TestRlimitNproc(t *testing.T) {
+	embryo.Require(t)
+	h := embryo.NewHelper(t, "nproc", nil).AsUser(embryo.Nobody, embryo.Nobody)
+	var res nprocResult
+	h.Result(&res)
+	if res.ForkZero != "EAGAIN" {
+		t.Errorf("fork with RLIMIT_NPROC 0 as nobody: %s, want EAGAIN (the comparison is void)", res.ForkZero)
+	}
+	if res.AtZero != "EAGAIN" {
+		t.Errorf("pidfd_open(0, PIDFD_EMPTY) with RLIMIT_NPROC 0: %s, want EAGAIN", res.AtZero)
+	}
+	if res.Restored != "success" {
+		t.Errorf("pidfd_open(0, PIDFD_EMPTY) after restoring RLIMIT_NPROC: %s, want success", res.Restored)
+	}
+}
