@@ -311,11 +311,7 @@ func TestSpawnRunFlags(t *testing.T) {
 			t.Fatalf("after pidfd_spawn_run(flags %#x) failed, fdinfo no longer says Embryo:\\t1", flags)
 		}
 	}
-	embryo.Run(t, fd)
-	embryo.Report(t, out)
-	if ex := embryo.Wait(t, fd); !ex.Exited(3) {
-		t.Errorf("child: %v, want exit 3", ex)
-	}
+	embryo.RunToExit(t, fd, out, 3)
 }
 
 // TestErrnoOrder follows the order that the series documents in

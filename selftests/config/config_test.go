@@ -629,11 +629,7 @@ func TestArgvEnvpLimits(t *testing.T) {
 			embryo.Check(t, "ARGV of 5 MiB under an 8 MiB stack limit", err, unix.E2BIG)
 		}
 		must(t, "ARGV", pidfd.ConfigArgv(fd, []string{childreport.Path, "exit", "0"}))
-		embryo.Run(t, fd)
-		embryo.Report(t, out)
-		if ex := embryo.Wait(t, fd); !ex.Exited(0) {
-			t.Errorf("child: %v, want exit 0", ex)
-		}
+		embryo.RunToExit(t, fd, out, 0)
 	})
 }
 

@@ -480,11 +480,7 @@ func TestRunWithoutExec(t *testing.T) {
 	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, childreport.Path, 0); err != nil {
 		t.Fatal(embryo.Name(err))
 	}
-	embryo.Run(t, fd)
-	embryo.Report(t, out)
-	if ex := embryo.Wait(t, fd); !ex.Exited(6) {
-		t.Errorf("child: %v, want exit 6", ex)
-	}
+	embryo.RunToExit(t, fd, out, 6)
 }
 
 // TestExecFailureRetry: a failed exec leaves the embryo unstarted with its

@@ -139,6 +139,18 @@ func Run(t testing.TB, fd int) int {
 	return pid
 }
 
+// RunToExit starts the configured embryo fd, reads childreport's report from
+// out and waits for the child, which must exit with code.
+func RunToExit(t testing.TB, fd int, out *os.File, code int) *childreport.Report {
+	t.Helper()
+	Run(t, fd)
+	rep := Report(t, out)
+	if ex := Wait(t, fd); !ex.Exited(code) {
+		t.Errorf("child: %v, want exit %d", ex, code)
+	}
+	return rep
+}
+
 // Spawn configures fd to run childreport (as Config), starts it, reads its
 // report and reaps it.
 func Spawn(t testing.TB, fd int, args, env []string) (*childreport.Report, Exit) {
