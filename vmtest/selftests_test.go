@@ -88,7 +88,9 @@ func expectations(t *testing.T, kbuild string) string {
 
 // guestPrograms builds the C helpers the selftests spawn
 // (selftests/childreport) as static binaries for the initramfs: childreport,
-// which reports the state it started with, and true-static, which exits 0.
+// which reports the state it started with, true-static, which exits 0, and
+// bigdata-static, whose exec fails past its point of no return under a
+// small RLIMIT_DATA.
 // They are C, not Go, so that they start with nothing a runtime would open.
 func guestPrograms(t *testing.T) []string {
 	t.Helper()
@@ -101,6 +103,7 @@ func guestPrograms(t *testing.T) []string {
 	for _, p := range []struct{ src, bin string }{
 		{"childreport.c", "childreport"},
 		{"true.c", "true-static"},
+		{"bigdata.c", "bigdata-static"},
 	} {
 		src := filepath.Join("..", "selftests", "childreport", p.src)
 		out := filepath.Join(dir, p.bin)
@@ -135,7 +138,8 @@ func TestSelftests(t *testing.T) {
 		"/bin/sleep:bin/sleep",
 		"/bin/true:bin/true",
 	}
-	// bin/childreport and bin/true-static, which the guest tests spawn.
+	// bin/childreport, bin/true-static and bin/bigdata-static, which the
+	// guest tests spawn.
 	files = append(files, guestPrograms(t)...)
 	if slices.ContainsFunc(pkgs, func(p string) bool { return strings.HasSuffix(p, "/selftests/benchsmoke") }) {
 		files = append(files, benchPrograms(t))
