@@ -1,7 +1,7 @@
 // Package consolelog finds kernel error reports in a VM's serial console log:
 // WARN splats, BUGs, oopses, panics, KASAN/UBSAN reports, lockdep and RCU
-// reports, debug-objects reports and hung tasks. Any of them fails a VM test
-// run, whatever the tests inside the guest said.
+// reports, debug-objects reports, hung tasks, and ACPI (firmware) errors. Any
+// of them fails a VM test run, whatever the tests inside the guest said.
 package consolelog
 
 import (
@@ -34,15 +34,32 @@ var patterns = []struct {
 	{"warning", regexp.MustCompile(`WARNING: CPU: \d+ PID: \d+ at `)},
 	{"kasan", regexp.MustCompile(`BUG: KASAN: `)},
 	{"ubsan", regexp.MustCompile(`UBSAN: `)},
+	// The ACPI interpreter failing: ACPICA's "ACPI Error:", "ACPI
+	// Exception:" and "ACPI BIOS Error (bug):", and the AML loop timeout
+	// by name. A method that aborts can leave a device without its
+	// interrupt routing, and the guest then hangs on that device (9p).
+	{"acpi", regexp.MustCompile(`ACPI (BIOS )?Error|ACPI Exception: |AE_AML_LOOP_TIMEOUT`)},
 	{"bug", regexp.MustCompile(`(^|[^A-Z])BUG: |kernel BUG at `)},
 	{"oops", regexp.MustCompile(`Oops: |general protection fault`)},
 	{"panic", regexp.MustCompile(`Kernel panic - not syncing`)},
 	{"lockdep", regexp.MustCompile(`WARNING: (possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|bad unlock balance|held lock freed|lock held when returning|possible irq lock inversion|.*still has locks held)|INFO: trying to register non-static key`)},
-	{"rcu-stall", regexp.MustCompile(`rcu: INFO: .*detected stalls`)},
+	// "rcu_preempt detected stalls on CPUs/tasks", "... detected expedited
+	// stalls ...", and a CPU's own "rcu_preempt self-detected stall on CPU".
+	{"rcu-stall", regexp.MustCompile(`INFO: \S+ (detected (expedited )?stalls|self-detected stall)`)},
 	{"hung-task", regexp.MustCompile(`INFO: task .* blocked for more than \d+ seconds`)},
 	{"debug-objects", regexp.MustCompile(`ODEBUG: `)},
 	{"list-corruption", regexp.MustCompile(`list_(add|del) corruption`)},
 	{"stack-trace", regexp.MustCompile(`^\s*Call Trace:`)},
+}
+
+// Match reports whether line starts a kernel error report, and its kind.
+func Match(line string) (kind string, ok bool) {
+	for _, p := range patterns {
+		if p.re.MatchString(line) {
+			return p.kind, true
+		}
+	}
+	return "", false
 }
 
 // Scan returns every report start in r, in order.
@@ -52,11 +69,8 @@ func Scan(r io.Reader) ([]Finding, error) {
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
-		for _, p := range patterns {
-			if p.re.MatchString(line) {
-				found = append(found, Finding{Line: n, Kind: p.kind, Text: line})
-				break
-			}
+		if kind, ok := Match(line); ok {
+			found = append(found, Finding{Line: n, Kind: kind, Text: line})
 		}
 	}
 	if err := sc.Err(); err != nil {

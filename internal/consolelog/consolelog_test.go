@@ -60,6 +60,47 @@ Call Trace:
 			kinds: []string{"hung-task", "rcu-stall"},
 		},
 		{
+			name:  "rcu self-detected stall",
+			log:   "rcu: INFO: rcu_preempt self-detected stall on CPU\nrcu: \t1-....: (2100 ticks this GP) idle=9f4c/1/0x4000000000000000 softirq=4242/4243 fqs=1045",
+			kinds: []string{"rcu-stall"},
+		},
+		{
+			name:  "rcu expedited stall",
+			log:   "rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: { 1-... } 21003 jiffies s: 137 root: 0x2/.",
+			kinds: []string{"rcu-stall"},
+		},
+		{
+			name: "ACPI Error: the PCI routing table times out",
+			log: `ACPI: PCI Root Bridge [PCI0] (domain 0000 [bus 00-ff])
+ACPI Error: Aborting method \_SB.PCI0._PRT due to previous error (AE_AML_LOOP_TIMEOUT) (20240827/psparse-529)
+virtio-pci 0000:00:03.0: can't derive routing for PCI INT A`,
+			kinds: []string{"acpi"},
+		},
+		{
+			name:  "ACPI BIOS Error",
+			log:   "ACPI BIOS Error (bug): Could not resolve symbol [\\_SB.PCI0.S08], AE_NOT_FOUND (20240827/dswload2-162)",
+			kinds: []string{"acpi"},
+		},
+		{
+			name:  "ACPI Exception",
+			log:   "ACPI Exception: AE_NOT_FOUND, During name lookup/catalog (20240827/psobject-220)",
+			kinds: []string{"acpi"},
+		},
+		{
+			name:  "AML loop timeout without the ACPI Error head",
+			log:   "acpi PNP0A03:00: _PRT evaluation failed (AE_AML_LOOP_TIMEOUT)",
+			kinds: []string{"acpi"},
+		},
+		{
+			name: "ordinary ACPI and PCI boot messages",
+			log: `ACPI: Core revision 20240827
+ACPI: Interpreter enabled
+ACPI: Using IOAPIC for interrupt routing
+PCI: Using host bridge windows from ACPI; if necessary, use "pci=nocrs" and report a bug
+PCI: Using configuration type 1 for base access
+    lifecycle_test.go:40: no ACPI errors expected here (AE_OK)`,
+		},
+		{
 			name:  "ubsan, debug objects, list corruption",
 			log:   "UBSAN: shift-out-of-bounds in fs/exec.c:10:2\nODEBUG: free active (active state 0) object: x\nlist_del corruption. prev->next should be y",
 			kinds: []string{"ubsan", "debug-objects", "list-corruption"},
