@@ -34,6 +34,13 @@ TIMED := $(CURDIR)/scripts/timed.sh
 
 export VMTEST_KERNEL := $(KBUILD)/arch/x86/boot/bzImage
 export VMTEST_QEMU := $(QEMU)
+# internal/vmrun adds to every boot what this lacks of "console=ttyS0
+# pci=noacpi" (so a direct 'go test ./vmtest/' gets them too): pci=noacpi
+# takes PCI interrupt routing from the BIOS table instead of ACPI's _PRT,
+# which the debug kernel's ACPI interpreter can time out on under a slow TCG
+# (AE_AML_LOOP_TIMEOUT), leaving virtio-9p without an interrupt and the guest
+# silently stuck. EMPTYPIDFD_VM_SILENCE (a Go duration, default 5m, 0 = off)
+# is how long the guest console may be silent before the VM is stopped.
 export VMTEST_KERNEL_APPEND := console=ttyS0
 export EMPTYPIDFD_KBUILD := $(KBUILD)
 export EMPTYPIDFD_KSELFTESTS := $(KSELFTESTS)

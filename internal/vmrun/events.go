@@ -1,6 +1,11 @@
 package vmrun
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +119,43 @@ func anyFailed(rs []*Result) bool {
 		}
 	}
 	return false
+}
+
+// guestEvent is how guest.EventChannel writes each event (vmtest's
+// internal eventchannel.Event): the payload, or the final "done".
+type guestEvent[T any] struct {
+	GuestAction string `json:"hugelgupf_vmtest_guest_action"`
+	Actual      T
+}
+
+// readEvents reads a file the guest wrote with guest.EventChannel. Unlike
+// qevent.ReadFile it keeps the events of a file the guest never closed
+// (complete is false): a VM stopped in a hung test has written the events of
+// every test before it. A last line cut short by the VM's end is dropped.
+func readEvents[T any](path string) (events []T, complete bool, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, err // the path is in it
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64*1024), len(b)+1)
+	for n := 1; sc.Scan(); n++ {
+		var e guestEvent[T]
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			if !bytes.HasSuffix(b, []byte("\n")) && bytes.HasSuffix(b, sc.Bytes()) {
+				break // the last line, unfinished
+			}
+			return events, complete, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		switch e.GuestAction {
+		case "guestevent":
+			events = append(events, e.Actual)
+		case "done":
+			complete = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return events, complete, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return events, complete, nil
 }

@@ -1,6 +1,8 @@
 package vmrun
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -115,5 +117,47 @@ func TestAnyFailed(t *testing.T) {
 		if got := anyFailed(rs); got != tt.want {
 			t.Errorf("anyFailed(%q) = %v, want %v", tt.actions, got, tt.want)
 		}
+	}
+}
+
+func TestReadEvents(t *testing.T) {
+	const (
+		run  = `{"hugelgupf_vmtest_guest_action":"guestevent","Actual":{"Action":"run","Package":"p","Test":"TestA"}}` + "\n"
+		pass = `{"hugelgupf_vmtest_guest_action":"guestevent","Actual":{"Action":"pass","Package":"p","Test":"TestA","Elapsed":0.5}}` + "\n"
+		hang = `{"hugelgupf_vmtest_guest_action":"guestevent","Actual":{"Action":"run","Package":"p","Test":"TestHang"}}` + "\n"
+		done = `{"hugelgupf_vmtest_guest_action":"done","Actual":{}}` + "\n"
+	)
+	tests := []struct {
+		name     string
+		content  string
+		actions  []string // Action/Test of each event read
+		complete bool
+		wantErr  bool
+	}{
+		{"closed by the guest", run + pass + done, []string{"run/TestA", "pass/TestA"}, true, false},
+		{"VM stopped in a hung test", run + pass + hang, []string{"run/TestA", "pass/TestA", "run/TestHang"}, false, false},
+		{"VM stopped mid-write", run + pass + hang[:40], []string{"run/TestA", "pass/TestA"}, false, false},
+		{"empty: stopped before the first event", "", nil, false, false},
+		{"garbage before the end", run + "not json\n" + pass + done, []string{"run/TestA"}, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "results.json")
+			if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			events, complete, err := readEvents[TestEvent](path)
+			var got []string
+			for _, e := range events {
+				got = append(got, e.Action+"/"+e.Test)
+			}
+			if !reflect.DeepEqual(got, tt.actions) || complete != tt.complete || (err != nil) != tt.wantErr {
+				t.Errorf("readEvents = %q, complete %v, error %v; want %q, %v, error %v",
+					got, complete, err, tt.actions, tt.complete, tt.wantErr)
+			}
+		})
+	}
+	if _, _, err := readEvents[TestEvent](filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Error("readEvents of a missing file: no error")
 	}
 }

@@ -2,26 +2,33 @@
 // initramfs (github.com/hugelgupf/vmtest), runs Go test packages inside the
 // guest, and reports every guest test as a host subtest with its own result.
 //
-// It follows govmtest.Run, with three differences that the project needs:
-// guest results become host subtests (so "go test -v" names each one), the
-// serial console goes to a log file that is scanned for kernel error reports
-// (a WARN or KASAN report fails the run even if every test passed), and a
-// missing kernel or QEMU is a failure, not a skip.
+// It follows govmtest.Run, with differences that the project needs: guest
+// results become host subtests (so "go test -v" names each one); the serial
+// console goes to a log file that is scanned for kernel error reports (a WARN
+// or KASAN report fails the run even if every test passed); the guest runs
+// its tests with guestrun, which marks on the console each package and test
+// as it starts and ends, so the host streams the guest's progress and a
+// watchdog stops a guest whose console has gone silent, naming what it was
+// running; every boot gets the kernel arguments the harness depends on
+// (kernelArgs); and a missing kernel or QEMU is a failure, not a skip.
 package vmrun
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hugelgupf/vmtest/qemu"
-	"github.com/hugelgupf/vmtest/qemu/qevent"
 	"github.com/hugelgupf/vmtest/qemu/quimage"
 	"github.com/u-root/mkuimage/uimage"
 
@@ -48,13 +55,85 @@ type Config struct {
 	// wrote under GuestOutDir (files the guest tests produce for the host).
 	OutDir string
 	// Echo lists prefixes of guest console lines to echo to the host test
-	// log as they come, besides test results (progress of long runs).
+	// log as they come, besides the guest's progress (each package and
+	// test as it starts and ends), kernel error reports and panics.
 	Echo []string
+	// Silence is how long the guest console may print nothing before the
+	// watchdog stops the VM and fails the run; 0 means DefaultSilence.
+	// $EMPTYPIDFD_VM_SILENCE, if set, overrides it ("0" turns it off).
+	Silence time.Duration
+}
+
+// DefaultSilence is the watchdog's limit when neither Config.Silence nor
+// $EMPTYPIDFD_VM_SILENCE sets one. Every guest test prints at least its
+// start and end, and the debug kernel's boot prints all along, so minutes of
+// silence mean a stuck guest (as one waiting forever on a 9p request).
+const DefaultSilence = 5 * time.Minute
+
+// envSilence overrides Config.Silence: a Go duration, 0 for no watchdog.
+const envSilence = "EMPTYPIDFD_VM_SILENCE"
+
+// silenceLimit is the watchdog's limit: env (the value of envSilence) if
+// set, else cfg, else DefaultSilence.
+func silenceLimit(cfg time.Duration, env string) (time.Duration, error) {
+	if env != "" {
+		d, err := time.ParseDuration(env)
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("%s=%q: want a duration such as 90s or 10m (0 turns the watchdog off)", envSilence, env)
+		}
+		return d, nil
+	}
+	if cfg > 0 {
+		return cfg, nil
+	}
+	return DefaultSilence, nil
+}
+
+// kernelArgs adds to a kernel command line (VMTEST_KERNEL_APPEND's, the
+// Makefile sets it) what every boot needs, unless it is there already:
+//
+//   - console=ttyS0: the serial console is the harness's only view of the
+//     guest (the console log, the progress marks, the watchdog).
+//   - pci=noacpi: PCI interrupt routing from the BIOS's $PIR table, not from
+//     ACPI's _PRT method. On a slow host the debug kernel's ACPI interpreter
+//     can time out in QEMU's _PRT ("ACPI Error: Aborting method
+//     \_SB.PCI0._PRT due to previous error (AE_AML_LOOP_TIMEOUT)"); virtio-9p
+//     then gets no interrupt and the guest blocks, silent, on its first 9p
+//     request until the VM timeout (issue 8). The $PIR table needs no AML.
+func kernelArgs(cmdline string) string {
+	fields := strings.Fields(cmdline)
+	if !slices.ContainsFunc(fields, func(f string) bool {
+		return f == "console=ttyS0" || strings.HasPrefix(f, "console=ttyS0,")
+	}) {
+		fields = append(fields, "console=ttyS0")
+	}
+	if !slices.ContainsFunc(fields, func(f string) bool {
+		opts, ok := strings.CutPrefix(f, "pci=")
+		return ok && slices.Contains(strings.Split(opts, ","), "noacpi")
+	}) {
+		fields = append(fields, "pci=noacpi")
+	}
+	return strings.Join(fields, " ")
+}
+
+// withKernelArgs applies kernelArgs to the VM's kernel command line.
+func withKernelArgs() qemu.Fn {
+	return func(_ *qemu.IDAllocator, o *qemu.Options) error {
+		o.KernelArgs = kernelArgs(o.KernelArgs)
+		return nil
+	}
 }
 
 // GuestOutDir is where the guest writes files for Config.OutDir: a
 // directory in the 9p share that the guest test binaries run from.
 const GuestOutDir = "/mount/9p/gotestdata/out"
+
+// guestRunner is the guest's test runner, in the initramfs at
+// guestRunnerPath.
+const (
+	guestRunner     = "github.com/emptypidfd/emptypidfd/internal/vmrun/guestrun"
+	guestRunnerPath = "bin/vmrun-guest"
+)
 
 // Environment variables read by qemu.OptionsFor; Run requires both.
 const (
@@ -66,6 +145,11 @@ const (
 func Run(t *testing.T, cfg Config) {
 	t.Helper()
 	checkHost(t)
+
+	limit, err := silenceLimit(cfg.Silence, os.Getenv(envSilence))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	shared := t.TempDir()
 	if cfg.OutDir != "" {
@@ -83,6 +167,10 @@ func Run(t *testing.T, cfg Config) {
 			t.Fatal(err)
 		}
 	}
+	runner := filepath.Join(t.TempDir(), path.Base(guestRunnerPath))
+	if err := buildGuestRunner(runner); err != nil {
+		t.Fatal(err)
+	}
 
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		t.Fatalf("creating log dir: %v", err)
@@ -94,45 +182,87 @@ func Run(t *testing.T, cfg Config) {
 	}
 	t.Logf("guest console log: %s", logPath)
 
-	uinit := []string{"--", "vmmount", "--", "gouinit", fmt.Sprintf("-test_timeout=%s", cfg.TestTimeout)}
+	uinit := append([]string{"--", "vmmount", "--", "/" + guestRunnerPath,
+		fmt.Sprintf("-test_timeout=%s", cfg.TestTimeout)}, cfg.Packages...)
 	mods := []uimage.Modifier{
 		uimage.WithBusyboxCommands(
 			"github.com/u-root/u-root/cmds/core/init",
 			"github.com/hugelgupf/vmtest/vminit/shutdownafter",
 			"github.com/hugelgupf/vmtest/vminit/vmmount",
-			"github.com/hugelgupf/vmtest/vminit/gouinit",
 		),
 		uimage.WithBinaryCommands("cmd/test2json"),
 		uimage.WithInit("init"),
 		uimage.WithUinit("shutdownafter", uinit...),
-		uimage.WithFiles(cfg.Files...),
+		uimage.WithFiles(append(slices.Clip(cfg.Files), runner+":"+guestRunnerPath)...),
+	}
+
+	// The VM stops at its timeout, or when the watchdog cancels ctx.
+	ctx, cancel := context.WithCancel(context.Background())
+	if cfg.VMTimeout > 0 {
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), cfg.VMTimeout)
+	}
+	defer cancel()
+	mon := newMonitor(cfg.Name, t.Logf, cfg.Echo)
+	stopped := make(chan string, 1)
+	mon.stop = func(why string) {
+		stopped <- why
+		cancel()
+	}
+	watchdog := func(ctx context.Context, _ *qemu.Notifications) error {
+		if limit > 0 {
+			mon.watch(ctx, limit, max(min(limit/10, 5*time.Second), 10*time.Millisecond))
+		}
+		return nil
+	}
+	if limit > 0 {
+		t.Logf("watchdog: the VM is stopped if its console prints nothing for %s (%s)", limit, envSilence)
+	} else {
+		t.Logf("watchdog: off (%s=%s)", envSilence, os.Getenv(envSilence))
 	}
 
 	start := time.Now()
-	vm, err := qemu.Start(qemu.ArchUseEnvv,
+	vm, err := qemu.StartContext(ctx, qemu.ArchUseEnvv,
 		quimage.WithUimageT(t, mods...),
 		qemu.P9Directory(shared, "gotestdata"),
 		qemu.WithVmtestIdent(),
-		qemu.WithVMTimeout(cfg.VMTimeout),
-		qemu.WithSerialOutput(console),
-		qemu.LogSerialByLine(progress(t, cfg.Name, cfg.Echo)),
+		withKernelArgs(),
+		qemu.WithSerialOutput(console, mon),
+		qemu.WithTask(watchdog),
 	)
 	if err != nil {
 		t.Fatalf("starting QEMU: %v", err)
 	}
+	t.Logf("kernel command line: %s", vm.Options.KernelArgs)
 	waitErr := vm.Wait()
 	t.Logf("VM %s ran for %s", cfg.Name, time.Since(start).Round(time.Second))
 
-	reportGuest(t, shared, cfg.Packages)
+	// Whether the harness stopped the VM (the watchdog, or the timeout);
+	// the guest's result files then end where the guest was.
+	vmStopped := false
+	select {
+	case why := <-stopped:
+		vmStopped = true
+		t.Errorf("watchdog: stopped VM %s after %s: %s. See %s; %s sets the limit (now %s)",
+			cfg.Name, time.Since(start).Round(time.Second), why, logPath, envSilence, limit)
+	default:
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			vmStopped = true
+			t.Errorf("VM %s reached its timeout of %s; last running: %s. See %s",
+				cfg.Name, cfg.VMTimeout, mon.running(), logPath)
+		case waitErr != nil:
+			t.Errorf("VM %s exited with %v; last running: %s. See %s", cfg.Name, waitErr, mon.running(), logPath)
+		}
+	}
+
+	reportGuest(t, shared, cfg.Packages, vmStopped)
 	if cfg.OutDir != "" {
 		if err := copyDir(cfg.OutDir, filepath.Join(shared, "out")); err != nil {
 			t.Errorf("collecting the guest's output files: %v", err)
 		}
 	}
 
-	if waitErr != nil {
-		t.Errorf("VM exited with %v (timeout %s); see %s", waitErr, cfg.VMTimeout, logPath)
-	}
 	findings, err := consolelog.ScanFile(logPath)
 	if err != nil {
 		t.Errorf("scanning console log: %v", err)
@@ -161,21 +291,6 @@ func checkHost(t *testing.T) {
 	}
 	if _, err := exec.LookPath(q[0]); err != nil {
 		t.Fatalf("QEMU: %v (run 'make deps')", err)
-	}
-}
-
-// progress echoes the guest's top-level test results and kernel reports,
-// and lines starting with one of echo, to the host test log as they happen,
-// so a long TCG run is not silent.
-func progress(t *testing.T, name string, echo []string) qemu.LinePrinter {
-	prefixes := append([]string{"--- ", "ok ", "FAIL", "panic:"}, echo...)
-	return func(line string) {
-		for _, p := range prefixes {
-			if strings.HasPrefix(line, p) {
-				t.Logf("[%s] %s", name, line)
-				return
-			}
-		}
 	}
 }
 
@@ -233,32 +348,57 @@ func buildTest(pkg, dir string) error {
 	return nil
 }
 
+// buildGuestRunner compiles guestrun, the guest's test runner, to bin.
+func buildGuestRunner(bin string) error {
+	cmd := exec.Command("go", "build", "-o", bin, guestRunner)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+string(qemu.GuestArch()))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the guest test runner %s: %w\n%s", guestRunner, err, out)
+	}
+	return nil
+}
+
 // errorEvent mirrors vmtest's internal testevent.ErrorEvent.
 type errorEvent struct {
 	Binary string
 	Error  string
 }
 
-func reportGuest(t *testing.T, shared string, pkgs []string) {
+// reportGuest reports what the guest wrote to the 9p share. If the VM was
+// stopped (vmStopped: the watchdog or the timeout, already reported), the
+// files end where the guest was, and what is there is reported: the tests
+// that ended, and the one that never did.
+func reportGuest(t *testing.T, shared string, pkgs []string, vmStopped bool) {
 	t.Helper()
-	errs, err := qevent.ReadFile[errorEvent](filepath.Join(shared, "errors.json"))
-	if err != nil {
-		t.Errorf("reading guest error events: %v", err)
+	check := func(what string, complete bool, err error) {
+		switch {
+		case vmStopped && errors.Is(err, fs.ErrNotExist):
+			t.Logf("no guest %s: the VM was stopped before the guest test runner wrote any", what)
+		case err != nil:
+			t.Errorf("reading guest %s: %v", what, err)
+		case !complete && vmStopped:
+			t.Logf("the guest %s end where the VM was stopped: what follows is partial", what)
+		case !complete:
+			t.Errorf("the guest test runner did not finish writing its %s (did it crash? see the console log): what follows is partial", what)
+		}
 	}
+	errs, complete, err := readEvents[errorEvent](filepath.Join(shared, "errors.json"))
+	check("error events", complete, err)
 	for _, e := range errs {
 		t.Errorf("guest test binary %s: %s", e.Binary, e.Error)
 	}
-	events, err := qevent.ReadFile[TestEvent](filepath.Join(shared, "results.json"))
-	if err != nil {
-		t.Errorf("reading guest test events: %v", err)
-	}
+	events, complete, err := readEvents[TestEvent](filepath.Join(shared, "results.json"))
+	check("test events", complete, err)
 	results := Collect(events)
 	for _, pkg := range pkgs {
 		res, ok := results[pkg]
-		if !ok {
+		switch {
+		case !ok && vmStopped:
+			t.Logf("guest package %s did not run: the VM was stopped first", pkg)
+		case !ok:
 			t.Errorf("guest package %s reported nothing: did its binary run?", pkg)
-			continue
+		default:
+			t.Run(path.Base(pkg), func(t *testing.T) { res.report(t) })
 		}
-		t.Run(path.Base(pkg), func(t *testing.T) { res.report(t) })
 	}
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/emptypidfd/emptypidfd/internal/vmrun/progress"
+)
+
+const pkg = "example.com/selftests/lifecycle"
+
+// test2json is what "test2json -t -p example.com/selftests/lifecycle" prints
+// for a run with a passing test, a failing subtest and a skip.
+const test2json = `{"Time":"2025-01-01T00:00:00Z","Action":"start","Package":"example.com/selftests/lifecycle"}
+{"Time":"2025-01-01T00:00:00Z","Action":"run","Package":"example.com/selftests/lifecycle","Test":"TestA"}
+{"Time":"2025-01-01T00:00:00Z","Action":"output","Package":"example.com/selftests/lifecycle","Test":"TestA","Output":"=== RUN   TestA\n"}
+{"Time":"2025-01-01T00:00:01Z","Action":"pass","Package":"example.com/selftests/lifecycle","Test":"TestA","Elapsed":1.5}
+{"Time":"2025-01-01T00:00:01Z","Action":"run","Package":"example.com/selftests/lifecycle","Test":"TestB"}
+{"Time":"2025-01-01T00:00:01Z","Action":"run","Package":"example.com/selftests/lifecycle","Test":"TestB/sub#01"}
+{"Time":"2025-01-01T00:00:02Z","Action":"fail","Package":"example.com/selftests/lifecycle","Test":"TestB/sub#01","Elapsed":0.25}
+{"Time":"2025-01-01T00:00:02Z","Action":"fail","Package":"example.com/selftests/lifecycle","Test":"TestB","Elapsed":0.5}
+{"Time":"2025-01-01T00:00:02Z","Action":"run","Package":"example.com/selftests/lifecycle","Test":"TestC"}
+{"Time":"2025-01-01T00:00:02Z","Action":"skip","Package":"example.com/selftests/lifecycle","Test":"TestC"}
+{"Time":"2025-01-01T00:00:02Z","Action":"output","Package":"example.com/selftests/lifecycle","Output":"FAIL\n"}
+{"Time":"2025-01-01T00:00:02Z","Action":"fail","Package":"example.com/selftests/lifecycle","Elapsed":2.1}
+`
+
+func TestRelay(t *testing.T) {
+	var out strings.Builder
+	con := &console{w: &out}
+	var emitted []event
+	final, err := relay(strings.NewReader(test2json), con, pkg, func(e event) error {
+		emitted = append(emitted, e)
+		return nil
+	})
+	if err != nil || final != "fail" {
+		t.Errorf("relay = %q, %v; want fail, nil", final, err)
+	}
+	if len(emitted) != 12 {
+		t.Errorf("emitted %d events, want all 12", len(emitted))
+	}
+	want := `vmrun: run example.com/selftests/lifecycle TestA
+vmrun: pass example.com/selftests/lifecycle TestA (1.50s)
+vmrun: run example.com/selftests/lifecycle TestB
+vmrun: run example.com/selftests/lifecycle TestB/sub#01
+vmrun: fail example.com/selftests/lifecycle TestB/sub#01 (0.25s)
+vmrun: fail example.com/selftests/lifecycle TestB (0.50s)
+vmrun: run example.com/selftests/lifecycle TestC
+vmrun: skip example.com/selftests/lifecycle TestC (0.00s)
+`
+	if out.String() != want {
+		t.Errorf("console:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+func TestRelayKeepsMarkingWhenEmitFails(t *testing.T) {
+	var out strings.Builder
+	calls := 0
+	_, err := relay(strings.NewReader(test2json), &console{w: &out}, pkg, func(event) error {
+		calls++
+		return errors.New("9p: connection timed out")
+	})
+	if err == nil || !strings.Contains(err.Error(), "9p: connection timed out") {
+		t.Errorf("relay error = %v, want the emit error", err)
+	}
+	if calls != 1 {
+		t.Errorf("emit called %d times after it failed, want 1", calls)
+	}
+	if n := strings.Count(out.String(), "vmrun: "); n != 8 {
+		t.Errorf("%d marks on the console, want 8:\n%s", n, out.String())
+	}
+}
+
+func TestConsoleMarkStartsALine(t *testing.T) {
+	var out strings.Builder
+	con := &console{w: &out}
+	if _, err := con.Write([]byte("=== RUN   TestA\npartial")); err != nil {
+		t.Fatal(err)
+	}
+	con.mark(progress.Mark{Action: progress.Start, Package: pkg})
+	if _, err := con.Write([]byte(" rest\n")); err != nil {
+		t.Fatal(err)
+	}
+	con.mark(progress.Mark{Action: progress.Start, Package: pkg})
+	want := "=== RUN   TestA\npartial\nvmrun: start " + pkg + "\n rest\nvmrun: start " + pkg + "\n"
+	if out.String() != want {
+		t.Errorf("console = %q, want %q", out.String(), want)
+	}
+}
