@@ -36,7 +36,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 git -C "$KSRC" format-patch -q --cover-letter --zero-commit --no-signature \
-	--subject-prefix=PATCH -o "$tmp" "$KERNEL_BASE_TAG..HEAD"
+	--subject-prefix="$SERIES_SUBJECT_PREFIX" -o "$tmp" "$KERNEL_BASE_TAG..HEAD"
 
 # Put the kept text into the generated cover letter.
 printf '%s\n' "$body" >"$tmp/blurb"
