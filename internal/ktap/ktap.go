@@ -122,18 +122,95 @@ func parseResult(ok bool, n int, rest string) Result {
 }
 
 // Failed reports whether the stream as a whole failed: a failed test, a
-// bail-out, or fewer results than planned.
+// bail-out, fewer results than planned, or neither a plan nor a result (a
+// binary that printed nothing tested nothing).
 func (r *Report) Failed() (bool, string) {
+	return r.FailedExcept(nil)
+}
+
+// FailedExcept is Failed, not counting the failed results for which known
+// returns true (a nil known counts them all). Only those results are
+// excused: a bail-out, another failed result, or a plan the results do not
+// match still fail the stream.
+func (r *Report) FailedExcept(known func(Result) bool) (bool, string) {
 	if r.Bailout != "" {
 		return true, "bailed out: " + r.Bailout
 	}
 	for _, res := range r.Results {
-		if res.Status == Fail {
+		if res.Status == Fail && (known == nil || !known(res)) {
 			return true, fmt.Sprintf("test %d %q failed", res.Number, res.Name)
 		}
+	}
+	if r.Planned < 0 && len(r.Results) == 0 {
+		return true, "no TAP plan and no results: the binary reported no test"
 	}
 	if r.Planned >= 0 && len(r.Results) != r.Planned {
 		return true, fmt.Sprintf("planned %d tests, got %d results", r.Planned, len(r.Results))
 	}
 	return false, ""
+}
+
+// Exit statuses of a kselftest binary (tools/testing/selftests/kselftest.h).
+const (
+	ExitPass = 0 // KSFT_PASS
+	ExitFail = 1 // KSFT_FAIL
+	ExitSkip = 4 // KSFT_SKIP
+)
+
+// Outcome is what one kselftest binary's run comes to.
+type Outcome int
+
+// Outcomes of Judge.
+const (
+	OutcomePass Outcome = iota
+	OutcomeFail
+	// OutcomeSkip: the binary tested nothing and said so (exit KSFT_SKIP
+	// with no result, or the plan "1..0"). Whether that is acceptable is
+	// the caller's skip budget.
+	OutcomeSkip
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OutcomePass:
+		return "pass"
+	case OutcomeFail:
+		return "fail"
+	case OutcomeSkip:
+		return "skip"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Judge decides a kselftest binary's run from its report and exit status,
+// excusing the failed results for which known returns true (nil: none).
+// Failure is computed over the other results: a known failure does not
+// switch off the bail-out, plan or exit-status checks. The one thing it
+// excuses beyond its own result is the exit status KSFT_FAIL that a failed
+// result causes; any other non-zero status but KSFT_SKIP still fails.
+func Judge(rep *Report, status int, known func(Result) bool) (Outcome, string) {
+	if status == ExitSkip && len(rep.Results) == 0 && rep.Bailout == "" {
+		return OutcomeSkip, fmt.Sprintf("skipped itself (exit %d) without a result", status)
+	}
+	if bad, why := rep.FailedExcept(known); bad {
+		return OutcomeFail, why
+	}
+	if rep.Planned == 0 && len(rep.Results) == 0 {
+		return OutcomeSkip, "planned no tests (1..0)"
+	}
+	knownFailed := 0
+	for _, res := range rep.Results {
+		if res.Status == Fail {
+			knownFailed++ // FailedExcept passed: every failed result is known
+		}
+	}
+	switch {
+	case status == ExitPass, status == ExitSkip:
+	case status == ExitFail && knownFailed > 0:
+	case status == ExitFail:
+		return OutcomeFail, fmt.Sprintf("exited with status %d (KSFT_FAIL) but no result failed", status)
+	default:
+		return OutcomeFail, fmt.Sprintf("exited with status %d", status)
+	}
+	return OutcomePass, ""
 }

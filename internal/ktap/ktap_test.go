@@ -76,9 +76,31 @@ ok 3 global.c # SKIP no user namespaces
 			results: []Result{{Number: 1, Name: "", Status: Skip, Directive: "not root"}},
 		},
 		{
-			name:    "no plan",
-			in:      "garbage\n",
+			// A binary that printed neither a plan nor a result tested
+			// nothing: that is a failure, not a pass.
+			name:     "no plan and no results",
+			in:       "garbage\n",
+			planned:  -1,
+			failed:   true,
+			whyMatch: "no TAP plan and no results",
+		},
+		{
+			name:     "empty output",
+			in:       "",
+			planned:  -1,
+			failed:   true,
+			whyMatch: "no TAP plan and no results",
+		},
+		{
+			name:    "results without a plan",
+			in:      "ok 1 a\n",
 			planned: -1,
+			results: []Result{{Number: 1, Name: "a", Status: Pass}},
+		},
+		{
+			name:    "skip-all plan",
+			in:      "1..0 # SKIP no pidfd support\n",
+			planned: 0,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,6 +128,68 @@ ok 3 global.c # SKIP no user namespaces
 			}
 			if !strings.Contains(why, tc.whyMatch) {
 				t.Errorf("Failed() reason %q does not mention %q", why, tc.whyMatch)
+			}
+		})
+	}
+}
+
+func TestJudge(t *testing.T) {
+	known := func(names ...string) func(Result) bool {
+		return func(r Result) bool {
+			for _, n := range names {
+				if r.Name == n {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		in       string
+		status   int
+		known    func(Result) bool
+		want     Outcome
+		whyMatch string
+	}{
+		{name: "all pass", in: "1..2\nok 1 a\nok 2 b\n", want: OutcomePass},
+		{name: "nothing printed, exit 0", in: "", want: OutcomeFail, whyMatch: "no TAP plan"},
+		{name: "nothing printed, exit 4", in: "", status: ExitSkip, want: OutcomeSkip, whyMatch: "skipped itself"},
+		{name: "skip-all plan", in: "1..0 # SKIP no support\n", want: OutcomeSkip, whyMatch: "planned no tests"},
+		{name: "unknown failure", in: "1..2\nok 1 a\nnot ok 2 b\n", status: ExitFail, want: OutcomeFail, whyMatch: `"b" failed`},
+		{name: "known failure, exit 1", in: "1..2\nok 1 a\nnot ok 2 b\n", status: ExitFail, known: known("b"), want: OutcomePass},
+		{
+			name: "known failure does not excuse another failure",
+			in:   "1..3\nnot ok 1 a\nok 2 b\nnot ok 3 c\n", status: ExitFail, known: known("a"),
+			want: OutcomeFail, whyMatch: `"c" failed`,
+		},
+		{
+			name: "known failure does not excuse a short plan",
+			in:   "1..3\nok 1 a\nnot ok 2 b\n", status: ExitFail, known: known("b"),
+			want: OutcomeFail, whyMatch: "planned 3",
+		},
+		{
+			name: "known failure does not excuse a bail-out",
+			in:   "1..3\nnot ok 1 b\nBail out! lost\n", status: ExitFail, known: known("b"),
+			want: OutcomeFail, whyMatch: "bailed out",
+		},
+		{
+			name: "known failure does not excuse a crash",
+			in:   "1..2\nok 1 a\nnot ok 2 b\n", status: 139, known: known("b"),
+			want: OutcomeFail, whyMatch: "status 139",
+		},
+		{name: "exit 1 with nothing failed", in: "1..1\nok 1 a\n", status: ExitFail, want: OutcomeFail, whyMatch: "no result failed"},
+		{name: "other status", in: "1..1\nok 1 a\n", status: 2, want: OutcomeFail, whyMatch: "status 2"},
+		{name: "exit 4 with results", in: "1..1\nok 1 a # SKIP no userns\n", status: ExitSkip, want: OutcomePass},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := Parse(strings.NewReader(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, why := Judge(rep, tc.status, tc.known)
+			if got != tc.want || !strings.Contains(why, tc.whyMatch) {
+				t.Errorf("Judge = %v, %q; want %v, mentioning %q", got, why, tc.want, tc.whyMatch)
 			}
 		})
 	}
