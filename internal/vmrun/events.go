@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emptypidfd/emptypidfd/internal/skips"
 )
 
 // TestEvent is one event of "go tool test2json" output.
@@ -90,15 +92,21 @@ func lookup(pkg *Result, known map[string]*Result, name string) *Result {
 }
 
 // report replays r on t: subtests for the children, then r's own outcome.
-func (r *Result) report(t *testing.T) {
+// name is r's full name, "<package>/<test>[/<subtest>...]" with the last
+// element of the package's import path, as the skip budget b names it.
+func (r *Result) report(t *testing.T, name string, b *skips.Budget) {
 	for _, c := range r.Children {
-		t.Run(c.Name, func(t *testing.T) { c.report(t) })
+		t.Run(c.Name, func(t *testing.T) { c.report(t, name+"/"+c.Name, b) })
 	}
 	out := strings.TrimRight(r.Output.String(), "\n")
 	switch r.Action {
 	case "pass":
 	case "skip":
-		t.Skipf("skipped in the guest:\n%s", out)
+		if v := b.Judge(name); v.OK {
+			t.Skipf("skipped in the guest (%s):\n%s", v.Message, out)
+		} else {
+			t.Errorf("skipped in the guest, and %s:\n%s", v.Message, out)
+		}
 	case "fail":
 		// A parent of a failed subtest fails through the subtest already;
 		// print the output only where it is the test's own.
@@ -110,6 +118,15 @@ func (r *Result) report(t *testing.T) {
 	default:
 		t.Errorf("never finished in the guest (crash or timeout?):\n%s", out)
 	}
+}
+
+// packageProblem says what is wrong with a guest package's results as a
+// whole, "" if nothing: a test binary that ran no test checked nothing.
+func packageProblem(pkg *Result) string {
+	if len(pkg.Children) == 0 {
+		return "its test binary ran no test (no test functions, or a -test.run that matches none?); a package that tests nothing fails"
+	}
+	return ""
 }
 
 func anyFailed(rs []*Result) bool {

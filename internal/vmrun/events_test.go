@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -159,5 +160,51 @@ func TestReadEvents(t *testing.T) {
 	}
 	if _, _, err := readEvents[TestEvent](filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("readEvents of a missing file: no error")
+	}
+}
+
+func TestPackageProblem(t *testing.T) {
+	const pkg = "example.com/p"
+	tests := []struct {
+		name   string
+		events []TestEvent
+		want   string // a fragment of the problem, "" for none
+	}{
+		{
+			name: "tests ran",
+			events: []TestEvent{
+				{Action: "run", Package: pkg, Test: "TestA"},
+				{Action: "pass", Package: pkg, Test: "TestA"},
+				{Action: "pass", Package: pkg},
+			},
+		},
+		{
+			name: "every test skipped: the skip budget judges those",
+			events: []TestEvent{
+				{Action: "run", Package: pkg, Test: "TestA"},
+				{Action: "skip", Package: pkg, Test: "TestA"},
+				{Action: "pass", Package: pkg},
+			},
+		},
+		{
+			// test2json of a binary with no test: "testing: warning:
+			// no tests to run", then PASS.
+			name: "no test ran, binary passed",
+			events: []TestEvent{
+				{Action: "start", Package: pkg},
+				{Action: "output", Package: pkg, Output: "testing: warning: no tests to run\n"},
+				{Action: "output", Package: pkg, Output: "PASS\n"},
+				{Action: "pass", Package: pkg},
+			},
+			want: "ran no test",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := packageProblem(Collect(tt.events)[pkg])
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("packageProblem = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/u-root/mkuimage/uimage"
 
 	"github.com/emptypidfd/emptypidfd/internal/consolelog"
+	"github.com/emptypidfd/emptypidfd/internal/skips"
 )
 
 // Config describes one VM boot.
@@ -62,6 +63,12 @@ type Config struct {
 	// watchdog stops the VM and fails the run; 0 means DefaultSilence.
 	// $EMPTYPIDFD_VM_SILENCE, if set, overrides it ("0" turns it off).
 	Silence time.Duration
+	// Skips is the skip budget: a guest test that skips fails the run
+	// unless Skips allows it (a nil Skips allows no skip). It names a
+	// guest test "<last element of its package path>/<test name>", as
+	// baseline/TestKernelIsOurs. A listed skip of a package that ran to
+	// its end that did not happen fails the run too (a stale entry).
+	Skips *skips.Budget
 }
 
 // DefaultSilence is the watchdog's limit when neither Config.Silence nor
@@ -256,7 +263,11 @@ func Run(t *testing.T, cfg Config) {
 		}
 	}
 
-	reportGuest(t, shared, cfg.Packages, vmStopped)
+	budget := cfg.Skips
+	if budget == nil {
+		budget = &skips.Budget{}
+	}
+	reportGuest(t, shared, cfg.Packages, vmStopped, budget)
 	if cfg.OutDir != "" {
 		if err := copyDir(cfg.OutDir, filepath.Join(shared, "out")); err != nil {
 			t.Errorf("collecting the guest's output files: %v", err)
@@ -367,8 +378,8 @@ type errorEvent struct {
 // reportGuest reports what the guest wrote to the 9p share. If the VM was
 // stopped (vmStopped: the watchdog or the timeout, already reported), the
 // files end where the guest was, and what is there is reported: the tests
-// that ended, and the one that never did.
-func reportGuest(t *testing.T, shared string, pkgs []string, vmStopped bool) {
+// that ended, and the one that never did. Guest skips are judged by b.
+func reportGuest(t *testing.T, shared string, pkgs []string, vmStopped bool, b *skips.Budget) {
 	t.Helper()
 	check := func(what string, complete bool, err error) {
 		switch {
@@ -392,13 +403,25 @@ func reportGuest(t *testing.T, shared string, pkgs []string, vmStopped bool) {
 	results := Collect(events)
 	for _, pkg := range pkgs {
 		res, ok := results[pkg]
+		name := path.Base(pkg)
 		switch {
 		case !ok && vmStopped:
 			t.Logf("guest package %s did not run: the VM was stopped first", pkg)
 		case !ok:
 			t.Errorf("guest package %s reported nothing: did its binary run?", pkg)
 		default:
-			t.Run(path.Base(pkg), func(t *testing.T) { res.report(t) })
+			t.Run(name, func(t *testing.T) {
+				res.report(t, name, b)
+				if why := packageProblem(res); why != "" {
+					t.Errorf("guest package %s: %s", pkg, why)
+				}
+				// A package cut short may not have reached a listed skip.
+				if res.Action != "" {
+					for _, s := range b.Stale(name) {
+						t.Errorf("%s allows %s to skip, but it did not skip (did not run, or passed): remove the entry", b.Source(), s)
+					}
+				}
+			})
 		}
 	}
 }
