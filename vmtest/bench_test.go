@@ -3,6 +3,7 @@ package vmtest
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,7 +71,7 @@ func benchSweep(t *testing.T) runner.Sweep {
 func TestBench(t *testing.T) {
 	out := os.Getenv(envBenchOut)
 	if out == "" {
-		t.Skipf("the spawn benchmark runs only under 'make bench' (%s is not set)", envBenchOut)
+		allowSkip(t, "vmtest/TestBench", fmt.Sprintf("the spawn benchmark runs only under 'make bench' (%s is not set)", envBenchOut))
 	}
 	kbuild := mustEnv(t, envKbuild)
 	sweep := benchSweep(t)
@@ -90,6 +91,7 @@ func TestBench(t *testing.T) {
 		}
 	}
 
+	expect, e := expectations(t, kbuild)
 	guestOut := t.TempDir()
 	vmrun.Run(t, vmrun.Config{
 		Name:     "bench",
@@ -97,13 +99,14 @@ func TestBench(t *testing.T) {
 		Files: []string{
 			benchPrograms(t),
 			conf + ":etc/emptypidfd/bench.conf",
-			expectations(t, kbuild) + ":etc/emptypidfd/expect",
+			expect + ":etc/emptypidfd/expect",
 		},
 		TestTimeout: benchTestTimeout,
 		VMTimeout:   benchVMTimeout,
 		LogDir:      mustEnv(t, envLogDir),
 		OutDir:      guestOut,
 		Echo:        []string{"bench: "},
+		Skips:       skipBudget(t, e),
 	})
 
 	cells, err := results.ReadCells(filepath.Join(guestOut, "results.jsonl"))

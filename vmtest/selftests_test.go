@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emptypidfd/emptypidfd/internal/skips"
+	"github.com/emptypidfd/emptypidfd/internal/suite"
 	"github.com/emptypidfd/emptypidfd/internal/vmrun"
 )
 
@@ -32,38 +34,60 @@ func mustEnv(t *testing.T, name string) string {
 	return v
 }
 
-// guestPackages lists the selftest packages to run, all by default.
+// guestPackages lists the selftest packages to run: all by default, or
+// those $EMPTYPIDFD_GUEST names. A name that matches no package fails.
 func guestPackages(t *testing.T) []string {
 	t.Helper()
 	out, err := exec.Command("go", "list", "../selftests/...").Output()
 	if err != nil {
 		t.Fatalf("listing selftest packages: %v", err)
 	}
-	want := map[string]bool{}
-	for _, name := range strings.Split(os.Getenv(envGuest), ",") {
-		if name != "" {
-			want[name] = true
-		}
-	}
-	var pkgs []string
-	for _, pkg := range strings.Fields(string(out)) {
-		if strings.Contains(pkg, "/internal") {
-			continue
-		}
-		if len(want) > 0 && !want[filepath.Base(pkg)] {
-			continue
-		}
-		pkgs = append(pkgs, pkg)
-	}
-	if len(pkgs) == 0 {
-		t.Fatalf("no selftest package matches %s=%q", envGuest, os.Getenv(envGuest))
+	pkgs, err := suite.SelectPackages(strings.Fields(string(out)), os.Getenv(envGuest))
+	if err != nil {
+		t.Fatalf("%s=%q: %v", envGuest, os.Getenv(envGuest), err)
 	}
 	return pkgs
 }
 
+// allowedSkipsFile lists the tests, guest and host, that may skip: any
+// other skip fails the run (the skip budget, internal/skips).
+const allowedSkipsFile = "testdata/allowed-skips.txt"
+
+// skipBudget is the run's skip budget: allowedSkipsFile, lax only on a
+// stock kernel that the run was allowed to use.
+func skipBudget(t *testing.T, e suite.Expect) *skips.Budget {
+	t.Helper()
+	list, err := skips.Load(allowedSkipsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &skips.Budget{List: list}
+	if e.Stock {
+		b.Lax = suite.EnvAllowStock + "=1 (a stock-kernel comparison run)"
+	}
+	return b
+}
+
+// allowSkip skips the host test t, named name ("vmtest/TestBench"), if
+// allowedSkipsFile allows it, and fails it otherwise.
+func allowSkip(t *testing.T, name, why string) {
+	t.Helper()
+	list, err := skips.Load(allowedSkipsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := (&skips.Budget{List: list}).Judge(name)
+	if !v.OK {
+		t.Fatalf("%s; and %s", why, v.Message)
+	}
+	t.Skipf("%s (%s)", why, v.Message)
+}
+
 // expectations tells the guest what the built kernel promises: its release
-// string and whether its uapi headers define PIDFD_EMPTY.
-func expectations(t *testing.T, kbuild string) string {
+// string, whether its uapi headers define PIDFD_EMPTY, and whether a kernel
+// without it was allowed (suite.EnvAllowStock). A kernel without
+// PIDFD_EMPTY fails the run unless it was.
+func expectations(t *testing.T, kbuild string) (string, suite.Expect) {
 	t.Helper()
 	release, err := os.ReadFile(filepath.Join(kbuild, "include/config/kernel.release"))
 	if err != nil {
@@ -73,17 +97,28 @@ func expectations(t *testing.T, kbuild string) string {
 	if err != nil {
 		t.Fatalf("exported pidfd.h: %v", err)
 	}
-	empty := "absent"
-	if strings.Contains(string(hdr), "#define PIDFD_EMPTY") {
-		empty = "present"
-	}
-	path := filepath.Join(t.TempDir(), "expect")
-	content := "RELEASE=" + strings.TrimSpace(string(release)) + "\nPIDFD_EMPTY=" + empty + "\n"
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+	allow, err := suite.AllowStock(os.Getenv(suite.EnvAllowStock))
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("guest expectations: %s", strings.ReplaceAll(strings.TrimSpace(content), "\n", ", "))
-	return path
+	e, err := suite.Expectations(string(release), string(hdr), allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case e.Stock:
+		banner := suite.StockBanner(e.Release)
+		t.Log(banner)
+		t.Cleanup(func() { t.Log(banner) })
+	case allow:
+		t.Logf("note: %s=1 is set, but kernel %s has the series: the run is a normal one", suite.EnvAllowStock, e.Release)
+	}
+	path := filepath.Join(t.TempDir(), "expect")
+	if err := os.WriteFile(path, []byte(e.File()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("guest expectations: %s", strings.ReplaceAll(strings.TrimSpace(e.File()), "\n", ", "))
+	return path, e
 }
 
 // guestPrograms builds the C helpers the selftests spawn
@@ -127,9 +162,10 @@ func TestSelftests(t *testing.T) {
 		t.Fatalf("upstream selftests not built: %v (make vmtest builds them)", err)
 	}
 	pkgs := guestPackages(t)
+	expect, e := expectations(t, kbuild)
 	files := []string{
 		kselftests + ":kselftests",
-		expectations(t, kbuild) + ":etc/emptypidfd/expect",
+		expect + ":etc/emptypidfd/expect",
 		// exec/execveat runs a "#!/bin/bash" script; with bash come
 		// the C library and loader that the dynamic exec tests need.
 		"/bin/bash:bin/bash",
@@ -151,5 +187,6 @@ func TestSelftests(t *testing.T) {
 		TestTimeout: 25 * time.Minute,
 		VMTimeout:   50 * time.Minute,
 		LogDir:      mustEnv(t, envLogDir),
+		Skips:       skipBudget(t, e),
 	})
 }

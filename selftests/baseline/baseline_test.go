@@ -135,6 +135,10 @@ func TestPidfdEmptyProbe(t *testing.T) {
 	err := pidfd.Probe()
 	switch want {
 	case "absent":
+		// The host refuses such a kernel unless the run opted in.
+		if stock := guest.Expect(t, "ALLOW_STOCK_KERNEL"); stock != "1" {
+			t.Errorf("harness: PIDFD_EMPTY=absent and ALLOW_STOCK_KERNEL=%s: a kernel without the series must fail the run", stock)
+		}
 		if !errors.Is(err, pidfd.ErrNotSupported) {
 			t.Errorf("probe on a kernel without PIDFD_EMPTY in its headers: got %v, want %v", err, pidfd.ErrNotSupported)
 		}

@@ -25,8 +25,11 @@ var (
 )
 
 // Require skips t outside the test VM, and checks that the running kernel
-// has empty pidfds: if it has not, t fails when the harness built a kernel
-// whose headers define PIDFD_EMPTY, and skips (saying why) when it did not.
+// has empty pidfds. If it has not, t fails: the suite tests the series, and
+// a kernel without it must not pass by skipping. The one exception is a
+// stock-kernel comparison run (the harness says PIDFD_EMPTY=absent and
+// ALLOW_STOCK_KERNEL=1, from EMPTYPIDFD_ALLOW_STOCK_KERNEL=1): t then skips,
+// saying so.
 func Require(t testing.TB) {
 	t.Helper()
 	guest.Require(t)
@@ -34,11 +37,31 @@ func Require(t testing.TB) {
 	if probeErr == nil {
 		return
 	}
-	want := guest.Expect(t, "PIDFD_EMPTY")
-	if errors.Is(probeErr, pidfd.ErrNotSupported) && want == "absent" {
-		t.Skipf("the booted kernel has no PIDFD_EMPTY and its headers do not define it (harness: PIDFD_EMPTY=absent): nothing to test")
+	empty := guest.Expect(t, "PIDFD_EMPTY")
+	stock := guest.Expect(t, "ALLOW_STOCK_KERNEL")
+	if skip, msg := verdict(probeErr, empty, stock); skip {
+		t.Skip(msg)
+	} else {
+		t.Fatal(msg)
 	}
-	t.Fatalf("PIDFD_EMPTY probe: %v (harness: PIDFD_EMPTY=%s)", probeErr, want)
+}
+
+// verdict decides what Require does when the probe failed with err, given
+// what the harness said: empty (PIDFD_EMPTY: present or absent) and stock
+// (ALLOW_STOCK_KERNEL: 1 or 0). It skips only a kernel that lacks the
+// feature in a run that allowed a stock kernel.
+func verdict(err error, empty, stock string) (skip bool, msg string) {
+	missing := errors.Is(err, pidfd.ErrNotSupported)
+	switch {
+	case missing && empty == "absent" && stock == "1":
+		return true, "STOCK KERNEL RUN (EMPTYPIDFD_ALLOW_STOCK_KERNEL=1): the booted kernel has no PIDFD_EMPTY: not tested"
+	case missing && empty == "absent":
+		return false, fmt.Sprintf("the booted kernel has no PIDFD_EMPTY and its headers do not define it: it was built without the empty pidfds series, "+
+			"which the suite requires (harness: PIDFD_EMPTY=absent, ALLOW_STOCK_KERNEL=%s; EMPTYPIDFD_ALLOW_STOCK_KERNEL=1 runs on a stock kernel for comparison)", stock)
+	case missing:
+		return false, fmt.Sprintf("the booted kernel has no PIDFD_EMPTY, but the headers the harness built define it: the VM booted another kernel? (probe: %v)", err)
+	}
+	return false, fmt.Sprintf("PIDFD_EMPTY probe: %v (harness: PIDFD_EMPTY=%s)", err, empty)
 }
 
 // NewUnmanaged creates an embryo, pidfd_open(0, PIDFD_EMPTY|flags), and

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -144,5 +145,31 @@ func TestCheckAndNames(t *testing.T) {
 	m := ParseFdinfo("pos:\t0\nPid:\t-1\nEmbryo:\t1\n")
 	if !reflect.DeepEqual(m, map[string]string{"pos": "0", "Pid": "-1", "Embryo": "1"}) {
 		t.Errorf("ParseFdinfo: %v", m)
+	}
+}
+
+func TestRequireVerdict(t *testing.T) {
+	other := errors.New("pidfd: probing PIDFD_EMPTY: EPERM")
+	for _, tc := range []struct {
+		name         string
+		err          error
+		empty, stock string
+		skip         bool
+		msg          string
+	}{
+		{"stock kernel, not allowed: fail", pidfd.ErrNotSupported, "absent", "0", false, "built without the empty pidfds series"},
+		{"stock kernel, not allowed: names the opt-in", pidfd.ErrNotSupported, "absent", "0", false, "EMPTYPIDFD_ALLOW_STOCK_KERNEL=1"},
+		{"stock kernel, allowed: skip loudly", pidfd.ErrNotSupported, "absent", "1", true, "STOCK KERNEL RUN"},
+		{"headers promise it, kernel lacks it", pidfd.ErrNotSupported, "present", "0", false, "booted another kernel"},
+		{"headers promise it, kernel lacks it, stock allowed", pidfd.ErrNotSupported, "present", "1", false, "booted another kernel"},
+		{"probe broke", other, "present", "0", false, "EPERM"},
+		{"probe broke, stock allowed", other, "absent", "1", false, "EPERM"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			skip, msg := verdict(tc.err, tc.empty, tc.stock)
+			if skip != tc.skip || !strings.Contains(msg, tc.msg) {
+				t.Errorf("verdict = %v, %q; want skip %v, a message mentioning %q", skip, msg, tc.skip, tc.msg)
+			}
+		})
 	}
 }
