@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(
 	"$KERNEL_DEB_PACKAGE=$KERNEL_DEB_VERSION"
 	build-essential bc bison flex libelf-dev libssl-dev cpio kmod rsync xz-utils
-	ccache git perl python3 python3-ply # checkpatch's SPDX check
+	ccache git perl python3 python3-ply python3-git # checkpatch's SPDX check (scripts/spdxcheck.py)
 	qemu-system-x86
 	libcap-dev # static libcap for the clone3 selftests
 	bash       # the exec selftests' scripts run /bin/bash in the guest
