@@ -23,7 +23,9 @@ STAMP=$KSRC/.git/emptypidfd-series
 # The ordered list of patch files of the series (may be empty).
 series_files() {
 	[ -f "$PATCH_DIR/series" ] || return 0
-	grep -v -e '^#' -e '^[[:space:]]*$' "$PATCH_DIR/series" |
+	# grep finds no line in a series of comments: that is an empty list
+	# (which apply_series refuses), not a silent exit under pipefail.
+	{ grep -v -e '^#' -e '^[[:space:]]*$' "$PATCH_DIR/series" || [ $? -eq 1 ]; } |
 		while read -r p; do printf '%s\n' "$PATCH_DIR/$p"; done
 }
 
@@ -86,6 +88,9 @@ apply_series() {
 			die "patch $(basename "$p") does not apply on $KERNEL_BASE_TAG (+ the patches before it)"
 		fi
 	done < <(series_files)
+	# Fail closed: a tree without the series builds a stock kernel, which
+	# the tests would then have to tell apart from a broken series.
+	[ "$n" -gt 0 ] || die "kernel/patches/series applied no patch: the work tree would be a stock kernel (is kernel/patches/series empty or missing?)"
 	log "applied $n patch(es) from kernel/patches/"
 	printf '%s\n' "$want" >"$STAMP"
 }
@@ -103,5 +108,7 @@ have=$(cat "$STAMP" 2>/dev/null || true)
 if [ "$want" != "$have" ]; then
 	apply_series "$want"
 else
-	log "kernel work tree up to date with kernel/patches/ ($(git -C "$KSRC" rev-list --count "$KERNEL_BASE_TAG..HEAD") commit(s) on $KERNEL_BASE_TAG)"
+	n=$(git -C "$KSRC" rev-list --count "$KERNEL_BASE_TAG..HEAD")
+	[ "$n" -gt 0 ] || die "$KSRC has no commit on $KERNEL_BASE_TAG: the series is not applied (is kernel/patches/series empty?)"
+	log "kernel work tree up to date with kernel/patches/ ($n commit(s) on $KERNEL_BASE_TAG)"
 fi
