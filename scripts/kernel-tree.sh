@@ -43,6 +43,9 @@ unpack() {
 	[ -f "$KERNEL_TARBALL" ] ||
 		die "$KERNEL_TARBALL missing: run 'make deps' (installs $KERNEL_DEB_PACKAGE=$KERNEL_DEB_VERSION)"
 	log "unpacking $KERNEL_TARBALL into $KSRC"
+	# Everything happens in a directory aside, renamed into place last: an
+	# interruption (Ctrl-C during the long 'git add') leaves no half-made
+	# $KSRC behind, only the aside directory, which the next run removes.
 	local tmp=$BUILD_DIR/.unpack
 	rm -rf "$tmp" && mkdir -p "$tmp"
 	tar -C "$tmp" -xf "$KERNEL_TARBALL"
@@ -52,18 +55,32 @@ unpack() {
 	v=$(make -s -C "$sub" kernelversion 2>/dev/null)
 	[ "$v" = "$KERNEL_VERSION" ] ||
 		die "tarball holds Linux $v, expected $KERNEL_VERSION (scripts/versions.env)"
-	mv "$sub" "$KSRC" && rmdir "$tmp"
 
 	log "recording the untouched base as a git commit (tag $KERNEL_BASE_TAG)"
 	# A fixed identity and date make the base commit id the same everywhere.
 	export GIT_AUTHOR_NAME="Debian $KERNEL_DEB_PACKAGE" GIT_AUTHOR_EMAIL=debian-kernel@lists.debian.org
 	export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
 	export GIT_AUTHOR_DATE="2000-01-01T00:00:00Z" GIT_COMMITTER_DATE="2000-01-01T00:00:00Z"
-	git -C "$KSRC" init -q -b work
-	git -C "$KSRC" config core.autocrlf false
-	git -C "$KSRC" add -A -f .
-	git -C "$KSRC" commit -q -m "Linux $KERNEL_VERSION ($KERNEL_DEB_PACKAGE $KERNEL_DEB_VERSION)"
-	git -C "$KSRC" tag "$KERNEL_BASE_TAG"
+	git -C "$sub" init -q -b work
+	git -C "$sub" config core.autocrlf false
+	git -C "$sub" add -A -f .
+	git -C "$sub" commit -q -m "Linux $KERNEL_VERSION ($KERNEL_DEB_PACKAGE $KERNEL_DEB_VERSION)"
+	git -C "$sub" tag "$KERNEL_BASE_TAG"
+	mv "$sub" "$KSRC" && rmdir "$tmp"
+}
+
+# A work tree that an older version of this script left half-made: a
+# directory without .git (mv would nest the new tree inside it), or a .git
+# without the base tag (interrupted before its first commit). Neither holds
+# work of anyone's: remove it, loudly.
+discard_incomplete() {
+	if [ -e "$KSRC" ] && [ ! -d "$KSRC/.git" ]; then
+		log "$KSRC exists but is not a git work tree (an interrupted unpack?): removing it"
+		rm -rf "$KSRC"
+	elif [ -d "$KSRC/.git" ] && ! git -C "$KSRC" rev-parse -q --verify "refs/tags/$KERNEL_BASE_TAG" >/dev/null; then
+		log "$KSRC has no $KERNEL_BASE_TAG tag (an interrupted unpack?): removing it"
+		rm -rf "$KSRC"
+	fi
 }
 
 apply_series() {
@@ -101,6 +118,7 @@ if [ "${1:-}" = --stamp-only ]; then
 	series_hash >"$STAMP"
 	exit 0
 fi
+discard_incomplete
 [ -d "$KSRC/.git" ] || unpack
 
 want=$(series_hash)
