@@ -12,9 +12,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -31,6 +34,7 @@ func init() {
 	helpers["v2hold"] = helperHold
 	helpers["v2inherit"] = helperInherit
 	helpers["v2argvlimits"] = helperArgvLimits
+	helpers["v2vforkcontrol"] = helperVforkControl
 }
 
 // killWithin bounds the waits for a kill or a freeze to take effect: the
@@ -151,6 +155,21 @@ func (b *execBlocker) waitExec(t *testing.T, pid int) {
 			t.Fatalf("fanotify event mask %#x from pid %d; want FAN_OPEN_EXEC_PERM from the embryo, pid %d", m.Mask, m.Pid, pid)
 		}
 	}
+}
+
+// deny answers FAN_DENY to every event read and not answered yet; the
+// group stays open, so later execs of the file are held again.
+func (b *execBlocker) deny() error {
+	var first error
+	for _, efd := range b.pending {
+		resp := unix.FanotifyResponse{Fd: efd, Response: unix.FAN_DENY}
+		if _, err := unix.Write(b.fd, unsafe.Slice((*byte)(unsafe.Pointer(&resp)), unsafe.Sizeof(resp))); err != nil && first == nil {
+			first = fmt.Errorf("answering FAN_DENY to event fd %d: %s", efd, name(err))
+		}
+		unix.Close(int(efd))
+	}
+	b.pending = nil
+	return first
 }
 
 // release allows every event read and closes the group, which allows
@@ -297,6 +316,10 @@ func intoCgroup(h *embryo.Helper, cgfd int) {
 type execBlockArg struct {
 	Prog      string
 	Argv, Env []string
+	// MoveTo, if set, is a cgroup the helper moves itself into after
+	// creating and configuring the embryo, so that the embryo stays in
+	// the cgroup the helper started in and only the runner is in MoveTo.
+	MoveTo string
 }
 
 type execBlockResult struct {
@@ -325,6 +348,11 @@ func helperExecBlock(raw json.RawMessage) (any, error) {
 	}
 	if err := pidfd.ConfigEnvp(fd, arg.Env); err != nil {
 		return nil, fmt.Errorf("ENVP: %s", name(err))
+	}
+	if arg.MoveTo != "" {
+		if err := writeCtl(filepath.Join(arg.MoveTo, "cgroup.procs"), "0"); err != nil {
+			return nil, fmt.Errorf("moving itself into %s: %s", arg.MoveTo, name(err))
+		}
 	}
 	if err := embryo.SendFD(3, fd); err != nil {
 		return nil, fmt.Errorf("sending the embryo: %v", err)
@@ -363,6 +391,60 @@ func startExecBlock(t *testing.T, arg execBlockArg, setup func(h *embryo.Helper)
 		t.Fatalf("the helper sent no unstarted embryo: %v", embryo.Fdinfo(t, fd))
 	}
 	return h, embryoPid(t, fd)
+}
+
+type vforkControlArg struct {
+	Prog   string
+	Cgroup string // the child's cgroup (CLONE_INTO_CGROUP)
+}
+
+type vforkControlResult struct {
+	Run string // what os/exec's Run returned
+}
+
+// helperVforkControl is the reference for the runner row: os/exec forks
+// with CLONE_VFORK, so the helper's thread waits in the kernel for its
+// child's exec, as a runner waits in pidfd_spawn_run. The child starts in
+// arg.Cgroup (CLONE_INTO_CGROUP, with the vfork) and execs arg.Prog, which
+// the test holds with a fanotify permission event.
+func helperVforkControl(raw json.RawMessage) (any, error) {
+	var arg vforkControlArg
+	if err := embryo.DecodeArg(raw, &arg); err != nil {
+		return nil, err
+	}
+	cgfd, err := unix.Open(arg.Cgroup, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening cgroup %s: %s", arg.Cgroup, name(err))
+	}
+	defer unix.Close(cgfd)
+	cmd := exec.Command(arg.Prog)
+	cmd.Args = []string{"true-static"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgfd}
+	return vforkControlResult{Run: fmt.Sprint(cmd.Run())}, nil
+}
+
+// cgroupHas says whether pid is listed in cg's cgroup.procs.
+func cgroupHas(cg string, pid int) (bool, string) {
+	b, err := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+	if err != nil {
+		return false, err.Error()
+	}
+	return slices.Contains(strings.Fields(string(b)), strconv.Itoa(pid)), strings.Join(strings.Fields(string(b)), " ")
+}
+
+// taskWchans is "tid:wchan" for each thread of pid, for failure messages.
+func taskWchans(pid int) string {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name(), "wchan"))
+		out = append(out, e.Name()+":"+string(b))
+	}
+	return strings.Join(out, " ")
 }
 
 type holdArg struct {

@@ -427,6 +427,118 @@ func TestFreezerFreezesEmbryo(t *testing.T) {
 	}
 }
 
+// TestFreezerFreezesRunner (series v2 review): the cgroup v2 freezer
+// freezes a creator that waits in pidfd_spawn_run() for its embryo's exec.
+// It covers the v2 review finding "a runner waiting in pidfd_spawn_run
+// keeps its cgroup from freezing". The helper creates the embryo while in
+// cgroup A, moves itself into cgroup B and runs the embryo, whose exec a
+// fanotify permission event holds without bound; the embryo stays in A,
+// so B holds only the runner. Once the exec is held, writing 1 to
+// B/cgroup.freeze makes B/cgroup.events say "frozen 1": the runner's wait
+// is wrapped in cgroup_enter_frozen()/cgroup_leave_frozen(), as vfork()'s
+// is. After the thaw, the denied exec ends the run, which returns.
+// Without the fix the runner sleeps where the freezer cannot stop it and
+// B never reports frozen.
+//
+// The "vfork control" row shows the existing kernel path the fix follows:
+// a CLONE_VFORK parent in B whose child, in A, is held in its exec the same
+// way; B reports frozen 1.
+func TestFreezerFreezesRunner(t *testing.T) {
+	embryo.Require(t)
+	for _, tc := range []struct {
+		name  string
+		vfork bool
+	}{
+		{"vfork control", true},
+		{"pidfd_spawn_run", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cgA, cgB := newCgroup2(t), newCgroup2(t)
+			prog := filepath.Join(tmpfsDir(t), "true-static")
+			embryo.CopyFile(t, childreport.TruePath, prog, 0o755)
+			fan := newExecBlocker(t, prog)
+			defer fan.release() // before the cleanups wait for the helper
+
+			var h *embryo.Helper
+			var execer int // the process held in its exec, in A
+			if tc.vfork {
+				cgfd := openCgroup(t, cgB)
+				h = embryo.NewHelper(t, "v2vforkcontrol", vforkControlArg{Prog: prog, Cgroup: cgA})
+				intoCgroup(h, cgfd)
+				h.Start()
+				unix.Close(cgfd)
+				evs, err := fan.next(embryo.Timeout)
+				if err != nil {
+					t.Fatalf("waiting for the vfork child's exec to reach the fanotify permission check: %v", err)
+				}
+				if len(evs) != 1 || evs[0].Mask&unix.FAN_OPEN_EXEC_PERM == 0 {
+					t.Fatalf("fanotify events %+v; want one FAN_OPEN_EXEC_PERM, from the vfork child", evs)
+				}
+				execer = int(evs[0].Pid)
+				if in, procs := cgroupHas(cgA, execer); !in {
+					t.Fatalf("the execing child %d is not in cgroup A (cgroup.procs %q): the control is void", execer, procs)
+				}
+			} else {
+				cgfd := openCgroup(t, cgA)
+				arg := execBlockArg{Prog: prog, Argv: []string{"true-static"}, MoveTo: cgB}
+				h, execer = startExecBlock(t, arg, func(h *embryo.Helper) { intoCgroup(h, cgfd) })
+				unix.Close(cgfd)
+				fan.waitExec(t, execer) // the embryo is in its exec, held there
+			}
+			hfd, err := pidfd.Open(h.Pid(), 0)
+			if err != nil {
+				t.Fatalf("pidfd_open(helper %d): %v", h.Pid(), err)
+			}
+			defer unix.Close(hfd)
+			if in, procs := cgroupHas(cgB, h.Pid()); !in {
+				t.Fatalf("the helper %d is not in cgroup B (cgroup.procs %q): the test is void", h.Pid(), procs)
+			}
+			_, procsA := cgroupHas(cgA, execer)
+			_, procsB := cgroupHas(cgB, execer)
+			t.Logf("helper %d waits for process %d's exec; cgroup A procs %q, B procs %q", h.Pid(), execer, procsA, procsB)
+
+			freeze := filepath.Join(cgB, "cgroup.freeze")
+			defer writeCtl(freeze, "0") // runs before fan.release
+			if !embryo.Check(t, "writing 1 to B/cgroup.freeze", writeCtl(freeze, "1"), 0) {
+				t.FailNow()
+			}
+			if v, ok := waitCgroupEvent(cgB, "frozen", "1", killWithin); !ok {
+				t.Errorf("B/cgroup.events says frozen %s %v after cgroup.freeze: the helper %d waiting for the exec of %d was not frozen (wchans %s)",
+					v, killWithin, h.Pid(), execer, taskWchans(h.Pid()))
+			}
+			embryo.Check(t, "writing 0 to B/cgroup.freeze", writeCtl(freeze, "0"), 0)
+			if v, ok := waitCgroupEvent(cgB, "frozen", "0", killWithin); !ok {
+				t.Errorf("B/cgroup.events says frozen %s %v after the thaw", v, killWithin)
+			}
+
+			if err := fan.deny(); err != nil {
+				t.Errorf("%v; closing the fanotify group instead", err)
+				fan.release()
+			}
+			if ev, err := embryo.PollIn(hfd, killWithin); err != nil || ev&unix.POLLIN == 0 {
+				fan.release()
+				t.Fatalf("the helper %d has not exited %v after its child's exec was denied (poll: %#x, %v): the run hangs (wchans %s)",
+					h.Pid(), killWithin, ev, err, taskWchans(h.Pid()))
+			}
+			if tc.vfork {
+				var res vforkControlResult
+				h.Result(&res)
+				t.Logf("os/exec Run after FAN_DENY: %s", res.Run)
+			} else {
+				var res execBlockResult
+				h.Result(&res)
+				t.Logf("pidfd_spawn_run after FAN_DENY: %s (pid %d); EPERM expected for a denied exec", res.Run, res.Pid)
+			}
+			for _, cg := range []string{cgA, cgB} {
+				if v, ok := waitCgroupEvent(cg, "populated", "0", killWithin); !ok {
+					procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+					t.Errorf("%s: populated %s %v after the helper exited (cgroup.procs %q)", cg, v, killWithin, procs)
+				}
+			}
+		})
+	}
+}
+
 // pmTest returns the selected mode of /sys/power/pm_test ("[none] core
 // ... freezer").
 func pmTest(t *testing.T) string {
