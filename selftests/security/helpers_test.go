@@ -159,11 +159,18 @@ func viaEmbryo(arg pairArg) (outcome, error) {
 // landlockRestrict restricts the calling thread with a ruleset that handles
 // LANDLOCK_ACCESS_FS_EXECUTE and allows it beneath dir only.
 func landlockRestrict(dir string) error {
+	return landlockAllowOnly(unix.LANDLOCK_ACCESS_FS_EXECUTE, dir, unix.LANDLOCK_ACCESS_FS_EXECUTE)
+}
+
+// landlockAllowOnly restricts the calling thread with a ruleset that
+// handles the file system accesses in handled and allows, of them, only
+// those in allowed, beneath dir.
+func landlockAllowOnly(handled uint64, dir string, allowed uint64) error {
 	if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION); errno != 0 {
 		return fmt.Errorf("landlock is not available (the test kernel enables it): %v", errno)
 	}
 	// Only handled_access_fs: every Landlock ABI knows that much.
-	attr := unix.LandlockRulesetAttr{Handled_access_fs: unix.LANDLOCK_ACCESS_FS_EXECUTE}
+	attr := unix.LandlockRulesetAttr{Handled_access_fs: handled}
 	rfd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), 8, 0)
 	if errno != 0 {
 		return fmt.Errorf("landlock_create_ruleset: %v", errno)
@@ -171,10 +178,10 @@ func landlockRestrict(dir string) error {
 	defer unix.Close(int(rfd))
 	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return fmt.Errorf("landlock rule for %s: %w", dir, err)
 	}
 	defer unix.Close(dfd)
-	rule := unix.LandlockPathBeneathAttr{Allowed_access: unix.LANDLOCK_ACCESS_FS_EXECUTE, Parent_fd: int32(dfd)}
+	rule := unix.LandlockPathBeneathAttr{Allowed_access: allowed, Parent_fd: int32(dfd)}
 	if _, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rfd, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&rule)), 0, 0, 0); errno != 0 {
 		return fmt.Errorf("landlock_add_rule: %v", errno)
 	}

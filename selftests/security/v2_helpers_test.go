@@ -377,28 +377,8 @@ const envExeced = "EMPTYPIDFD_V2_CREATOR_EXECED"
 // executing and reading files and allows only reading beneath /proc (for
 // fdinfo).
 func landlockNoRead() error {
-	if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION); errno != 0 {
-		return fmt.Errorf("landlock is not available (the test kernel enables it): %v", errno)
-	}
-	attr := unix.LandlockRulesetAttr{Handled_access_fs: unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_READ_FILE}
-	rfd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), 8, 0)
-	if errno != 0 {
-		return fmt.Errorf("landlock_create_ruleset: %v", errno)
-	}
-	defer unix.Close(int(rfd))
-	dfd, err := unix.Open("/proc", unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(dfd)
-	rule := unix.LandlockPathBeneathAttr{Allowed_access: unix.LANDLOCK_ACCESS_FS_READ_FILE, Parent_fd: int32(dfd)}
-	if _, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rfd, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&rule)), 0, 0, 0); errno != 0 {
-		return fmt.Errorf("landlock_add_rule: %v", errno)
-	}
-	if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, rfd, 0, 0); errno != 0 {
-		return fmt.Errorf("landlock_restrict_self: %v", errno)
-	}
-	return nil
+	return landlockAllowOnly(unix.LANDLOCK_ACCESS_FS_EXECUTE|unix.LANDLOCK_ACCESS_FS_READ_FILE,
+		"/proc", unix.LANDLOCK_ACCESS_FS_READ_FILE)
 }
 
 // dropDacOverride removes CAP_DAC_OVERRIDE from the calling thread's
