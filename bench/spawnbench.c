@@ -45,32 +45,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* include/uapi/linux/pidfd.h of the series (kernel/patches/). */
-#ifndef __NR_pidfd_config
-#define __NR_pidfd_config	463
-#endif
-#ifndef __NR_pidfd_spawn_run
-#define __NR_pidfd_spawn_run	464
-#endif
-#ifndef PIDFD_EMPTY
-#define PIDFD_EMPTY		O_CREAT
-#endif
-#define PIDFD_CONFIG_EXEC	1
-#define PIDFD_CONFIG_ARGV	2
+/* The series' uapi: the repository's one C copy, checked by internal/abicheck. */
+#include "../selftests/childreport/pidfd_abi.h"
 
-struct pidfd_exec {
-	uint64_t path;
-	int32_t dirfd;
-	uint32_t flags;
-};
-
-struct pidfd_strings {
-	uint64_t strings;
-};
-
-#ifndef __NR_pidfd_open
-#define __NR_pidfd_open		434
-#endif
 #ifndef __NR_clone3
 #define __NR_clone3		435
 #endif

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emptypidfd/emptypidfd/internal/abicheck"
 	"github.com/emptypidfd/emptypidfd/internal/skips"
 	"github.com/emptypidfd/emptypidfd/internal/suite"
 	"github.com/emptypidfd/emptypidfd/internal/vmrun"
@@ -110,7 +111,17 @@ func expectations(t *testing.T, kbuild string) (string, suite.Expect) {
 		banner := suite.StockBanner(e.Release)
 		t.Log(banner)
 		t.Cleanup(func() { t.Log(banner) })
-	case allow:
+		t.Logf("ABI copies not checked: kernel %s has no empty pidfd headers", e.Release)
+	default:
+		// Before boot: every copy of the ABI (package pidfd, the C
+		// helpers' pidfd_abi.h) must match the kernel's headers.
+		copyHeader := filepath.Join("..", "selftests", "childreport", "pidfd_abi.h")
+		if err := abicheck.Check(filepath.Join(kbuild, "usr/include"), copyHeader); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("ABI copies match kernel %s's headers (x86_64 and i386)", strings.TrimSpace(e.Release))
+	}
+	if allow && !e.Stock {
 		t.Logf("note: %s=1 is set, but kernel %s has the series: the run is a normal one", suite.EnvAllowStock, e.Release)
 	}
 	path := filepath.Join(t.TempDir(), "expect")
@@ -125,7 +136,8 @@ func expectations(t *testing.T, kbuild string) (string, suite.Expect) {
 // (selftests/childreport) as static binaries for the initramfs: childreport,
 // which reports the state it started with, true-static, which exits 0, and
 // bigdata-static, whose exec fails past its point of no return under a
-// small RLIMIT_DATA.
+// small RLIMIT_DATA, compat32-static, an i386 program that spawns through
+// an empty pidfd, and the uprobe and ioperm helpers (probe-static).
 // They are C, not Go, so that they start with nothing a runtime would open.
 func guestPrograms(t *testing.T) []string {
 	t.Helper()
@@ -135,14 +147,22 @@ func guestPrograms(t *testing.T) []string {
 	}
 	dir := t.TempDir()
 	var files []string
-	for _, p := range []struct{ src, bin string }{
-		{"childreport.c", "childreport"},
-		{"true.c", "true-static"},
-		{"bigdata.c", "bigdata-static"},
+	for _, p := range []struct {
+		src, bin string
+		flags    []string
+	}{
+		{"childreport.c", "childreport", nil},
+		{"true.c", "true-static", nil},
+		{"bigdata.c", "bigdata-static", nil},
+		// -m32 needs gcc-multilib (make deps installs it).
+		{"compat32.c", "compat32-static", []string{"-m32"}},
+		// -fno-inline keeps the function the uretprobe is set on.
+		{"probe.c", "probe-static", []string{"-fno-inline"}},
 	} {
 		src := filepath.Join("..", "selftests", "childreport", p.src)
 		out := filepath.Join(dir, p.bin)
-		cmd := exec.Command(gcc, "-static", "-O2", "-Wall", "-Werror", "-o", out, src)
+		args := append([]string{"-static", "-O2", "-Wall", "-Werror"}, p.flags...)
+		cmd := exec.Command(gcc, append(args, "-o", out, src)...)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("building %s with %s: %v\n%s", src, cmd, err, b)
 		}
@@ -174,8 +194,7 @@ func TestSelftests(t *testing.T) {
 		"/bin/sleep:bin/sleep",
 		"/bin/true:bin/true",
 	}
-	// bin/childreport, bin/true-static and bin/bigdata-static, which the
-	// guest tests spawn.
+	// bin/childreport and the other C helpers the guest tests spawn.
 	files = append(files, guestPrograms(t)...)
 	if slices.ContainsFunc(pkgs, func(p string) bool { return strings.HasSuffix(p, "/selftests/benchsmoke") }) {
 		files = append(files, benchPrograms(t))

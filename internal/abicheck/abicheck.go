@@ -1,0 +1,213 @@
+// Package abicheck compares every copy of the empty pidfd ABI with the
+// built kernel's exported headers before a VM boots: package pidfd's Go
+// constants and structs, and selftests/childreport/pidfd_abi.h, the one C
+// copy (the guest helpers and bench/spawnbench.c include it).
+//
+// abiitems.c.in (C, compiled as abiitems.c) lists the ABI as named values (system call numbers,
+// constants, struct sizes, field offsets and sizes). It is compiled, never
+// run, once against the kernel's headers and once against the C copy, for
+// x86_64 and for i386, and the values are read from the object files, so
+// the 32-bit side needs no 32-bit capable host kernel.
+package abicheck
+
+import (
+	"bytes"
+	"debug/elf"
+	_ "embed"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emptypidfd/emptypidfd/pidfd"
+)
+
+//go:embed abiitems.c.in
+var itemsSource []byte
+
+// Items maps an item's name ("nr pidfd_config", "size pidfd_fd",
+// "off pidfd_fd.how") to its value.
+type Items map[string]int64
+
+// itemSize is sizeof(struct abi_item) in abiitems.c on both ABIs.
+const (
+	itemSize = 56
+	nameSize = 48
+)
+
+// Compile builds abiitems.c with gcc for bits (64 or 32) and the extra
+// arguments (include paths, -D, -include), in dir, and returns its items.
+func Compile(dir string, bits int, args ...string) (Items, error) {
+	src := filepath.Join(dir, "abiitems.c")
+	if err := os.WriteFile(src, itemsSource, 0o644); err != nil {
+		return nil, err
+	}
+	obj := filepath.Join(dir, fmt.Sprintf("abiitems-%d-%d.o", bits, len(args)))
+	argv := append([]string{fmt.Sprintf("-m%d", bits), "-c", "-o", obj}, args...)
+	cmd := exec.Command("gcc", append(argv, src)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%s: %v\n%s", cmd, err, out)
+	}
+	return Read(obj)
+}
+
+// Read returns the abi_items[] array of an object file compiled from
+// abiitems.c.
+func Read(obj string) (Items, error) {
+	f, err := elf.Open(obj)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", obj, err)
+	}
+	i := slices.IndexFunc(syms, func(s elf.Symbol) bool { return s.Name == "abi_items" })
+	if i < 0 {
+		return nil, fmt.Errorf("%s: no abi_items", obj)
+	}
+	sym := syms[i]
+	if int(sym.Section) >= len(f.Sections) || sym.Size%itemSize != 0 {
+		return nil, fmt.Errorf("%s: abi_items in section %d, %d bytes: not an array of %d-byte items", obj, sym.Section, sym.Size, itemSize)
+	}
+	data, err := f.Sections[sym.Section].Data()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", obj, err)
+	}
+	if sym.Value+sym.Size > uint64(len(data)) {
+		return nil, fmt.Errorf("%s: abi_items beyond its section", obj)
+	}
+	items := Items{}
+	raw := data[sym.Value : sym.Value+sym.Size]
+	for off := 0; off < len(raw); off += itemSize {
+		name, _, _ := bytes.Cut(raw[off:off+nameSize], []byte{0})
+		items[string(name)] = int64(binary.LittleEndian.Uint64(raw[off+nameSize:]))
+	}
+	return items, nil
+}
+
+// GoItems returns package pidfd's copy of the x86_64 ABI as Items.
+func GoItems() Items {
+	var (
+		e pidfd.ExecArg
+		s pidfd.StringsArg
+		f pidfd.FDArg
+		c pidfd.CwdArg
+		g pidfd.SignalsArg
+	)
+	it := Items{
+		"nr pidfd_open":                 unix.SYS_PIDFD_OPEN,
+		"nr pidfd_config":               pidfd.SYS_PIDFD_CONFIG,
+		"nr pidfd_spawn_run":            pidfd.SYS_PIDFD_SPAWN_RUN,
+		"const PIDFD_EMPTY":             pidfd.PIDFD_EMPTY,
+		"const PIDFD_CONFIG_EXEC":       pidfd.PIDFD_CONFIG_EXEC,
+		"const PIDFD_CONFIG_ARGV":       pidfd.PIDFD_CONFIG_ARGV,
+		"const PIDFD_CONFIG_ENVP":       pidfd.PIDFD_CONFIG_ENVP,
+		"const PIDFD_CONFIG_FD":         pidfd.PIDFD_CONFIG_FD,
+		"const PIDFD_CONFIG_CWD":        pidfd.PIDFD_CONFIG_CWD,
+		"const PIDFD_CONFIG_SIGNALS":    pidfd.PIDFD_CONFIG_SIGNALS,
+		"const PIDFD_FD_DUP":            pidfd.PIDFD_FD_DUP,
+		"const PIDFD_FD_CLOSE":          pidfd.PIDFD_FD_CLOSE,
+		"const PIDFD_FD_CLOSE_RANGE":    pidfd.PIDFD_FD_CLOSE_RANGE,
+		"const PIDFD_FD_OPEN":           pidfd.PIDFD_FD_OPEN,
+		"const PIDFD_FD_INHERIT":        pidfd.PIDFD_FD_INHERIT,
+		"const PIDFD_FD_CLOEXEC":        pidfd.PIDFD_FD_CLOEXEC,
+		"const PIDFD_EXEC_SIZE_VER0":    pidfd.PIDFD_EXEC_SIZE_VER0,
+		"const PIDFD_STRINGS_SIZE_VER0": pidfd.PIDFD_STRINGS_SIZE_VER0,
+		"const PIDFD_FD_SIZE_VER0":      pidfd.PIDFD_FD_SIZE_VER0,
+		"const PIDFD_CWD_SIZE_VER0":     pidfd.PIDFD_CWD_SIZE_VER0,
+		"const PIDFD_SIGNALS_SIZE_VER0": pidfd.PIDFD_SIGNALS_SIZE_VER0,
+		"size pidfd_exec":               int64(unsafe.Sizeof(e)),
+		"size pidfd_strings":            int64(unsafe.Sizeof(s)),
+		"size pidfd_fd":                 int64(unsafe.Sizeof(f)),
+		"size pidfd_cwd":                int64(unsafe.Sizeof(c)),
+		"size pidfd_signals":            int64(unsafe.Sizeof(g)),
+	}
+	field := func(name string, off, size uintptr) {
+		it["off "+name] = int64(off)
+		it["size "+name] = int64(size)
+	}
+	field("pidfd_exec.path", unsafe.Offsetof(e.Path), unsafe.Sizeof(e.Path))
+	field("pidfd_exec.dirfd", unsafe.Offsetof(e.Dirfd), unsafe.Sizeof(e.Dirfd))
+	field("pidfd_exec.flags", unsafe.Offsetof(e.Flags), unsafe.Sizeof(e.Flags))
+	field("pidfd_strings.strings", unsafe.Offsetof(s.Strings), unsafe.Sizeof(s.Strings))
+	field("pidfd_fd.action", unsafe.Offsetof(f.Action), unsafe.Sizeof(f.Action))
+	field("pidfd_fd.flags", unsafe.Offsetof(f.Flags), unsafe.Sizeof(f.Flags))
+	field("pidfd_fd.src_fd", unsafe.Offsetof(f.SrcFd), unsafe.Sizeof(f.SrcFd))
+	field("pidfd_fd.fd", unsafe.Offsetof(f.Fd), unsafe.Sizeof(f.Fd))
+	field("pidfd_fd.max_fd", unsafe.Offsetof(f.MaxFd), unsafe.Sizeof(f.MaxFd))
+	field("pidfd_fd.__spare", unsafe.Offsetof(f.Spare), unsafe.Sizeof(f.Spare))
+	field("pidfd_fd.path", unsafe.Offsetof(f.Path), unsafe.Sizeof(f.Path))
+	field("pidfd_fd.how", unsafe.Offsetof(f.How), unsafe.Sizeof(f.How))
+	field("pidfd_fd.how_size", unsafe.Offsetof(f.HowSize), unsafe.Sizeof(f.HowSize))
+	field("pidfd_cwd.path", unsafe.Offsetof(c.Path), unsafe.Sizeof(c.Path))
+	field("pidfd_cwd.dirfd", unsafe.Offsetof(c.Dirfd), unsafe.Sizeof(c.Dirfd))
+	field("pidfd_cwd.flags", unsafe.Offsetof(c.Flags), unsafe.Sizeof(c.Flags))
+	field("pidfd_signals.blocked", unsafe.Offsetof(g.Blocked), unsafe.Sizeof(g.Blocked))
+	field("pidfd_signals.ignored", unsafe.Offsetof(g.Ignored), unsafe.Sizeof(g.Ignored))
+	return it
+}
+
+// Diff lists every item of want that got lacks or holds another value
+// of, and every item got has that want lacks, sorted.
+func Diff(want, got Items) []string {
+	var d []string
+	for k, v := range want {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			d = append(d, fmt.Sprintf("%s: missing (kernel: %d)", k, v))
+		case g != v:
+			d = append(d, fmt.Sprintf("%s: %d (kernel: %d)", k, g, v))
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok {
+			d = append(d, fmt.Sprintf("%s: %d, not in the kernel's list", k, v))
+		}
+	}
+	slices.Sort(d)
+	return d
+}
+
+// Check compiles the items from the kernel's exported headers (include,
+// e.g. build/kbuild-debug/usr/include) and from the C copy (copyHeader)
+// for x86_64 and i386, and compares both copies and package pidfd with
+// the kernel's. The error lists every difference.
+func Check(include, copyHeader string) error {
+	dir, err := os.MkdirTemp("", "abicheck-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var diffs []string
+	for _, bits := range []int{64, 32} {
+		kernel, err := Compile(dir, bits, "-DFROM_KERNEL", "-I"+include)
+		if err != nil {
+			return fmt.Errorf("the kernel's headers (-m%d): %v", bits, err)
+		}
+		c, err := Compile(dir, bits, "-include", copyHeader)
+		if err != nil {
+			return fmt.Errorf("the C copy %s (-m%d): %v", copyHeader, bits, err)
+		}
+		for _, d := range Diff(kernel, c) {
+			diffs = append(diffs, fmt.Sprintf("%s (-m%d) %s", copyHeader, bits, d))
+		}
+		if bits == 64 {
+			for _, d := range Diff(kernel, GoItems()) {
+				diffs = append(diffs, "package pidfd "+d)
+			}
+		}
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("copies of the ABI differ from the kernel's headers in %s:\n\t%s", include, strings.Join(diffs, "\n\t"))
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The series' uapi (include/uapi/linux/pidfd.h and the syscall tables of
+ * kernel/patches/) for C programs built against the distribution's
+ * headers, which predate it: the guest helpers of selftests/childreport
+ * and bench/spawnbench.c. It is the only C copy; internal/abicheck
+ * compares it, and package pidfd's Go copy, with the built kernel's
+ * exported headers before every VM run. Include it after <fcntl.h>.
+ */
+#ifndef EMPTYPIDFD_PIDFD_ABI_H
+#define EMPTYPIDFD_PIDFD_ABI_H
+
+#include <stdint.h>
+
+/* The same numbers on x86_64 and i386. */
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open		434
+#endif
+#ifndef __NR_pidfd_config
+#define __NR_pidfd_config	463
+#endif
+#ifndef __NR_pidfd_spawn_run
+#define __NR_pidfd_spawn_run	464
+#endif
+
+#ifndef PIDFD_EMPTY
+#define PIDFD_EMPTY		O_CREAT
+#endif
+
+#define PIDFD_CONFIG_EXEC	1
+#define PIDFD_CONFIG_ARGV	2
+#define PIDFD_CONFIG_ENVP	3
+#define PIDFD_CONFIG_FD		4
+#define PIDFD_CONFIG_CWD	5
+#define PIDFD_CONFIG_SIGNALS	6
+
+#define PIDFD_FD_DUP		1
+#define PIDFD_FD_CLOSE		2
+#define PIDFD_FD_CLOSE_RANGE	3
+#define PIDFD_FD_OPEN		4
+#define PIDFD_FD_INHERIT	5
+#define PIDFD_FD_CLOEXEC	(1U << 0)
+
+#define PIDFD_EXEC_SIZE_VER0	16
+#define PIDFD_STRINGS_SIZE_VER0	8
+#define PIDFD_FD_SIZE_VER0	48
+#define PIDFD_CWD_SIZE_VER0	16
+#define PIDFD_SIGNALS_SIZE_VER0	16
+
+struct pidfd_exec {
+	uint64_t path __attribute__((aligned(8)));
+	int32_t dirfd;
+	uint32_t flags;
+};
+
+struct pidfd_strings {
+	uint64_t strings __attribute__((aligned(8)));
+};
+
+struct pidfd_fd {
+	uint32_t action;
+	uint32_t flags;
+	int32_t src_fd;
+	uint32_t fd;
+	uint32_t max_fd;
+	uint32_t __spare;
+	uint64_t path __attribute__((aligned(8)));
+	uint64_t how __attribute__((aligned(8)));
+	uint64_t how_size __attribute__((aligned(8)));
+};
+
+struct pidfd_cwd {
+	uint64_t path __attribute__((aligned(8)));
+	int32_t dirfd;
+	uint32_t flags;
+};
+
+struct pidfd_signals {
+	uint64_t blocked __attribute__((aligned(8)));
+	uint64_t ignored __attribute__((aligned(8)));
+};
+
+#endif
