@@ -53,8 +53,16 @@ unpack() {
 	sub=$(find "$tmp" -mindepth 1 -maxdepth 1 -type d | head -1)
 	local v
 	v=$(make -s -C "$sub" kernelversion 2>/dev/null)
-	[ "$v" = "$KERNEL_VERSION" ] ||
-		die "tarball holds Linux $v, expected $KERNEL_VERSION (scripts/versions.env)"
+	case "$v" in
+	"$KERNEL_VERSION") ;;
+	"${KERNEL_VERSION%.*}".*)
+		# make deps fell back to the newest package of the series.
+		warn_banner "$KERNEL_TARBALL holds Linux $v, not the pinned $KERNEL_VERSION:" \
+			"the series is applied to a base it was not made on (tag $KERNEL_BASE_TAG" \
+			"names the pinned version). Results are not comparable to the README's."
+		;;
+	*) die "tarball holds Linux $v, expected $KERNEL_VERSION (scripts/versions.env)" ;;
+	esac
 
 	log "recording the untouched base as a git commit (tag $KERNEL_BASE_TAG)"
 	# A fixed identity and date make the base commit id the same everywhere.
@@ -64,7 +72,9 @@ unpack() {
 	git -C "$sub" init -q -b work
 	git -C "$sub" config core.autocrlf false
 	git -C "$sub" add -A -f .
-	git -C "$sub" commit -q -m "Linux $KERNEL_VERSION ($KERNEL_DEB_PACKAGE $KERNEL_DEB_VERSION)"
+	local msg="Linux $KERNEL_VERSION ($KERNEL_DEB_PACKAGE $KERNEL_DEB_VERSION)"
+	[ "$v" = "$KERNEL_VERSION" ] || msg="Linux $v ($KERNEL_DEB_PACKAGE, not the pinned $KERNEL_DEB_VERSION)"
+	git -C "$sub" commit -q -m "$msg"
 	git -C "$sub" tag "$KERNEL_BASE_TAG"
 	mv "$sub" "$KSRC" && rmdir "$tmp"
 }

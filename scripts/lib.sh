@@ -10,6 +10,12 @@ KSRC=${KSRC:-$BUILD_DIR/linux}
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# warn_banner LINE...: a warning no one scrolling past can miss.
+warn_banner() {
+	printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n' >&2
+	printf '!!! WARNING: %s\n' "$@" >&2
+	printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' >&2
+}
 
 # need CMD PACKAGE: fail with a hint when a tool is missing.
 need() {
