@@ -87,7 +87,7 @@ vmtest: kselftests ## Build everything and run the selftests in a QEMU VM (main 
 
 unit: ## Run go vet and the host-side unit tests
 	@$(TIMED) vet go vet ./...
-	@$(TIMED) unit go test -count=1 $(GO_HOST_PKGS)
+	@$(TIMED) unit go run ./internal/skips/hosttest -list vmtest/testdata/allowed-skips.txt -- -count=1 $(GO_HOST_PKGS)
 
 test: deps unit vmtest ## Unit tests, then everything in vmtest (what CI runs)
 
