@@ -72,18 +72,6 @@ func tmpfsDir(t *testing.T) string {
 	return dir
 }
 
-// embryoPid is the pid fdinfo shows for pidfd fd, in this process's pid
-// namespace.
-func embryoPid(t *testing.T, fd int) int {
-	t.Helper()
-	info := embryo.Fdinfo(t, fd)
-	pid, err := strconv.Atoi(info["Pid"])
-	if err != nil || pid <= 0 {
-		t.Fatalf("fdinfo of the embryo's pidfd: Pid %q: %v (%v)", info["Pid"], err, info)
-	}
-	return pid
-}
-
 // execBlocker is a fanotify group of class FAN_CLASS_CONTENT with a
 // FAN_OPEN_EXEC_PERM mark on one file: an exec of that file waits, without
 // bound, until the group answers or is closed.
@@ -142,19 +130,24 @@ func (b *execBlocker) next(timeout time.Duration) ([]unix.FanotifyEventMetadata,
 	return evs, nil
 }
 
-// waitExec waits for the permission event of the exec by pid and fails t
-// if there is none or it comes from another process.
-func (b *execBlocker) waitExec(t *testing.T, pid int) {
+// waitExec waits for the permission event of the embryo's exec and returns
+// the pid it reports (fanotify, a privileged observer, names the execing
+// task; fdinfo of an unstarted embryo's pidfd does not). It fails t if
+// there is no event, or one comes from the helper itself.
+func (b *execBlocker) waitExec(t *testing.T, helper int) int {
 	t.Helper()
 	evs, err := b.next(embryo.Timeout)
 	if err != nil {
 		t.Fatalf("waiting for the embryo's exec to reach the fanotify permission check: %v", err)
 	}
+	pid := 0
 	for _, m := range evs {
-		if m.Mask&unix.FAN_OPEN_EXEC_PERM == 0 || int(m.Pid) != pid {
-			t.Fatalf("fanotify event mask %#x from pid %d; want FAN_OPEN_EXEC_PERM from the embryo, pid %d", m.Mask, m.Pid, pid)
+		if m.Mask&unix.FAN_OPEN_EXEC_PERM == 0 || int(m.Pid) == helper || (pid != 0 && int(m.Pid) != pid) {
+			t.Fatalf("fanotify event mask %#x from pid %d; want FAN_OPEN_EXEC_PERM from the embryo of helper %d", m.Mask, m.Pid, helper)
 		}
+		pid = int(m.Pid)
 	}
+	return pid
 }
 
 // deny answers FAN_DENY to every event read and not answered yet; the
@@ -365,7 +358,7 @@ func helperExecBlock(raw json.RawMessage) (any, error) {
 // startExecBlock starts helperExecBlock (setup may change its command
 // first), receives the embryo's pidfd, reads the embryo's pid from it and
 // closes it again: the helper's file is the only one left.
-func startExecBlock(t *testing.T, arg execBlockArg, setup func(h *embryo.Helper)) (*embryo.Helper, int) {
+func startExecBlock(t *testing.T, arg execBlockArg, setup func(h *embryo.Helper)) *embryo.Helper {
 	t.Helper()
 	sp, err := embryo.Socketpair()
 	if err != nil {
@@ -390,7 +383,7 @@ func startExecBlock(t *testing.T, arg execBlockArg, setup func(h *embryo.Helper)
 	if !embryo.IsEmbryo(t, fd) {
 		t.Fatalf("the helper sent no unstarted embryo: %v", embryo.Fdinfo(t, fd))
 	}
-	return h, embryoPid(t, fd)
+	return h
 }
 
 type vforkControlArg struct {

@@ -41,11 +41,11 @@ func TestKillWhileExecingCgroupKill(t *testing.T) {
 	defer fan.release() // before the cleanups wait for the helper
 
 	cgfd := openCgroup(t, cg)
-	h, pid := startExecBlock(t, execBlockArg{Prog: prog, Argv: []string{"true-static"}}, func(h *embryo.Helper) {
+	h := startExecBlock(t, execBlockArg{Prog: prog, Argv: []string{"true-static"}}, func(h *embryo.Helper) {
 		intoCgroup(h, cgfd)
 	})
 	unix.Close(cgfd)
-	fan.waitExec(t, pid) // the embryo is in its exec, held there
+	pid := fan.waitExec(t, h.Pid()) // the embryo is in its exec, held there
 	procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
 	t.Logf("helper %d, embryo %d execing; cgroup.procs %q", h.Pid(), pid, procs)
 
@@ -76,7 +76,7 @@ func TestKillWhileExecingPidnsTeardown(t *testing.T) {
 	defer fan.release() // before the cleanups wait for the helper
 
 	arg := execBlockArg{Prog: prog, Argv: []string{"childreport"}, Env: []string{childreport.EnvOutFile + "=" + marker}}
-	h, pid := startExecBlock(t, arg, func(h *embryo.Helper) {
+	h := startExecBlock(t, arg, func(h *embryo.Helper) {
 		h.Cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
 	})
 	hfd, err := pidfd.Open(h.Pid(), 0)
@@ -87,7 +87,7 @@ func TestKillWhileExecingPidnsTeardown(t *testing.T) {
 	if nspid, err := embryo.StatusField(strconv.Itoa(h.Pid()), "NSpid"); err != nil || !strings.HasSuffix(nspid, "\t1") {
 		t.Fatalf("the helper's NSpid %q (%v): it is not the init of a new pid namespace", nspid, err)
 	}
-	fan.waitExec(t, pid)
+	pid := fan.waitExec(t, h.Pid())
 
 	if err := unix.PidfdSendSignal(hfd, unix.SIGKILL, nil, 0); err != nil {
 		t.Fatalf("SIGKILL to the namespace's init: %v", err)
@@ -481,9 +481,9 @@ func TestFreezerFreezesRunner(t *testing.T) {
 			} else {
 				cgfd := openCgroup(t, cgA)
 				arg := execBlockArg{Prog: prog, Argv: []string{"true-static"}, MoveTo: cgB}
-				h, execer = startExecBlock(t, arg, func(h *embryo.Helper) { intoCgroup(h, cgfd) })
+				h = startExecBlock(t, arg, func(h *embryo.Helper) { intoCgroup(h, cgfd) })
 				unix.Close(cgfd)
-				fan.waitExec(t, execer) // the embryo is in its exec, held there
+				execer = fan.waitExec(t, h.Pid()) // the embryo is in its exec, held there
 			}
 			hfd, err := pidfd.Open(h.Pid(), 0)
 			if err != nil {
