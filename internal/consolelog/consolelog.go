@@ -34,6 +34,10 @@ var patterns = []struct {
 	{"warning", regexp.MustCompile(`WARNING: CPU: \d+ PID: \d+ at `)},
 	{"kasan", regexp.MustCompile(`BUG: KASAN: `)},
 	{"ubsan", regexp.MustCompile(`UBSAN: `)},
+	// kmemleak's own report after a scan (internal/vmrun/guestrun asks
+	// for one after the last test), and kmemleak turning itself off,
+	// after which leaks go unseen.
+	{"kmemleak", regexp.MustCompile(`kmemleak: [0-9]+ new suspected memory leaks|Kernel memory leak detector disabled`)},
 	// The ACPI interpreter failing: ACPICA's "ACPI Error:", "ACPI
 	// Exception:" and "ACPI BIOS Error (bug):", and the AML loop timeout
 	// by name. A method that aborts can leave a device without its

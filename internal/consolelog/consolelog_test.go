@@ -105,6 +105,15 @@ PCI: Using configuration type 1 for base access
 			log:   "UBSAN: shift-out-of-bounds in fs/exec.c:10:2\nODEBUG: free active (active state 0) object: x\nlist_del corruption. prev->next should be y",
 			kinds: []string{"ubsan", "debug-objects", "list-corruption"},
 		},
+		{
+			name:  "kmemleak suspects and kmemleak off",
+			log:   "kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)\nkmemleak: Kernel memory leak detector disabled",
+			kinds: []string{"kmemleak", "kmemleak"},
+		},
+		{
+			name: "kmemleak quiet",
+			log:  "kmemleak: Kernel memory leak detector initialized (mem pool available: 15000)\nvmrun-guest: kmemleak: no suspected leaks",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Scan(strings.NewReader(tc.log))

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,5 +89,44 @@ func TestConsoleMarkStartsALine(t *testing.T) {
 	want := "=== RUN   TestA\npartial\nvmrun: start " + pkg + "\n rest\nvmrun: start " + pkg + "\n"
 	if out.String() != want {
 		t.Errorf("console = %q, want %q", out.String(), want)
+	}
+}
+
+func TestLeakScan(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		report string // the file's content; "-" for no file
+		want   string
+	}{
+		{"no kmemleak", "-", "kmemleak: not in this kernel"},
+		{"nothing suspected", "", "kmemleak: no suspected leaks"},
+		{"suspects", "unreferenced object 0xffff (size 64):\n  comm \"x\"\n", "kmemleak: suspected leaks:\nunreferenced object 0xffff"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "debug")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(dir, "kmemleak")
+			if tc.report != "-" {
+				// The test stands in for the kernel: "scan" writes
+				// are accepted, the report is what is read back.
+				if err := os.WriteFile(file, []byte(tc.report), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var b bytes.Buffer
+			leakScanWait = 0
+			if tc.report != "-" {
+				// Writes of "scan" replace the stand-in's content;
+				// put the report back as the kernel would.
+				scanHook = func() { os.WriteFile(file, []byte(tc.report), 0o644) }
+				defer func() { scanHook = nil }()
+			}
+			leakScan(&console{w: &b}, file)
+			if !strings.Contains(b.String(), tc.want) {
+				t.Errorf("leakScan printed %q, want it to contain %q", b.String(), tc.want)
+			}
+		})
 	}
 }
