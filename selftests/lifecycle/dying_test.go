@@ -1,0 +1,173 @@
+package lifecycle
+
+// An embryo destroyed while a config call is under way waits for the call
+// before it exits (it must not exit under it). The call may block for as
+// long as userspace wants: here PIDFD_FD_OPEN of a FIFO with no writer.
+// Found in review of the pid-hiding and freezer changes.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+)
+
+func init() {
+	helpers["dying"] = helperDying
+}
+
+type dyingArg struct {
+	Fifo   string // PIDFD_FD_OPEN of it blocks until a writer comes
+	MoveTo string // the cgroup the helper moves to, leaving the embryo
+}
+
+type dyingResult struct {
+	FDOpen string // what the blocked config call returned in the end
+}
+
+// helperDying creates an embryo in the cgroup it started in, moves itself
+// to arg.MoveTo, starts PIDFD_FD_OPEN of the FIFO (which blocks, holding
+// the embryo's config lock), and says "ready <fd>" on fd 3. It returns
+// when the open has returned and stdin is closed.
+func helperDying(raw json.RawMessage) (any, error) {
+	var arg dyingArg
+	if err := embryo.DecodeArg(raw, &arg); err != nil {
+		return nil, err
+	}
+	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+	}
+	defer unix.Close(fd)
+	if err := os.WriteFile(filepath.Join(arg.MoveTo, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		return nil, fmt.Errorf("moving to %s: %v", arg.MoveTo, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		how := unix.OpenHow{Flags: unix.O_RDONLY}
+		done <- pidfd.FDOpen(fd, unix.AT_FDCWD, arg.Fifo, &how, 0)
+	}()
+	// The open has had time to block in the FIFO.
+	time.Sleep(500 * time.Millisecond)
+	ready := os.NewFile(3, "ready")
+	if _, err := fmt.Fprintf(ready, "ready %d", fd); err != nil {
+		return nil, fmt.Errorf("saying ready: %v", err)
+	}
+	ready.Close()
+	var res dyingResult
+	select {
+	case err := <-done:
+		res.FDOpen = name(err)
+	case <-time.After(2 * time.Minute):
+		return nil, fmt.Errorf("PIDFD_FD_OPEN of the FIFO did not return after a writer came")
+	}
+	io.Copy(io.Discard, os.Stdin)
+	return res, nil
+}
+
+// TestDyingEmbryoFreezableAndHidden: an embryo killed (cgroup.kill) while
+// its creator's PIDFD_FD_OPEN blocks on a FIFO waits for that call. While
+// it waits it is frozen by cgroup.freeze (v1 of this fix waited in an
+// unfreezable mutex_lock()), and its pid stays out of its pidfd's fdinfo
+// and the creator's children files (the hiding tested "waiting or
+// execing", not "never started"). Once a writer opens the FIFO, the call
+// returns, the embryo exits and its cgroup empties.
+func TestDyingEmbryoFreezableAndHidden(t *testing.T) {
+	embryo.Require(t)
+	cgA, cgB := newCgroup2(t), newCgroup2(t)
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r, w := embryo.Pipe(t)
+	cgfd := openCgroup(t, cgA)
+	h := embryo.NewHelper(t, "dying", dyingArg{Fifo: fifo, MoveTo: cgB})
+	intoCgroup(h, cgfd)
+	h.Cmd.ExtraFiles = []*os.File{w}
+	stdin, err := h.Cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	unix.Close(cgfd)
+	w.Close()
+	b, err := embryo.ReadAll(r, embryo.Timeout)
+	fdStr, ok := strings.CutPrefix(string(b), "ready ")
+	if err != nil || !ok {
+		h.Cmd.Process.Kill()
+		h.Result(nil)
+		t.Fatalf("the helper did not get ready: read %q, %v", b, err)
+	}
+	released := false
+	release := func() {
+		if released {
+			return
+		}
+		released = true
+		// A writer lets the blocked open return.
+		if wfd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+			unix.Close(wfd)
+		} else {
+			t.Errorf("opening the FIFO for writing: %v", err)
+		}
+	}
+	defer release()
+	helper := strconv.Itoa(h.Pid())
+
+	if v, _ := cgroupEvent(cgA, "populated"); v != "1" {
+		t.Fatalf("cgroup A populated %q before the kill: the embryo is not there, the test is void", v)
+	}
+	if err := writeCtl(filepath.Join(cgA, "cgroup.kill"), "1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	// The embryo is dying, waiting for the config call.
+	if v, _ := cgroupEvent(cgA, "populated"); v != "1" {
+		t.Fatalf("cgroup A populated %q after cgroup.kill with the config call blocked: the embryo did not wait for it, the test is void", v)
+	}
+	info, err := os.ReadFile("/proc/" + helper + "/fdinfo/" + fdStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := embryo.ParseFdinfo(string(info))
+	if m["Pid"] != "0" || m["NSpid"] != "0" {
+		t.Errorf("fdinfo of the dying, never started embryo: Pid %q NSpid %q, want 0 and 0", m["Pid"], m["NSpid"])
+	}
+	tasks, _ := os.ReadDir("/proc/" + helper + "/task")
+	for _, task := range tasks {
+		kids, _ := os.ReadFile("/proc/" + helper + "/task/" + task.Name() + "/children")
+		if strings.TrimSpace(string(kids)) != "" {
+			t.Errorf("children of the helper's thread %s: %q, want none (the embryo never started)", task.Name(), kids)
+		}
+	}
+
+	if err := writeCtl(filepath.Join(cgA, "cgroup.freeze"), "1"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := waitCgroupEvent(cgA, "frozen", "1", killWithin); !ok {
+		t.Errorf("cgroup A frozen=%s %v after cgroup.freeze=1: the dying embryo waits unfreezably for the config call", v, killWithin)
+	}
+	if err := writeCtl(filepath.Join(cgA, "cgroup.freeze"), "0"); err != nil {
+		t.Fatal(err)
+	}
+
+	release()
+	if v, ok := waitCgroupEvent(cgA, "populated", "0", killWithin); !ok {
+		t.Errorf("cgroup A populated=%s %v after the config call could return: the embryo did not exit", v, killWithin)
+	}
+	stdin.Close()
+	var res dyingResult
+	h.Result(&res)
+	t.Logf("the blocked PIDFD_FD_OPEN returned %s", res.FDOpen)
+}
