@@ -11,7 +11,7 @@ set -euo pipefail
 need git git
 PATCH_DIR=$TOP/kernel/patches
 COVER=$PATCH_DIR/0000-cover-letter.patch
-[ -d "$KSRC/.git" ] || die "no kernel work tree at $KSRC: run 'make kernel' first"
+[ -e "$KSRC/.git" ] || die "no kernel work tree at $KSRC: run 'make kernel' first"
 [ -z "$(git -C "$KSRC" status --porcelain --untracked-files=no)" ] ||
 	die "$KSRC has uncommitted changes: commit them first"
 

@@ -23,7 +23,7 @@ need flex flex
 need bison bison
 need bc bc
 [ -f /usr/include/libelf.h ] || die "libelf headers missing: run 'make deps' (or: apt-get install libelf-dev)"
-[ -d "$KSRC/.git" ] || die "$KSRC missing: run scripts/kernel-tree.sh (make kernel does)"
+[ -e "$KSRC/.git" ] || die "$KSRC missing: run scripts/kernel-tree.sh (make kernel does)"
 
 CC=gcc
 if command -v ccache >/dev/null 2>&1; then

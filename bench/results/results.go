@@ -13,20 +13,43 @@ import (
 	"slices"
 )
 
-// Method is one way of spawning a program and waiting for it.
+// Method is one way of spawning a program and waiting for it, in one of two
+// variants: bare (the program alone: path and argv) or realistic (what a
+// real caller sets up: stdin, stdout and stderr from a descriptor the caller
+// holds open on /dev/null, a 30-variable environment, a working
+// directory). Methods compare like for like only within a variant.
 type Method struct {
-	ID     string // in results.jsonl
-	Label  string // in tables and charts
-	Binary string // the benchmark program that implements it
-	Flag   string // its -m value
+	ID      string // in results.jsonl
+	Label   string // in tables and charts
+	Binary  string // the benchmark program that implements it
+	Flag    string // its -m value
+	Family  string // the ID of the bare variant: the same way of spawning
+	Variant string // VariantBare or VariantRealistic
 }
 
+// The variants of a method.
+const (
+	VariantBare      = "bare"
+	VariantRealistic = "realistic"
+)
+
 // Baseline is the method the report divides by: the cheapest classic way,
-// which does not copy the caller's address space either.
+// which does not copy the caller's address space either. BaselineOf gives
+// the baseline of a variant.
 const Baseline = "vfork"
 
-// Methods lists every method, in the order of tables and charts.
-var Methods = []Method{
+// BaselineOf returns the ID of the baseline method of m's variant.
+func BaselineOf(m Method) string {
+	if m.Variant == VariantRealistic {
+		return Baseline + realisticSuffix
+	}
+	return Baseline
+}
+
+const realisticSuffix = "_full"
+
+// family lists the bare methods; Methods adds a realistic variant of each.
+var family = []Method{
 	{ID: "fork", Label: "fork+execve", Binary: "spawnbench", Flag: "fork"},
 	{ID: "vfork", Label: "vfork+execve", Binary: "spawnbench", Flag: "vfork"},
 	{ID: "posix_spawn", Label: "posix_spawn", Binary: "spawnbench", Flag: "posix_spawn"},
@@ -36,9 +59,27 @@ var Methods = []Method{
 	{ID: "embryo_go", Label: "embryo (Go)", Binary: "gospawn", Flag: "embryo"},
 }
 
+// Methods lists every method, in the order of tables and charts: the bare
+// variants, then the realistic ones.
+var Methods = func() []Method {
+	var ms []Method
+	for _, m := range family {
+		m.Family, m.Variant = m.ID, VariantBare
+		ms = append(ms, m)
+	}
+	for _, m := range family {
+		m.Family, m.Variant = m.ID, VariantRealistic
+		m.ID += realisticSuffix
+		m.Flag += realisticSuffix
+		m.Label += " (realistic)"
+		ms = append(ms, m)
+	}
+	return ms
+}()
+
 // Embryo reports whether m spawns through an empty pidfd, which only a
 // kernel with the series has.
-func (m Method) Embryo() bool { return m.Flag == "embryo" }
+func (m Method) Embryo() bool { return m.Family == "embryo_c" || m.Family == "embryo_go" }
 
 // MethodByID returns the method with that ID.
 func MethodByID(id string) (Method, bool) {
@@ -57,8 +98,9 @@ func Label(id string) string {
 	return id
 }
 
-// Raw is one line a benchmark program prints: one timed repetition on
-// Threads threads, or, with Available false, why the method cannot run.
+// Raw is one line a benchmark program prints: one timed repetition (one
+// round of the sweep) on Threads threads, or, with Available false, why the
+// method cannot run.
 type Raw struct {
 	Method       string  `json:"method"` // the program's -m value
 	Available    bool    `json:"available"`
@@ -66,7 +108,7 @@ type Raw struct {
 	RSSMiB       int     `json:"rss_mib"`
 	CallerRSSKiB int64   `json:"caller_rss_kib"` // VmRSS after growing
 	Threads      int     `json:"threads"`
-	Rep          int     `json:"rep"`
+	Rep          int     `json:"rep"`        // the round: repetitions of a cell are interleaved with other cells
 	Warmup       int     `json:"warmup"`     // warm-up spawns, fewest of any thread
 	Iterations   int     `json:"iterations"` // timed spawns per thread
 	WallNS       int64   `json:"wall_ns"`    // from release of the threads to the last one done
@@ -92,13 +134,16 @@ type Cell struct {
 	SpawnsPerSec    float64   `json:"spawns_per_sec"`
 	RepMedianUS     []float64 `json:"rep_median_us,omitempty"`      // per repetition, to judge stability
 	RepSpawnsPerSec []float64 `json:"rep_spawns_per_sec,omitempty"` // per repetition
-	Warmup          int       `json:"warmup,omitempty"`             // warm-up spawns per thread
-	CallerRSSMiB    float64   `json:"caller_rss_mib,omitempty"`     // measured VmRSS of the caller
-	Kernel          string    `json:"kernel"`                       // uname release where it ran
-	VCPUs           int       `json:"vcpus,omitempty"`              // CPUs the benchmark saw
-	HostNproc       int       `json:"host_nproc,omitempty"`         // host cores behind the VM (host side)
-	HostCPU         string    `json:"host_cpu,omitempty"`           // host CPU model (host side)
-	Accel           string    `json:"accel,omitempty"`              // "tcg" or "kvm" (host side)
+	// RepLatNS holds every latency of each repetition (round), so that
+	// the report can bootstrap confidence intervals of ratios.
+	RepLatNS     [][]int64 `json:"rep_lat_ns,omitempty"`
+	Warmup       int       `json:"warmup,omitempty"`         // warm-up spawns per thread
+	CallerRSSMiB float64   `json:"caller_rss_mib,omitempty"` // measured VmRSS of the caller
+	Kernel       string    `json:"kernel"`                   // uname release where it ran
+	VCPUs        int       `json:"vcpus,omitempty"`          // CPUs the benchmark saw
+	HostNproc    int       `json:"host_nproc,omitempty"`     // host cores behind the VM (host side)
+	HostCPU      string    `json:"host_cpu,omitempty"`       // host CPU model (host side)
+	Accel        string    `json:"accel,omitempty"`          // "tcg" or "kvm" (host side)
 }
 
 // Meta describes where a run happened (bench/out/meta.json); the host side
@@ -113,6 +158,25 @@ type Meta struct {
 	Flavor    string `json:"flavor"`     // kernel flavour (plain or debug)
 	Kernel    string `json:"kernel"`     // uname release in the guest
 	VCPUs     int    `json:"vcpus"`      // CPUs the guest saw
+	Seed      int64  `json:"seed"`       // of the sweep's random order
+	Passes    int    `json:"passes"`     // passes over every (program, caller size), in random order
+	Rounds    int    `json:"rounds"`     // rounds per pass over every (method, threads), in random order
+}
+
+// Phase is one step of a spawn in the per-phase breakdown (phases.jsonl):
+// the time from milestone From to milestone To, over N spawns. Milestones
+// are stamped by the caller (CLOCK_MONOTONIC around each system call) or by
+// the kernel's sched_process_fork/exec/exit tracepoints (trace_clock mono).
+type Phase struct {
+	Method   string  `json:"method"` // a Methods ID
+	Step     int     `json:"step"`   // order within the method
+	From     string  `json:"from"`
+	To       string  `json:"to"`
+	Syscalls string  `json:"syscalls,omitempty"` // what the caller calls in this step
+	N        int     `json:"n"`
+	MedianUS float64 `json:"median_us"`
+	P25US    float64 `json:"p25_us"`
+	P75US    float64 `json:"p75_us"`
 }
 
 // Unavailable returns the cell of a method that cannot run.
@@ -161,6 +225,7 @@ func Summarize(method string, reps []Raw) (Cell, error) {
 			}
 		}
 		all = append(all, r.LatNS...)
+		c.RepLatNS = append(c.RepLatNS, slices.Clone(r.LatNS))
 		c.Iterations += len(r.LatNS)
 		c.RepMedianUS = append(c.RepMedianUS, us(Median(r.LatNS)))
 		c.RepSpawnsPerSec = append(c.RepSpawnsPerSec, round3(float64(len(r.LatNS))/(float64(r.WallNS)/1e9)))
