@@ -17,6 +17,9 @@ QEMU ?= qemu-system-x86_64 -m 2G -smp 2 -cpu max,la57=off
 # Optional: comma-separated selftest packages to run (e.g. GUEST=baseline);
 # a name that matches no package fails the run.
 GUEST ?=
+# Optional: a -test.run regexp for the guest test binaries (a developer's
+# subset; CI runs everything).
+RUN ?=
 # The suite fails closed: a kernel whose headers lack PIDFD_EMPTY (built
 # without kernel/patches/) fails the run. Set to 1 to run it on such a stock
 # kernel for comparison: the empty-pidfd tests then skip, loudly, and skips
@@ -24,15 +27,22 @@ GUEST ?=
 EMPTYPIDFD_ALLOW_STOCK_KERNEL ?=
 
 # Spawn benchmark (make bench): the plain kernel unless FLAVOR is given on the
-# command line, QEMU with memory for the 1 GiB caller and 4 vCPUs, and the
-# sweep; empty BENCH_* values keep bench/runner's defaults (all methods;
-# 8,64,256,1024 MiB; 1,2,4 threads; 3 repetitions of ~1000 ms each).
+# command line, QEMU with memory for the 4 GiB caller and a vCPU per host core
+# (at most 4), and the sweep; empty BENCH_* values keep bench/runner's
+# defaults (all methods, bare and realistic; 8,64,256,1024,4096 MiB; threads
+# 1,2,4 up to the host's cores; 3 passes of 2 rounds of ~150 ms per cell in
+# a random order from BENCH_SEED; 200 stamped spawns per method for the
+# per-phase breakdown, BENCH_PHASES).
 BENCH_FLAVOR ?= $(if $(filter file,$(origin FLAVOR)),plain,$(FLAVOR))
-BENCH_QEMU ?= qemu-system-x86_64 -m 4G -smp 4 -cpu max,la57=off
+BENCH_VCPUS := $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
+BENCH_QEMU ?= qemu-system-x86_64 -m 8G -smp $(BENCH_VCPUS) -cpu max,la57=off
 BENCH_METHODS ?=
 BENCH_SIZES ?=
 BENCH_THREADS ?=
+BENCH_PASSES ?=
 BENCH_REPS ?=
+BENCH_SEED ?=
+BENCH_PHASES ?=
 BENCH_TARGET_MS ?=
 BENCH_OUT := $(CURDIR)/bench/out
 BENCH_KBUILD = $(CURDIR)/build/kbuild-$(BENCH_FLAVOR)
@@ -56,6 +66,7 @@ export EMPTYPIDFD_KBUILD := $(KBUILD)
 export EMPTYPIDFD_KSELFTESTS := $(KSELFTESTS)
 export EMPTYPIDFD_LOGDIR := $(LOGDIR)
 export EMPTYPIDFD_GUEST := $(GUEST)
+export EMPTYPIDFD_RUN := $(RUN)
 export EMPTYPIDFD_ALLOW_STOCK_KERNEL
 
 .PHONY: help deps kernel kselftests vmtest unit test patches checkpatch clean
@@ -67,6 +78,7 @@ help: ## Show this help
 	@echo
 	@echo "Variables: FLAVOR=debug|plain (kernel for vmtest/test; default debug),"
 	@echo "           GUEST=pkg[,pkg] (run only these selftests/ packages), QEMU='...'"
+	@echo "           RUN=regexp (only the guest tests it matches: -test.run)"
 	@echo "           EMPTYPIDFD_ALLOW_STOCK_KERNEL=1: let vmtest/test run on a kernel without"
 	@echo "           the series (a stock kernel, for comparison), which otherwise fails;"
 	@echo "           the empty-pidfd tests then skip, loudly, and skips do not fail the run."
@@ -98,7 +110,7 @@ checkpatch: ## Run checkpatch.pl --strict on kernel/patches/
 	@$(TIMED) checkpatch scripts/checkpatch.sh
 
 .PHONY: bench
-bench: ## Spawn benchmark in QEMU (plain kernel, 4 vCPUs): bench/out/, BENCH.md
+bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/out/, BENCH.md
 	@$(MAKE) --no-print-directory kernel FLAVOR=$(BENCH_FLAVOR)
 	@VMTEST_KERNEL=$(BENCH_KBUILD)/arch/x86/boot/bzImage VMTEST_QEMU='$(BENCH_QEMU)' \
 	EMPTYPIDFD_KBUILD=$(BENCH_KBUILD) EMPTYPIDFD_BENCH_OUT=$(BENCH_OUT) \
@@ -106,6 +118,8 @@ bench: ## Spawn benchmark in QEMU (plain kernel, 4 vCPUs): bench/out/, BENCH.md
 	EMPTYPIDFD_BENCH_COMMAND='make bench$(if $(MAKEOVERRIDES), $(MAKEOVERRIDES))' \
 	EMPTYPIDFD_BENCH_METHODS='$(BENCH_METHODS)' EMPTYPIDFD_BENCH_SIZES_MIB='$(BENCH_SIZES)' \
 	EMPTYPIDFD_BENCH_THREADS='$(BENCH_THREADS)' EMPTYPIDFD_BENCH_REPS='$(BENCH_REPS)' \
+	EMPTYPIDFD_BENCH_PASSES='$(BENCH_PASSES)' EMPTYPIDFD_BENCH_SEED='$(BENCH_SEED)' \
+	EMPTYPIDFD_BENCH_PHASES='$(BENCH_PHASES)' \
 	EMPTYPIDFD_BENCH_TARGET_MS='$(BENCH_TARGET_MS)' \
 	$(TIMED) bench go test -v -count=1 -timeout 190m -run '^TestBench$$' ./vmtest/
 	@$(TIMED) bench-report go run ./bench/cmd/benchreport -in $(BENCH_OUT)/results.jsonl \

@@ -1,9 +1,11 @@
 /*
- * spawnbench: time spawning a program and waiting for it, by one method,
- * from a caller of a given size, with 1..n threads spawning at once.
+ * spawnbench: time spawning a program and waiting for it, by several
+ * methods, from a caller of a given size, with 1..n threads spawning at once.
  *
- *   spawnbench -m METHOD -p PROG [-r RSS_MIB] [-t 1,2,4] [-R REPS]
- *              [-n ITERS | -T TARGET_MS -i MIN -I MAX] [-w WARMUP -W WARMUP_MS]
+ *   spawnbench -m METHOD[,METHOD...] -p PROG [-r RSS_MIB] [-t 1,2,4] [-R ROUNDS]
+ *              [-s SEED] [-n ITERS | -T TARGET_MS -i MIN -I MAX]
+ *              [-w WARMUP -W WARMUP_MS]
+ *   spawnbench -P SPAWNS -m METHOD[,METHOD...] -p PROG
  *
  * METHOD is one of
  *   fork         fork() + execve() in the child, waitpid()
@@ -14,18 +16,33 @@
  *                glibc's pidfd_spawn() (2.39) does, signal masking included
  *   embryo       pidfd_open(0, PIDFD_EMPTY), pidfd_config(EXEC, ARGV),
  *                pidfd_spawn_run(), waitid(P_PIDFD), raw system calls
+ * each bare (the program and its argv[0]) or, with the suffix _full,
+ * realistic: the child also gets stdin, stdout and stderr from a descriptor
+ * the caller holds open on /dev/null, a 30-variable environment and the
+ * program's directory as its working directory, each method with its own
+ * means (dup2() and chdir() in the child, posix_spawn file actions,
+ * pidfd_config(ENVP, FD DUP x3, CWD)).
  *
  * The caller first maps RSS_MIB MiB of anonymous memory (no transparent huge
  * pages, so the page count is the same on every kernel) and writes to every
- * page. Then, for each thread count: a warm-up (at least WARMUP spawns per
- * thread and WARMUP_MS), which also picks the iteration count when -n is not
- * given (enough for TARGET_MS per repetition, within MIN..MAX), then REPS
- * timed repetitions. Each repetition prints one JSON line on stdout with the
- * wall time and every spawn's latency (spawn until the child is reaped);
- * package bench/results reads it. If the method does not exist on the
- * running kernel, one line with "available":false and the reason is printed
+ * page. Then it runs ROUNDS rounds; each round takes every (method, thread
+ * count) cell once, in a random order (SEED), and for each makes a warm-up
+ * (at least WARMUP spawns per thread and WARMUP_MS), which also picks the
+ * iteration count when -n is not given (enough for TARGET_MS, within
+ * MIN..MAX), then one timed repetition. So the repetitions of a cell are
+ * interleaved with those of the other cells, and a drift of the machine
+ * spreads over all of them. Each repetition prints one JSON line on stdout
+ * with the wall time and every spawn's latency (spawn until the child is
+ * reaped); package bench/results reads it. A method that does not exist on
+ * the running kernel prints one line with "available":false and the reason
  * instead. A spawn that fails, or a child that does not exit with status 0,
  * ends the program with status 1 and a message on stderr.
+ *
+ * With -P, one thread makes SPAWNS spawns of each method (vfork and embryo,
+ * bare or _full) and prints, per spawn, a JSON line with the child's pid and
+ * the CLOCK_MONOTONIC time after each system call of the caller; package
+ * bench/phases joins them with the kernel's sched_process_fork, _exec and
+ * _exit trace events.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -71,7 +88,7 @@ struct clone_args_v0 {
 #define MAX_THREADS		64
 #define MAX_THREAD_COUNTS	16
 
-enum method { M_FORK, M_VFORK, M_POSIX_SPAWN, M_CLONE3, M_EMBRYO };
+enum method { M_FORK, M_VFORK, M_POSIX_SPAWN, M_CLONE3, M_EMBRYO, M_COUNT };
 
 static const char *const method_names[] = {
 	[M_FORK] = "fork",
@@ -81,21 +98,32 @@ static const char *const method_names[] = {
 	[M_EMBRYO] = "embryo",
 };
 
+#define MAX_METHODS		(2 * M_COUNT)
+#define MAX_STAMPS		16
+
+struct variant {
+	int method;		/* enum method */
+	int full;		/* realistic: stdio, environment, cwd */
+};
+
 static struct {
-	int method;		/* enum method, -1 until -m */
+	struct variant methods[MAX_METHODS];
+	int nmethods;
 	const char *prog;
 	long rss_mib;
 	int threads[MAX_THREAD_COUNTS];
 	int nthreads;
-	int reps;
+	int rounds;
+	unsigned long long seed;
+	long phases;		/* -P: spawns per method, stamped */
 	long iters;		/* 0: pick from target_ms */
 	long target_ms, min_iters, max_iters;
 	long warmup, warmup_ms;
 } cfg = {
-	.method = -1,
 	.threads = { 1 },
 	.nthreads = 1,
-	.reps = 3,
+	.rounds = 3,
+	.seed = 1,
 	.target_ms = 1000,
 	.min_iters = 10,
 	.max_iters = 2000,
@@ -103,8 +131,49 @@ static struct {
 	.warmup_ms = 200,
 };
 
+/* The variant the threads run now (set between phases, read in them). */
+static struct variant cur = { .method = -1 };
+
+#define NENV			30
+
 static char *child_argv[2];
 static char *child_envp[1];
+static char *full_envp[NENV + 1];
+static char full_cwd[PATH_MAX];
+static int devnull = -1;
+static posix_spawn_file_actions_t full_actions;
+
+/* -P: the caller's time after each of its system calls in one spawn. */
+struct stamps {
+	int n;
+	const char *name[MAX_STAMPS];
+	long long ns[MAX_STAMPS];
+	long pid;
+};
+
+static __thread struct stamps *stamps;
+
+static long long now_ns(void);
+
+static inline void stamp(const char *name)
+{
+	if (stamps && stamps->n < MAX_STAMPS) {
+		stamps->name[stamps->n] = name;
+		stamps->ns[stamps->n++] = now_ns();
+	}
+}
+
+static const char *variant_name(struct variant v)
+{
+	static char buf[MAX_METHODS][32];
+
+	if (v.method < 0)
+		return "?";
+	if (!v.full)
+		return method_names[v.method];
+	snprintf(buf[v.method], sizeof(buf[0]), "%s_full", method_names[v.method]);
+	return buf[v.method];
+}
 
 static pthread_mutex_t die_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -114,7 +183,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt,
 	va_list ap;
 
 	pthread_mutex_lock(&die_lock);
-	fprintf(stderr, "spawnbench: %s: ", cfg.method >= 0 ? method_names[cfg.method] : "?");
+	fprintf(stderr, "spawnbench: %s: ", variant_name(cur));
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -163,36 +232,53 @@ static void wait_pidfd(int pidfd, pid_t pid)
 	close(pidfd);
 }
 
-static void spawn_fork(void)
+/*
+ * In a fork, vfork or clone3 child: the realistic variant's setup, then
+ * the exec. Only async-signal-safe calls, no stack beyond this frame.
+ */
+static void child_exec(int full)
+{
+	if (full) {
+		if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0 ||
+		    chdir(full_cwd) < 0)
+			_exit(126);
+		execve(cfg.prog, child_argv, full_envp);
+	} else {
+		execve(cfg.prog, child_argv, child_envp);
+	}
+	_exit(127);
+}
+
+static void spawn_fork(int full)
 {
 	pid_t pid = fork();
 
-	if (pid == 0) {
-		execve(cfg.prog, child_argv, child_envp);
-		_exit(127);
-	}
+	if (pid == 0)
+		child_exec(full);
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
 	wait_pid(pid);
 }
 
-static void spawn_vfork(void)
+static void spawn_vfork(int full)
 {
 	pid_t pid = vfork();
 
-	if (pid == 0) {
-		execve(cfg.prog, child_argv, child_envp);
-		_exit(127);
-	}
+	if (pid == 0)
+		child_exec(full);
 	if (pid < 0)
 		die("vfork: %s", strerror(errno));
+	stamp("vfork_returned");
+	if (stamps)
+		stamps->pid = pid;
 	wait_pid(pid);
 }
 
-static void spawn_posix_spawn(void)
+static void spawn_posix_spawn(int full)
 {
 	pid_t pid;
-	int err = posix_spawn(&pid, cfg.prog, NULL, NULL, child_argv, child_envp);
+	int err = posix_spawn(&pid, cfg.prog, full ? &full_actions : NULL, NULL, child_argv,
+			      full ? full_envp : child_envp);
 
 	if (err)
 		die("posix_spawn: %s", strerror(err));
@@ -202,6 +288,7 @@ static void spawn_posix_spawn(void)
 #if defined(__x86_64__)
 struct clone3_child {
 	const sigset_t *mask;
+	int full;
 	int err;
 };
 
@@ -211,7 +298,16 @@ static int clone3_child_fn(void *arg)
 	struct clone3_child *c = arg;
 
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, c->mask, NULL, 8);
-	syscall(SYS_execve, cfg.prog, child_argv, child_envp);
+	if (c->full) {
+		if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0 ||
+		    chdir(full_cwd) < 0) {
+			c->err = errno;
+			return 126;
+		}
+		syscall(SYS_execve, cfg.prog, child_argv, full_envp);
+	} else {
+		syscall(SYS_execve, cfg.prog, child_argv, child_envp);
+	}
 	c->err = errno;
 	return 127;
 }
@@ -248,10 +344,10 @@ static long clone3_call(struct clone_args_v0 *args, int (*fn)(void *), void *arg
 
 #define CLONE3_STACK	(32 * 1024)	/* glibc: 32 KiB + the argv size */
 
-static void spawn_clone3(void)
+static void spawn_clone3(int full)
 {
 	sigset_t all, old;
-	struct clone3_child c = { .mask = &old };
+	struct clone3_child c = { .mask = &old, .full = full };
 	int pidfd = -1;
 	void *stack;
 	long ret;
@@ -282,68 +378,89 @@ static void spawn_clone3(void)
 }
 #endif
 
-static void spawn_embryo(void)
+static void embryo_config(long fd, unsigned int cmd, const void *arg, size_t size,
+			  const char *what)
+{
+	if (syscall(__NR_pidfd_config, fd, cmd, arg, size) < 0)
+		die("pidfd_config(%s): %s", what, strerror(errno));
+	stamp(what);
+}
+
+static void spawn_embryo(int full)
 {
 	struct pidfd_exec exec = {
 		.path = (uintptr_t)cfg.prog,
 		.dirfd = AT_FDCWD,
 	};
 	struct pidfd_strings argv = { .strings = (uintptr_t)child_argv };
+	struct pidfd_strings envp = { .strings = (uintptr_t)full_envp };
+	struct pidfd_cwd cwd = { .path = (uintptr_t)full_cwd, .dirfd = AT_FDCWD };
+	struct pidfd_fd dup = { .action = PIDFD_FD_DUP, .src_fd = devnull };
 	long fd, pid;
 
 	fd = syscall(__NR_pidfd_open, 0, PIDFD_EMPTY);
 	if (fd < 0)
 		die("pidfd_open(0, PIDFD_EMPTY): %s", strerror(errno));
-	if (syscall(__NR_pidfd_config, fd, PIDFD_CONFIG_EXEC, &exec, sizeof(exec)) < 0)
-		die("pidfd_config(EXEC): %s", strerror(errno));
-	if (syscall(__NR_pidfd_config, fd, PIDFD_CONFIG_ARGV, &argv, sizeof(argv)) < 0)
-		die("pidfd_config(ARGV): %s", strerror(errno));
+	stamp("opened");
+	embryo_config(fd, PIDFD_CONFIG_EXEC, &exec, sizeof(exec), "EXEC");
+	embryo_config(fd, PIDFD_CONFIG_ARGV, &argv, sizeof(argv), "ARGV");
+	if (full) {
+		embryo_config(fd, PIDFD_CONFIG_ENVP, &envp, sizeof(envp), "ENVP");
+		for (dup.fd = 0; dup.fd < 3; dup.fd++)
+			embryo_config(fd, PIDFD_CONFIG_FD, &dup, sizeof(dup),
+				      dup.fd == 0 ? "FD DUP 0" : dup.fd == 1 ? "FD DUP 1" : "FD DUP 2");
+		embryo_config(fd, PIDFD_CONFIG_CWD, &cwd, sizeof(cwd), "CWD");
+	}
 	pid = syscall(__NR_pidfd_spawn_run, fd, 0);
 	if (pid < 0)
 		die("pidfd_spawn_run: %s", strerror(errno));
+	stamp("run_returned");
+	if (stamps)
+		stamps->pid = pid;
 	wait_pidfd(fd, pid);
 }
 
 static void spawn_once(void)
 {
-	switch (cfg.method) {
+	switch (cur.method) {
 	case M_FORK:
-		spawn_fork();
+		spawn_fork(cur.full);
 		break;
 	case M_VFORK:
-		spawn_vfork();
+		spawn_vfork(cur.full);
 		break;
 	case M_POSIX_SPAWN:
-		spawn_posix_spawn();
+		spawn_posix_spawn(cur.full);
 		break;
 	case M_CLONE3:
 #if defined(__x86_64__)
-		spawn_clone3();
+		spawn_clone3(cur.full);
 #endif
 		break;
 	case M_EMBRYO:
-		spawn_embryo();
+		spawn_embryo(cur.full);
 		break;
 	}
 }
 
 /* A line for a method that does not exist here; reason has no quotes. */
-static void print_unavailable(const char *reason)
+static void print_unavailable(struct variant v, const char *reason)
 {
 	printf("{\"method\":\"%s\",\"available\":false,\"reason\":\"%s\"}\n",
-	       method_names[cfg.method], reason);
+	       variant_name(v), reason);
 	fflush(stdout);
 }
 
 /* Returns 0 if the method can run here, or prints why not and returns -1. */
-static int probe(void)
+static int probe(struct variant v)
 {
 	long fd;
 
-	switch (cfg.method) {
+	cur = v;
+	switch (v.method) {
 	case M_CLONE3:
 #if !defined(__x86_64__)
-		print_unavailable("spawnbench implements the clone3 method for x86_64 only");
+		print_unavailable(v, "spawnbench implements the clone3 method for x86_64 only");
 		return -1;
 #endif
 		return 0;
@@ -354,7 +471,7 @@ static int probe(void)
 			return 0;
 		}
 		if (errno == EINVAL) {
-			print_unavailable("pidfd_open(0, PIDFD_EMPTY) failed with EINVAL: "
+			print_unavailable(v, "pidfd_open(0, PIDFD_EMPTY) failed with EINVAL: "
 					  "the kernel has no empty pidfds");
 			return -1;
 		}
@@ -488,7 +605,7 @@ static void print_rep(int threads, int rep, long warmup, long iters, long caller
 {
 	printf("{\"method\":\"%s\",\"available\":true,\"rss_mib\":%ld,\"caller_rss_kib\":%ld,"
 	       "\"threads\":%d,\"rep\":%d,\"warmup\":%ld,\"iterations\":%ld,\"wall_ns\":%lld,\"lat_ns\":[",
-	       method_names[cfg.method], cfg.rss_mib, caller_kib, threads, rep, warmup, iters, wall);
+	       variant_name(cur), cfg.rss_mib, caller_kib, threads, rep, warmup, iters, wall);
 	for (int i = 0; i < threads; i++)
 		for (long j = 0; j < iters; j++)
 			printf("%s%lld", i || j ? "," : "", w[i].lat[j]);
@@ -535,36 +652,149 @@ static void parse_threads(const char *s)
 	}
 }
 
+static void parse_methods(const char *s)
+{
+	char *copy = strdup(s), *tok, *save = NULL;
+
+	cfg.nmethods = 0;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct variant v = { .method = -1 };
+		size_t len = strlen(tok);
+
+		if (len > 5 && !strcmp(tok + len - 5, "_full")) {
+			v.full = 1;
+			tok[len - 5] = 0;
+		}
+		for (int i = 0; i < M_COUNT; i++)
+			if (!strcmp(tok, method_names[i]))
+				v.method = i;
+		if (v.method < 0 || cfg.nmethods == MAX_METHODS) {
+			fprintf(stderr, "spawnbench: unknown method %s%s\n", tok, v.full ? "_full" : "");
+			exit(2);
+		}
+		cfg.methods[cfg.nmethods++] = v;
+	}
+	free(copy);
+}
+
+/* The realistic variant's environment, working directory and stdio. */
+static void setup_full(void)
+{
+	static char env[NENV][64];
+	char *slash;
+	int err;
+
+	for (int i = 0; i < NENV; i++) {
+		snprintf(env[i], sizeof(env[i]), "BENCH_VARIABLE_%02d=value-of-the-variable-%02d", i, i);
+		full_envp[i] = env[i];
+	}
+	full_envp[NENV] = NULL;
+	if (strlen(cfg.prog) >= sizeof(full_cwd))
+		die("program path too long");
+	strcpy(full_cwd, cfg.prog);
+	slash = strrchr(full_cwd, '/');
+	if (!slash)
+		strcpy(full_cwd, ".");
+	else if (slash == full_cwd)
+		full_cwd[1] = 0;
+	else
+		*slash = 0;
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		die("open /dev/null: %s", strerror(errno));
+	if ((err = posix_spawn_file_actions_init(&full_actions)) ||
+	    (err = posix_spawn_file_actions_adddup2(&full_actions, devnull, 0)) ||
+	    (err = posix_spawn_file_actions_adddup2(&full_actions, devnull, 1)) ||
+	    (err = posix_spawn_file_actions_adddup2(&full_actions, devnull, 2)) ||
+	    (err = posix_spawn_file_actions_addchdir_np(&full_actions, full_cwd)))
+		die("posix_spawn file actions: %s", strerror(err));
+}
+
+/* xorshift64*: the shuffle must be reproducible from -s, not good. */
+static unsigned long long next_random(void)
+{
+	cfg.seed ^= cfg.seed >> 12;
+	cfg.seed ^= cfg.seed << 25;
+	cfg.seed ^= cfg.seed >> 27;
+	return cfg.seed * 2685821657736338717ULL;
+}
+
+/* One warm-up and one timed repetition of variant v on n threads. */
+static void run_cell(struct variant v, int n, int round, long caller_kib)
+{
+	struct worker w[MAX_THREADS];
+	long iters, warm;
+	long long wall;
+	int i;
+
+	cur = v;
+	memset(w, 0, sizeof(w));
+	iters = warm_up(w, n);
+	warm = w[0].count;
+	for (i = 1; i < n; i++)
+		if (w[i].count < warm)
+			warm = w[i].count;
+	for (i = 0; i < n; i++) {
+		w[i].n = iters;
+		w[i].lat = calloc(iters, sizeof(*w[i].lat));
+		if (!w[i].lat)
+			die("out of memory");
+	}
+	wall = run_phase(w, n);
+	print_rep(n, round, warm, iters, caller_kib, wall, w);
+	for (i = 0; i < n; i++)
+		free(w[i].lat);
+}
+
+/* -P: cfg.phases stamped spawns of variant v, one JSON line each. */
+static void run_phases(struct variant v)
+{
+	struct stamps st;
+
+	cur = v;
+	for (long k = 0; k < cfg.phases; k++) {
+		memset(&st, 0, sizeof(st));
+		stamps = &st;
+		stamp("start");
+		spawn_once();
+		stamp("reaped");
+		stamps = NULL;
+		printf("{\"method\":\"%s\",\"pid\":%ld,\"stamps\":[", variant_name(v), st.pid);
+		for (int i = 0; i < st.n; i++)
+			printf("%s{\"name\":\"%s\",\"ns\":%lld}", i ? "," : "", st.name[i], st.ns[i]);
+		printf("]}\n");
+	}
+	if (fflush(stdout))
+		die("writing results: %s", strerror(errno));
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: spawnbench -m fork|vfork|posix_spawn|clone3|embryo -p PROG [-r RSS_MIB]\n"
-		"                  [-t THREADS,...] [-R REPS] [-n ITERS | -T TARGET_MS -i MIN -I MAX]\n"
-		"                  [-w WARMUP -W WARMUP_MS]\n");
+		"usage: spawnbench -m METHOD[,METHOD...] -p PROG [-r RSS_MIB] [-t THREADS,...]\n"
+		"                  [-R ROUNDS] [-s SEED] [-n ITERS | -T TARGET_MS -i MIN -I MAX]\n"
+		"                  [-w WARMUP -W WARMUP_MS]\n"
+		"       spawnbench -P SPAWNS -m METHOD[,METHOD...] -p PROG\n"
+		"METHOD: fork, vfork, posix_spawn, clone3 or embryo, each with or without _full\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	struct worker w[MAX_THREADS];
-	long caller_kib, iters;
-	int opt, t, rep, i;
+	struct variant avail[MAX_METHODS];
+	struct { struct variant v; int threads; } cells[MAX_METHODS * MAX_THREAD_COUNTS], tmp;
+	int opt, round, i, navail = 0, ncells = 0;
+	long caller_kib;
 
-	while ((opt = getopt(argc, argv, "m:p:r:t:R:n:T:i:I:w:W:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:p:r:t:R:s:P:n:T:i:I:w:W:")) != -1) {
 		switch (opt) {
-		case 'm':
-			for (i = 0; i < (int)(sizeof(method_names) / sizeof(method_names[0])); i++)
-				if (!strcmp(optarg, method_names[i]))
-					cfg.method = i;
-			if (cfg.method < 0) {
-				fprintf(stderr, "spawnbench: unknown method %s\n", optarg);
-				usage();
-			}
-			break;
+		case 'm': parse_methods(optarg); break;
 		case 'p': cfg.prog = optarg; break;
 		case 'r': cfg.rss_mib = parse_long("-r", optarg, 0); break;
 		case 't': parse_threads(optarg); break;
-		case 'R': cfg.reps = parse_long("-R", optarg, 1); break;
+		case 'R': cfg.rounds = parse_long("-R", optarg, 1); break;
+		case 's': cfg.seed = parse_long("-s", optarg, 1); break;
+		case 'P': cfg.phases = parse_long("-P", optarg, 1); break;
 		case 'n': cfg.iters = parse_long("-n", optarg, 1); break;
 		case 'T': cfg.target_ms = parse_long("-T", optarg, 1); break;
 		case 'i': cfg.min_iters = parse_long("-i", optarg, 1); break;
@@ -574,7 +804,7 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (optind != argc || cfg.method < 0 || !cfg.prog)
+	if (optind != argc || !cfg.nmethods || !cfg.prog)
 		usage();
 	if (cfg.min_iters > cfg.max_iters) {
 		fprintf(stderr, "spawnbench: -i %ld is above -I %ld\n", cfg.min_iters, cfg.max_iters);
@@ -583,35 +813,34 @@ int main(int argc, char **argv)
 	if (cfg.warmup > cfg.max_iters)
 		cfg.warmup = cfg.max_iters;
 	child_argv[0] = (char *)cfg.prog;
+	setup_full();
 
-	if (probe())
+	for (i = 0; i < cfg.nmethods; i++)
+		if (!probe(cfg.methods[i]))
+			avail[navail++] = cfg.methods[i];
+	if (cfg.phases) {
+		for (i = 0; i < navail; i++)
+			run_phases(avail[i]);
+		return 0;
+	}
+	if (!navail)
 		return 0;
 	caller_kib = grow(cfg.rss_mib);
-
-	for (t = 0; t < cfg.nthreads; t++) {
-		int n = cfg.threads[t];
-
-		long warm;
-
-		memset(w, 0, sizeof(w));
-		iters = warm_up(w, n);
-		warm = w[0].count;
-		for (i = 1; i < n; i++)
-			if (w[i].count < warm)
-				warm = w[i].count;
-		for (i = 0; i < n; i++) {
-			w[i].n = iters;
-			w[i].lat = calloc(iters, sizeof(*w[i].lat));
-			if (!w[i].lat)
-				die("out of memory");
+	for (i = 0; i < navail; i++)
+		for (int t = 0; t < cfg.nthreads; t++) {
+			cells[ncells].v = avail[i];
+			cells[ncells++].threads = cfg.threads[t];
 		}
-		for (rep = 0; rep < cfg.reps; rep++) {
-			long long wall = run_phase(w, n);
+	for (round = 0; round < cfg.rounds; round++) {
+		for (i = ncells - 1; i > 0; i--) {	/* Fisher-Yates */
+			int j = next_random() % (i + 1);
 
-			print_rep(n, rep, warm, iters, caller_kib, wall, w);
+			tmp = cells[i];
+			cells[i] = cells[j];
+			cells[j] = tmp;
 		}
-		for (i = 0; i < n; i++)
-			free(w[i].lat);
+		for (i = 0; i < ncells; i++)
+			run_cell(cells[i].v, cells[i].threads, round, caller_kib);
 	}
 	return 0;
 }

@@ -8,6 +8,7 @@ package runner
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,13 +33,16 @@ const GuestDir = "/bench"
 // Noop is the program every method spawns (bench/noop.c).
 const Noop = "noop"
 
-// Params describe one run of a benchmark program: one method at one caller
+// Params describe one run of a benchmark program: its methods at one caller
 // size, for each thread count.
 type Params struct {
 	Dir     string // directory holding spawnbench, gospawn and noop
 	RSSMiB  int    // memory the caller maps and touches first
-	Threads []int  // thread (goroutine) counts, each one cell
-	Reps    int    // timed repetitions per cell
+	Threads []int  // thread (goroutine) counts, each one cell per method
+	// Reps is the rounds: each round runs every (method, threads) cell
+	// once, warm-up and one timed repetition, in a random order.
+	Reps int
+	Seed uint64 // of that order
 	// Iterations is the spawns per thread and repetition; 0 lets the
 	// program pick enough for TargetMS per repetition, within
 	// [MinIterations, MaxIterations].
@@ -56,18 +60,24 @@ func Smoke(dir string) Params {
 		TargetMS: 1, MinIterations: 1, MaxIterations: 3, Warmup: 1, Timeout: 5 * time.Minute}
 }
 
-// Args returns the program's command-line arguments for method m.
-func (p Params) Args(m results.Method) []string {
+// Args returns the program's command-line arguments for methods ms, all
+// of one program.
+func (p Params) Args(ms []results.Method) []string {
 	threads := make([]string, len(p.Threads))
 	for i, n := range p.Threads {
 		threads[i] = strconv.Itoa(n)
 	}
+	flags := make([]string, len(ms))
+	for i, m := range ms {
+		flags[i] = m.Flag
+	}
 	args := []string{
-		"-m", m.Flag,
+		"-m", strings.Join(flags, ","),
 		"-p", filepath.Join(p.Dir, Noop),
 		"-r", strconv.Itoa(p.RSSMiB),
 		"-t", strings.Join(threads, ","),
 		"-R", strconv.Itoa(p.Reps),
+		"-s", strconv.FormatUint(max(p.Seed, 1), 10),
 		"-w", strconv.Itoa(p.Warmup),
 		"-W", strconv.Itoa(p.WarmupMS),
 	}
@@ -85,84 +95,146 @@ func (p Params) Args(m results.Method) []string {
 // cells with Available false and the reason; a failed spawn, a child that
 // did not exit 0, or output that does not add up is an error.
 func Run(ctx context.Context, m results.Method, p Params) ([]results.Cell, error) {
-	if len(p.Threads) == 0 || p.Reps < 1 {
-		return nil, fmt.Errorf("%s: need thread counts and at least one repetition", m.ID)
+	b, err := RunBatch(ctx, []results.Method{m}, p)
+	if err != nil {
+		return nil, err
+	}
+	return b.Cells(m, p.RSSMiB, p.Threads)
+}
+
+// Batch is what one or more program runs at one caller size gave, by
+// method ID: the timed repetitions of each (method, threads) cell in the
+// order they ran, or why the method is unavailable.
+type Batch struct {
+	Reps        map[string]map[int][]results.Raw // method ID, threads
+	Unavailable map[string]string                // method ID: reason
+	Kernel      string
+	VCPUs       int
+}
+
+// Add appends o's repetitions to b's.
+func (b *Batch) Add(o Batch) {
+	if b.Reps == nil {
+		b.Reps, b.Unavailable = map[string]map[int][]results.Raw{}, map[string]string{}
+	}
+	for id, byThreads := range o.Reps {
+		if b.Reps[id] == nil {
+			b.Reps[id] = map[int][]results.Raw{}
+		}
+		for n, raws := range byThreads {
+			b.Reps[id][n] = append(b.Reps[id][n], raws...)
+		}
+	}
+	for id, why := range o.Unavailable {
+		b.Unavailable[id] = why
+	}
+	b.Kernel, b.VCPUs = cmp.Or(o.Kernel, b.Kernel), cmp.Or(o.VCPUs, b.VCPUs)
+}
+
+// Cells folds m's repetitions at rssMiB into one cell per thread count.
+func (b Batch) Cells(m results.Method, rssMiB int, threads []int) ([]results.Cell, error) {
+	cells := make([]results.Cell, len(threads))
+	for i, n := range threads {
+		if why, ok := b.Unavailable[m.ID]; ok {
+			cells[i] = results.Unavailable(m.ID, rssMiB, n, why)
+		} else {
+			c, err := results.Summarize(m.ID, b.Reps[m.ID][n])
+			if err != nil {
+				return nil, err
+			}
+			cells[i] = c
+		}
+		cells[i].Kernel, cells[i].VCPUs = b.Kernel, b.VCPUs
+	}
+	return cells, nil
+}
+
+// RunBatch runs the methods ms, all of one program, with p in one
+// program run.
+func RunBatch(ctx context.Context, ms []results.Method, p Params) (Batch, error) {
+	if len(ms) == 0 || len(p.Threads) == 0 || p.Reps < 1 {
+		return Batch{}, errors.New("need methods, thread counts and at least one round")
+	}
+	byFlag := map[string]results.Method{}
+	for _, m := range ms {
+		if m.Binary != ms[0].Binary {
+			return Batch{}, fmt.Errorf("methods %s and %s are of different programs", ms[0].ID, m.ID)
+		}
+		byFlag[m.Flag] = m
 	}
 	if p.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
 		defer cancel()
 	}
-	bin := filepath.Join(p.Dir, m.Binary)
-	cmd := exec.CommandContext(ctx, bin, p.Args(m)...)
+	bin := filepath.Join(p.Dir, ms[0].Binary)
+	cmd := exec.CommandContext(ctx, bin, p.Args(ms)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("%s: %s killed after %s: %w\n%s", m.ID, cmd, time.Since(start).Round(time.Second), ctx.Err(), stderr.Bytes())
+		return Batch{}, fmt.Errorf("%s killed after %s: %w\n%s", cmd, time.Since(start).Round(time.Second), ctx.Err(), stderr.Bytes())
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w: %s", m.ID, cmd, err, strings.TrimSpace(stderr.String()))
+		return Batch{}, fmt.Errorf("%s: %w: %s", cmd, err, strings.TrimSpace(stderr.String()))
 	}
 	raws, err := results.ParseRaw(&stdout)
 	if err != nil {
-		return nil, fmt.Errorf("%s: output of %s: %w", m.ID, cmd, err)
+		return Batch{}, fmt.Errorf("output of %s: %w", cmd, err)
 	}
-	cells, err := cellsFrom(m, p, raws)
+	b, err := batchFrom(byFlag, p, raws)
 	if err != nil {
-		return nil, fmt.Errorf("%s: output of %s: %w", m.ID, cmd, err)
+		return Batch{}, fmt.Errorf("output of %s: %w", cmd, err)
 	}
-	kernel := Kernel()
-	for i := range cells {
-		cells[i].Kernel = kernel
-		cells[i].VCPUs = runtime.NumCPU()
-	}
-	return cells, nil
+	b.Kernel, b.VCPUs = Kernel(), runtime.NumCPU()
+	return b, nil
 }
 
-// cellsFrom checks a program's lines against what was asked and folds
-// them into cells.
-func cellsFrom(m results.Method, p Params, raws []results.Raw) ([]results.Cell, error) {
-	if len(raws) == 1 && !raws[0].Available {
-		if raws[0].Reason == "" {
-			return nil, errors.New("method unavailable, without a reason")
-		}
-		cells := make([]results.Cell, len(p.Threads))
-		for i, n := range p.Threads {
-			cells[i] = results.Unavailable(m.ID, p.RSSMiB, n, raws[0].Reason)
-		}
-		return cells, nil
-	}
-	byThreads := map[int][]results.Raw{}
+// batchFrom checks a program's lines against what was asked: each
+// method either unavailable or with p.Reps repetitions per thread count.
+func batchFrom(byFlag map[string]results.Method, p Params, raws []results.Raw) (Batch, error) {
+	b := Batch{Reps: map[string]map[int][]results.Raw{}, Unavailable: map[string]string{}}
 	for _, r := range raws {
-		if r.Method != m.Flag {
-			return nil, fmt.Errorf("a line of method %q, want %q", r.Method, m.Flag)
+		m, ok := byFlag[r.Method]
+		if !ok {
+			return Batch{}, fmt.Errorf("a line of method %q, not asked for", r.Method)
+		}
+		if !r.Available {
+			if r.Reason == "" {
+				return Batch{}, fmt.Errorf("%s: unavailable, without a reason", m.ID)
+			}
+			b.Unavailable[m.ID] = r.Reason
+			continue
 		}
 		if r.RSSMiB != p.RSSMiB {
-			return nil, fmt.Errorf("a line of %d MiB, want %d", r.RSSMiB, p.RSSMiB)
+			return Batch{}, fmt.Errorf("%s: a line of %d MiB, want %d", m.ID, r.RSSMiB, p.RSSMiB)
 		}
 		if !slices.Contains(p.Threads, r.Threads) {
-			return nil, fmt.Errorf("a line of %d threads, not asked for", r.Threads)
+			return Batch{}, fmt.Errorf("%s: a line of %d threads, not asked for", m.ID, r.Threads)
 		}
 		if p.Iterations > 0 && r.Iterations != p.Iterations {
-			return nil, fmt.Errorf("%d iterations, want %d", r.Iterations, p.Iterations)
+			return Batch{}, fmt.Errorf("%s: %d iterations, want %d", m.ID, r.Iterations, p.Iterations)
 		}
-		byThreads[r.Threads] = append(byThreads[r.Threads], r)
+		if b.Reps[m.ID] == nil {
+			b.Reps[m.ID] = map[int][]results.Raw{}
+		}
+		b.Reps[m.ID][r.Threads] = append(b.Reps[m.ID][r.Threads], r)
 	}
-	var cells []results.Cell
-	for _, n := range p.Threads {
-		reps := byThreads[n]
-		if len(reps) != p.Reps {
-			return nil, fmt.Errorf("%d repetitions on %d threads, want %d", len(reps), n, p.Reps)
+	for _, m := range byFlag {
+		if _, ok := b.Unavailable[m.ID]; ok {
+			if len(b.Reps[m.ID]) != 0 {
+				return Batch{}, fmt.Errorf("%s: both unavailable and measured", m.ID)
+			}
+			continue
 		}
-		c, err := results.Summarize(m.ID, reps)
-		if err != nil {
-			return nil, err
+		for _, n := range p.Threads {
+			if got := len(b.Reps[m.ID][n]); got != p.Reps {
+				return Batch{}, fmt.Errorf("%s: %d repetitions on %d threads, want %d", m.ID, got, n, p.Reps)
+			}
 		}
-		cells = append(cells, c)
 	}
-	return cells, nil
+	return b, nil
 }
 
 // Kernel returns the running kernel's release (uname -r).

@@ -134,20 +134,24 @@ func TestArgs(t *testing.T) {
 	m, _ := results.MethodByID("embryo_go")
 	p := Params{Dir: "/bench", RSSMiB: 64, Threads: []int{1, 4}, Reps: 3, TargetMS: 500,
 		MinIterations: 10, MaxIterations: 100, Warmup: 2, WarmupMS: 50}
-	want := []string{"-m", "embryo", "-p", "/bench/noop", "-r", "64", "-t", "1,4", "-R", "3",
+	full, _ := results.MethodByID("osexec_full")
+	ms := []results.Method{m, full}
+	want := []string{"-m", "embryo,osexec_full", "-p", "/bench/noop", "-r", "64", "-t", "1,4", "-R", "3", "-s", "1",
 		"-w", "2", "-W", "50", "-T", "500", "-i", "10", "-I", "100"}
-	if got := p.Args(m); !reflect.DeepEqual(got, want) {
+	if got := p.Args(ms); !reflect.DeepEqual(got, want) {
 		t.Errorf("Args:\n got %q\nwant %q", got, want)
 	}
-	p.Iterations = 7
-	want = append(want[:14:14], "-n", "7")
-	if got := p.Args(m); !reflect.DeepEqual(got, want) {
+	p.Iterations, p.Seed = 7, 42
+	want = append(want[:16:16], "-n", "7")
+	want[11] = "42"
+	if got := p.Args(ms); !reflect.DeepEqual(got, want) {
 		t.Errorf("Args with Iterations:\n got %q\nwant %q", got, want)
 	}
 }
 
-func TestCellsFrom(t *testing.T) {
+func TestBatchFrom(t *testing.T) {
 	m, _ := results.MethodByID("fork")
+	byFlag := map[string]results.Method{"fork": m}
 	p := Params{RSSMiB: 8, Threads: []int{1, 2}, Reps: 1}
 	line := func(threads int) results.Raw {
 		lat := make([]int64, threads)
@@ -165,34 +169,38 @@ func TestCellsFrom(t *testing.T) {
 		{"complete", []results.Raw{line(1), line(2)}, ""},
 		{"missing thread count", []results.Raw{line(1)}, "0 repetitions on 2 threads"},
 		{"extra thread count", []results.Raw{line(1), line(2), line(4)}, "4 threads, not asked for"},
-		{"other method", []results.Raw{{Method: "vfork", Available: true, RSSMiB: 8, Threads: 1}}, `method "vfork"`},
+		{"other method", []results.Raw{{Method: "vfork", Available: true, RSSMiB: 8, Threads: 1}}, `method "vfork", not asked for`},
+		{"two rounds, one asked for", []results.Raw{line(1), line(2), line(2)}, "2 repetitions on 2 threads"},
+		{"unavailable and measured", []results.Raw{line(1), line(2), {Method: "fork", Reason: "no"}}, "both"},
 		{"other size", []results.Raw{{Method: "fork", Available: true, RSSMiB: 64, Threads: 1}}, "64 MiB"},
 		{"unavailable without reason", []results.Raw{{Method: "fork"}}, "without a reason"},
 		{"nothing", nil, "0 repetitions on 1 threads"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cells, err := cellsFrom(m, p, tt.raws)
+			b, err := batchFrom(byFlag, p, tt.raws)
 			if tt.wantErr == "" {
-				if err != nil || len(cells) != 2 {
-					t.Fatalf("cellsFrom: %d cells, %v", len(cells), err)
+				cells, err2 := b.Cells(m, p.RSSMiB, p.Threads)
+				if err != nil || err2 != nil || len(cells) != 2 {
+					t.Fatalf("batchFrom: %d cells, %v, %v", len(cells), err, err2)
 				}
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("cellsFrom: error %v, want one containing %q", err, tt.wantErr)
+				t.Fatalf("batchFrom: error %v, want one containing %q", err, tt.wantErr)
 			}
 		})
 	}
-	cells, err := cellsFrom(m, p, []results.Raw{{Method: "fork", Reason: "not here"}})
-	if err != nil || len(cells) != 2 || cells[1].Available || cells[1].Threads != 2 || cells[1].Reason != "not here" {
+	b, err := batchFrom(byFlag, p, []results.Raw{{Method: "fork", Reason: "not here"}})
+	cells, err2 := b.Cells(m, p.RSSMiB, p.Threads)
+	if err != nil || err2 != nil || len(cells) != 2 || cells[1].Available || cells[1].Threads != 2 || cells[1].Reason != "not here" {
 		t.Errorf("unavailable method: %+v, %v", cells, err)
 	}
 }
 
 func TestSweepRoundTrip(t *testing.T) {
 	s := DefaultSweep()
-	if got := s.SizesMiB; !reflect.DeepEqual(got, []int{8, 64, 256, 1024}) {
+	if got := s.SizesMiB; !reflect.DeepEqual(got, []int{8, 64, 256, 1024, 4096}) {
 		t.Errorf("default sizes %v", got)
 	}
 	if len(s.Methods) != len(results.Methods) {
@@ -225,7 +233,7 @@ func TestParseSweepErrors(t *testing.T) {
 		{map[string]string{"METHODS": "fork,nosuch"}, `unknown method "nosuch"`},
 		{map[string]string{"SIZES_MIB": "8,x"}, `"x" is not an integer`},
 		{map[string]string{"THREADS": "0"}, `"0" is not an integer >= 1`},
-		{map[string]string{"REPS": "2"}, "at least 3"},
+		{map[string]string{"REPS": "1", "PASSES": "2"}, "at least 3"},
 		{map[string]string{"MIN_ITERS": "50", "MAX_ITERS": "10"}, "above MAX_ITERS"},
 		{map[string]string{"COLOUR": "red"}, "unknown setting"},
 		{map[string]string{"TIMEOUT": "soon"}, "TIMEOUT=soon"},

@@ -10,16 +10,23 @@ import (
 	"github.com/emptypidfd/emptypidfd/bench/results"
 )
 
-// Sweep is what the full benchmark ('make bench') runs: every method at
-// every caller size, each program run covering all thread counts. The host
-// harness writes it to the guest as NAME=value lines (Encode); the guest
+// Sweep is what the full benchmark ('make bench') runs: Passes passes; in
+// each, every (program, caller size) in a random order; each program run
+// makes Reps rounds, each round every (method, threads) cell of that
+// program once in a random order. A cell thus has Passes x Reps timed
+// repetitions, interleaved with every other cell's, so that a drift of the
+// machine during the run spreads over all methods alike. The host harness
+// writes the sweep to the guest as NAME=value lines (Encode); the guest
 // reads it back (ParseSweep).
 type Sweep struct {
 	Methods  []string // method IDs (results.Methods)
 	SizesMiB []int
 	Threads  []int
-	Reps     int
-	TargetMS int // time a repetition aims at; the program picks the count
+	Passes   int
+	Reps     int    // rounds per program run
+	Seed     uint64 // of the random orders
+	Phases   int    // stamped spawns per method of the per-phase breakdown (0: none)
+	TargetMS int    // time a repetition aims at; the program picks the count
 	// Bounds of the spawns per thread and repetition.
 	MinIterations, MaxIterations int
 	Warmup, WarmupMS             int
@@ -27,8 +34,10 @@ type Sweep struct {
 	Out                          string        // guest directory that receives results.jsonl
 }
 
-// DefaultSweep is the sweep of issue 4: 8 MiB to 1 GiB, 1, 2 and 4
-// threads, 3 repetitions of about a second each.
+// DefaultSweep is the sweep of issue 10: 8 MiB to 4 GiB, 1 and 2 threads
+// (the host harness lowers or raises that to the host's cores), 3 passes of
+// 2 rounds of about 150 ms per cell, 200 stamped spawns per phase method:
+// under ten minutes on 2 cores.
 func DefaultSweep() Sweep {
 	ids := make([]string, len(results.Methods))
 	for i, m := range results.Methods {
@@ -36,21 +45,24 @@ func DefaultSweep() Sweep {
 	}
 	return Sweep{
 		Methods:       ids,
-		SizesMiB:      []int{8, 64, 256, 1024},
-		Threads:       []int{1, 2, 4},
-		Reps:          3,
-		TargetMS:      1000,
-		MinIterations: 10,
+		SizesMiB:      []int{8, 64, 256, 1024, 4096},
+		Threads:       []int{1, 2},
+		Passes:        3,
+		Reps:          2,
+		Seed:          1,
+		Phases:        200,
+		TargetMS:      150,
+		MinIterations: 3,
 		MaxIterations: 2000,
-		Warmup:        3,
-		WarmupMS:      200,
+		Warmup:        1,
+		WarmupMS:      30,
 		Timeout:       30 * time.Minute,
 	}
 }
 
 // Keys of the sweep file, also the suffixes of the EMPTYPIDFD_BENCH_*
 // variables through which 'make bench' overrides them.
-var SweepKeys = []string{"METHODS", "SIZES_MIB", "THREADS", "REPS", "TARGET_MS",
+var SweepKeys = []string{"METHODS", "SIZES_MIB", "THREADS", "PASSES", "REPS", "SEED", "PHASES", "TARGET_MS",
 	"MIN_ITERS", "MAX_ITERS", "WARMUP", "WARMUP_MS", "TIMEOUT", "OUT"}
 
 // ParseSweep returns DefaultSweep with the values conf sets, checked.
@@ -70,8 +82,16 @@ func ParseSweep(conf map[string]string) (Sweep, error) {
 			s.SizesMiB, err = intList(v, 0)
 		case "THREADS":
 			s.Threads, err = intList(v, 1)
+		case "PASSES":
+			s.Passes, err = positive(v)
 		case "REPS":
 			s.Reps, err = positive(v)
+		case "SEED":
+			var n int
+			n, err = positive(v)
+			s.Seed = uint64(n)
+		case "PHASES":
+			s.Phases, err = strconv.Atoi(v)
 		case "TARGET_MS":
 			s.TargetMS, err = positive(v)
 		case "MIN_ITERS":
@@ -96,8 +116,8 @@ func ParseSweep(conf map[string]string) (Sweep, error) {
 	if s.MinIterations > s.MaxIterations {
 		return Sweep{}, fmt.Errorf("sweep: MIN_ITERS %d is above MAX_ITERS %d", s.MinIterations, s.MaxIterations)
 	}
-	if s.Reps < 3 {
-		return Sweep{}, fmt.Errorf("sweep: REPS=%d, the benchmark wants at least 3", s.Reps)
+	if s.Passes*s.Reps < 3 {
+		return Sweep{}, fmt.Errorf("sweep: PASSES=%d x REPS=%d repetitions a cell, the benchmark wants at least 3", s.Passes, s.Reps)
 	}
 	return s, nil
 }
@@ -108,7 +128,10 @@ func (s Sweep) Encode() string {
 		"METHODS":   strings.Join(s.Methods, ","),
 		"SIZES_MIB": joinInts(s.SizesMiB),
 		"THREADS":   joinInts(s.Threads),
+		"PASSES":    strconv.Itoa(s.Passes),
 		"REPS":      strconv.Itoa(s.Reps),
+		"SEED":      strconv.FormatUint(s.Seed, 10),
+		"PHASES":    strconv.Itoa(s.Phases),
 		"TARGET_MS": strconv.Itoa(s.TargetMS),
 		"MIN_ITERS": strconv.Itoa(s.MinIterations),
 		"MAX_ITERS": strconv.Itoa(s.MaxIterations),
@@ -124,9 +147,10 @@ func (s Sweep) Encode() string {
 	return b.String()
 }
 
-// Params returns the parameters of one program run of the sweep.
-func (s Sweep) Params(dir string, sizeMiB int) Params {
-	return Params{Dir: dir, RSSMiB: sizeMiB, Threads: s.Threads, Reps: s.Reps,
+// Params returns the parameters of one program run of the sweep; seed
+// orders its rounds.
+func (s Sweep) Params(dir string, sizeMiB int, seed uint64) Params {
+	return Params{Dir: dir, RSSMiB: sizeMiB, Threads: s.Threads, Reps: s.Reps, Seed: seed,
 		TargetMS: s.TargetMS, MinIterations: s.MinIterations, MaxIterations: s.MaxIterations,
 		Warmup: s.Warmup, WarmupMS: s.WarmupMS, Timeout: s.Timeout}
 }

@@ -13,12 +13,20 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/emptypidfd/emptypidfd/bench/phases"
 	"github.com/emptypidfd/emptypidfd/bench/report"
 	"github.com/emptypidfd/emptypidfd/bench/results"
 	"github.com/emptypidfd/emptypidfd/bench/runner"
@@ -73,43 +81,175 @@ func TestSweep(t *testing.T) {
 	defer f.Close()
 	enc := json.NewEncoder(f)
 
-	progress("kernel %s, %d CPUs; %d methods x sizes %v MiB x threads %v, %d repetitions of ~%d ms",
-		runner.Kernel(), runtime.NumCPU(), len(s.Methods), s.SizesMiB, s.Threads, s.Reps, s.TargetMS)
+	// The methods of each program, in the order of results.Methods.
+	var programs []string
+	byProgram := map[string][]results.Method{}
+	for _, id := range s.Methods {
+		m, ok := results.MethodByID(id)
+		if !ok {
+			t.Fatalf("unknown method %q", id)
+		}
+		if byProgram[m.Binary] == nil {
+			programs = append(programs, m.Binary)
+		}
+		byProgram[m.Binary] = append(byProgram[m.Binary], m)
+	}
+	type run struct {
+		program string
+		size    int
+	}
+	var runs []run
+	for _, p := range programs {
+		for _, size := range s.SizesMiB {
+			runs = append(runs, run{p, size})
+		}
+	}
+
+	progress("kernel %s, %d CPUs; %d methods x sizes %v MiB x threads %v; %d passes of %d rounds of ~%d ms, seed %d",
+		runner.Kernel(), runtime.NumCPU(), len(s.Methods), s.SizesMiB, s.Threads, s.Passes, s.Reps, s.TargetMS, s.Seed)
 	start := time.Now()
+	rng := rand.New(rand.NewPCG(s.Seed, 1))
+	batches := map[int]*runner.Batch{}
+	for pass := range s.Passes {
+		rng.Shuffle(len(runs), func(i, j int) { runs[i], runs[j] = runs[j], runs[i] })
+		for _, r := range runs {
+			t0 := time.Now()
+			b, err := runner.RunBatch(context.Background(), byProgram[r.program], s.Params(runner.GuestDir, r.size, rng.Uint64()|1))
+			if err != nil {
+				progress("pass %d: %s at %s: FAILED: %v", pass+1, r.program, report.Size(r.size), err)
+				t.Fatal(err)
+			}
+			if batches[r.size] == nil {
+				batches[r.size] = &runner.Batch{}
+			}
+			batches[r.size].Add(b)
+			progress("pass %d/%d: %s at %s done in %s (total %s)", pass+1, s.Passes, r.program, report.Size(r.size),
+				time.Since(t0).Round(time.Second), time.Since(start).Round(time.Second))
+		}
+	}
+
 	for _, size := range s.SizesMiB {
 		for _, id := range s.Methods {
-			m, ok := results.MethodByID(id)
-			if !ok {
-				t.Fatalf("unknown method %q", id)
+			m, _ := results.MethodByID(id)
+			cells, err := batches[size].Cells(m, size, s.Threads)
+			if err != nil {
+				t.Fatalf("%s at %s: %v", m.Label, report.Size(size), err)
 			}
-			t.Run(fmt.Sprintf("%dMiB/%s", size, id), func(t *testing.T) {
-				t0 := time.Now()
-				cells, err := runner.Run(context.Background(), m, s.Params(runner.GuestDir, size))
-				if err != nil {
-					progress("%s %s: FAILED: %v", m.Label, report.Size(size), err)
-					t.Fatal(err)
-				}
-				for _, c := range cells {
-					if err := enc.Encode(c); err != nil {
-						t.Fatalf("writing %s: %v", path, err)
-					}
-					if !c.Available {
-						progress("%s %s %s: n/a: %s", m.Label, report.Size(size), threads(c.Threads), c.Reason)
-						if m.Embryo() && embryoExpected {
-							t.Errorf("%s unavailable on a kernel whose headers define PIDFD_EMPTY: %s", m.Label, c.Reason)
-						}
-						continue
-					}
-					progress("%s %s %s: median %s µs, p99 %s µs, %s spawns/s (%d spawns)",
-						m.Label, report.Size(size), threads(c.Threads), report.Num(c.MedianUS), report.Num(c.P99US),
-						report.Num(c.SpawnsPerSec), c.Iterations)
-				}
-				if err := f.Sync(); err != nil {
+			for _, c := range cells {
+				if err := enc.Encode(c); err != nil {
 					t.Fatalf("writing %s: %v", path, err)
 				}
-				progress("%s %s done in %s (total %s)", m.Label, report.Size(size),
-					time.Since(t0).Round(time.Second), time.Since(start).Round(time.Second))
-			})
+				if !c.Available {
+					progress("%s %s %s: n/a: %s", m.Label, report.Size(size), threads(c.Threads), c.Reason)
+					if m.Embryo() && embryoExpected {
+						t.Errorf("%s unavailable on a kernel whose headers define PIDFD_EMPTY: %s", m.Label, c.Reason)
+					}
+					continue
+				}
+				progress("%s %s %s: median %s µs (rounds %s..%s), %s spawns/s (%d spawns)",
+					m.Label, report.Size(size), threads(c.Threads), report.Num(c.MedianUS),
+					report.Num(slices.Min(c.RepMedianUS)), report.Num(slices.Max(c.RepMedianUS)),
+					report.Num(c.SpawnsPerSec), c.Iterations)
+			}
 		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatalf("writing %s: %v", path, err)
+	}
+	if s.Phases > 0 {
+		t.Run("phases", func(t *testing.T) { runPhases(t, s, embryoExpected) })
+	}
+	progress("sweep done in %s", time.Since(start).Round(time.Second))
+}
+
+// tracefs is where the guest's tracing directory is mounted.
+const tracefs = "/sys/kernel/tracing"
+
+// phaseEvents are the trace events the breakdown reads.
+var phaseEvents = []string{"sched_process_fork", "sched_process_exec", "sched_process_exit"}
+
+// runPhases runs spawnbench -P with the sched_process_* events traced on
+// the CLOCK_MONOTONIC clock and writes the breakdown to phases.jsonl.
+func runPhases(t *testing.T, s runner.Sweep, embryoExpected bool) {
+	if _, err := os.Stat(filepath.Join(tracefs, "trace")); err != nil {
+		if err := os.MkdirAll(tracefs, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("nodev", tracefs, "tracefs", 0, ""); err != nil {
+			t.Fatalf("mounting tracefs on %s: %v (the bench kernel has CONFIG_FTRACE)", tracefs, err)
+		}
+		defer unix.Unmount(tracefs, 0)
+	}
+	ctl := func(file, val string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(tracefs, file), []byte(val), 0); err != nil {
+			t.Fatalf("writing %q to %s: %v", val, file, err)
+		}
+	}
+	ctl("tracing_on", "0")
+	ctl("trace_clock", "mono")
+	ctl("buffer_size_kb", "16384")
+	for _, ev := range phaseEvents {
+		ctl("events/sched/"+ev+"/enable", "1")
+		defer ctl("events/sched/"+ev+"/enable", "0")
+	}
+	ctl("trace", "")
+	ctl("tracing_on", "1")
+	methods := []string{"vfork", "vfork_full", "embryo", "embryo_full"}
+	cmd := exec.Command(filepath.Join(runner.GuestDir, "spawnbench"), "-P", strconv.Itoa(s.Phases),
+		"-m", strings.Join(methods, ","), "-p", filepath.Join(runner.GuestDir, runner.Noop))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	ctl("tracing_on", "0")
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, stderr.String())
+	}
+	spawns, unavailable, err := phases.ParseSpawns(strings.NewReader(string(out)))
+	if err != nil {
+		t.Fatalf("output of %s: %v", cmd, err)
+	}
+	for m, why := range unavailable {
+		progress("phases: %s n/a: %s", m, why)
+		if embryoExpected {
+			t.Errorf("%s unavailable on a kernel whose headers define PIDFD_EMPTY: %s", m, why)
+		}
+	}
+	tr, err := os.Open(filepath.Join(tracefs, "trace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	events, err := phases.ParseTrace(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// spawnbench's -m names: embryo is the C method.
+	id := func(flag string) string {
+		if strings.HasPrefix(flag, "embryo") {
+			return "embryo_c" + strings.TrimPrefix(flag, "embryo")
+		}
+		return flag
+	}
+	ps, err := phases.Breakdown(spawns, events, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.Out, "phases.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	for _, p := range ps {
+		if err := enc.Encode(p); err != nil {
+			t.Fatalf("writing %s: %v", path, err)
+		}
+		progress("phases: %s: %s → %s (%s): median %s µs (%s..%s), %d spawns", p.Method, p.From, p.To, p.Syscalls,
+			report.Num(p.MedianUS), report.Num(p.P25US), report.Num(p.P75US), p.N)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatalf("writing %s: %v", path, err)
 	}
 }

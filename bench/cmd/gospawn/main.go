@@ -1,11 +1,17 @@
 // Command gospawn is the Go half of the spawn benchmark: the methods a Go
 // program has, timed exactly as bench/spawnbench.c times the C ones, with the
-// same flags and the same output (see that file for both).
+// same flags, the same rounds in a random order and the same output (see
+// that file for all three).
 //
 //	-m osexec   exec.Command(prog).Run()
 //	-m embryo   pidfd_open(0, PIDFD_EMPTY), pidfd_config(EXEC, ARGV),
 //	            pidfd_spawn_run, waitid(P_PIDFD): raw golang.org/x/sys/unix
 //	            calls, with the numbers and structs of package pidfd
+//
+// and their realistic variants, with the suffix _full: stdin, stdout and
+// stderr from one *os.File open on /dev/null, a 30-variable environment
+// and the program's directory as working directory (os/exec: Stdin,
+// Stdout, Stderr, Env and Dir; embryo: pidfd_config ENVP, FD DUP x3, CWD).
 //
 // Threads are goroutines (GOMAXPROCS is the CPU count).
 package main
@@ -15,8 +21,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -31,18 +39,20 @@ import (
 )
 
 type config struct {
-	method    string
+	methods   []string
 	prog      string
 	rssMiB    int
 	threads   []int
-	reps      int
+	rounds    int
+	seed      uint64
 	iters     int
 	targetMS  int
 	minIters  int
 	maxIters  int
 	warmup    int
 	warmupMS  int
-	spawnOnce func() error
+	spawns    map[string]func() error // by method
+	spawnOnce func() error            // of the cell that runs now
 }
 
 func main() {
@@ -52,7 +62,7 @@ func main() {
 		os.Exit(2)
 	}
 	if err := run(cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "gospawn: %s: %v\n", cfg.method, err)
+		fmt.Fprintf(os.Stderr, "gospawn: %v\n", err)
 		os.Exit(1)
 	}
 }
@@ -60,11 +70,12 @@ func main() {
 func parseFlags(args []string) (*config, error) {
 	cfg := &config{}
 	fs := flag.NewFlagSet("gospawn", flag.ContinueOnError)
-	fs.StringVar(&cfg.method, "m", "", "method: osexec or embryo")
+	methods := fs.String("m", "", "comma-separated methods: osexec, embryo, each with or without _full")
 	fs.StringVar(&cfg.prog, "p", "", "program to spawn (absolute path)")
 	fs.IntVar(&cfg.rssMiB, "r", 0, "MiB the caller maps and touches first")
 	threads := fs.String("t", "1", "comma-separated goroutine counts")
-	fs.IntVar(&cfg.reps, "R", 3, "timed repetitions")
+	fs.IntVar(&cfg.rounds, "R", 3, "rounds: each cell once per round, in a random order")
+	fs.Uint64Var(&cfg.seed, "s", 1, "seed of the random order")
 	fs.IntVar(&cfg.iters, "n", 0, "spawns per goroutine and repetition (0: from -T)")
 	fs.IntVar(&cfg.targetMS, "T", 1000, "target time of a repetition in ms, without -n")
 	fs.IntVar(&cfg.minIters, "i", 10, "fewest spawns per goroutine, without -n")
@@ -88,32 +99,73 @@ func parseFlags(args []string) (*config, error) {
 		cfg.threads = append(cfg.threads, n)
 	}
 	switch {
-	case cfg.reps < 1, cfg.iters < 0, cfg.targetMS < 1, cfg.minIters < 1, cfg.warmup < 0, cfg.warmupMS < 0:
+	case cfg.rounds < 1, cfg.iters < 0, cfg.targetMS < 1, cfg.minIters < 1, cfg.warmup < 0, cfg.warmupMS < 0:
 		return nil, errors.New("-R, -T and -i must be positive, -n, -w and -W not negative")
 	case cfg.minIters > cfg.maxIters:
 		return nil, fmt.Errorf("-i %d is above -I %d", cfg.minIters, cfg.maxIters)
 	}
 	cfg.warmup = min(cfg.warmup, cfg.maxIters)
-	switch cfg.method {
-	case "osexec":
-		cfg.spawnOnce = spawnOSExec(cfg.prog)
-	case "embryo":
-		spawn, err := spawnEmbryo(cfg.prog)
-		if err != nil {
-			return nil, err
+	env := fullEnv()
+	dir := filepath.Dir(cfg.prog)
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	cfg.spawns = map[string]func() error{}
+	for _, m := range strings.Split(*methods, ",") {
+		switch m {
+		case "osexec":
+			cfg.spawns[m] = spawnOSExec(cfg.prog, nil)
+		case "osexec_full":
+			cfg.spawns[m] = spawnOSExec(cfg.prog, &realistic{env: env, dir: dir, devnull: devnull})
+		case "embryo", "embryo_full":
+			var full *realistic
+			if m == "embryo_full" {
+				full = &realistic{env: env, dir: dir, devnull: devnull}
+			}
+			spawn, err := spawnEmbryo(cfg.prog, full)
+			if err != nil {
+				return nil, err
+			}
+			cfg.spawns[m] = spawn
+		default:
+			return nil, fmt.Errorf("unknown method %q (want osexec or embryo, with or without _full)", m)
 		}
-		cfg.spawnOnce = spawn
-	default:
-		return nil, fmt.Errorf("unknown method %q (want osexec or embryo)", cfg.method)
+		cfg.methods = append(cfg.methods, m)
 	}
 	return cfg, nil
 }
 
-func spawnOSExec(prog string) func() error {
-	return func() error { return exec.Command(prog).Run() }
+// realistic is what the _full variants give the child.
+type realistic struct {
+	env     []string
+	dir     string
+	devnull *os.File
 }
 
-func spawnEmbryo(prog string) (func() error, error) {
+// fullEnv is the realistic variants' environment, the same 30 variables
+// as spawnbench.c's.
+func fullEnv() []string {
+	env := make([]string, 30)
+	for i := range env {
+		env[i] = fmt.Sprintf("BENCH_VARIABLE_%02d=value-of-the-variable-%02d", i, i)
+	}
+	return env
+}
+
+func spawnOSExec(prog string, full *realistic) func() error {
+	if full == nil {
+		return func() error { return exec.Command(prog).Run() }
+	}
+	return func() error {
+		cmd := exec.Command(prog)
+		cmd.Env, cmd.Dir = full.env, full.dir
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = full.devnull, full.devnull, full.devnull
+		return cmd.Run()
+	}
+}
+
+func spawnEmbryo(prog string, full *realistic) (func() error, error) {
 	path, err := unix.BytePtrFromString(prog)
 	if err != nil {
 		return nil, err
@@ -122,6 +174,30 @@ func spawnEmbryo(prog string) (func() error, error) {
 	argv := []*byte{path, nil}
 	exe := &pidfd.ExecArg{Path: uint64(uintptr(unsafe.Pointer(path))), Dirfd: unix.AT_FDCWD}
 	args := &pidfd.StringsArg{Strings: uint64(uintptr(unsafe.Pointer(&argv[0])))}
+	var extra []configCall
+	if full != nil {
+		envp := make([]*byte, 0, len(full.env)+1)
+		for _, kv := range full.env {
+			p, err := unix.BytePtrFromString(kv)
+			if err != nil {
+				return nil, err
+			}
+			envp = append(envp, p)
+		}
+		envp = append(envp, nil)
+		dir, err := unix.BytePtrFromString(full.dir)
+		if err != nil {
+			return nil, err
+		}
+		env := &pidfd.StringsArg{Strings: uint64(uintptr(unsafe.Pointer(&envp[0])))}
+		extra = append(extra, configCall{"ENVP", pidfd.PIDFD_CONFIG_ENVP, unsafe.Pointer(env), unsafe.Sizeof(*env), envp})
+		for fd := range uint32(3) {
+			dup := &pidfd.FDArg{Action: pidfd.PIDFD_FD_DUP, SrcFd: int32(full.devnull.Fd()), Fd: fd}
+			extra = append(extra, configCall{fmt.Sprintf("FD DUP %d", fd), pidfd.PIDFD_CONFIG_FD, unsafe.Pointer(dup), unsafe.Sizeof(*dup), full.devnull})
+		}
+		cwd := &pidfd.CwdArg{Path: uint64(uintptr(unsafe.Pointer(dir))), Dirfd: unix.AT_FDCWD}
+		extra = append(extra, configCall{"CWD", pidfd.PIDFD_CONFIG_CWD, unsafe.Pointer(cwd), unsafe.Sizeof(*cwd), dir})
+	}
 	return func() error {
 		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
 		if err != nil {
@@ -136,6 +212,13 @@ func spawnEmbryo(prog string) (func() error, error) {
 			uintptr(unsafe.Pointer(args)), unsafe.Sizeof(*args), 0, 0); errno != 0 {
 			return fmt.Errorf("pidfd_config(ARGV): %w", errno)
 		}
+		for _, c := range extra {
+			if _, _, errno := unix.Syscall6(pidfd.SYS_PIDFD_CONFIG, uintptr(fd), c.cmd,
+				uintptr(c.arg), c.size, 0, 0); errno != 0 {
+				return fmt.Errorf("pidfd_config(%s): %w", c.what, errno)
+			}
+			runtime.KeepAlive(c.keep)
+		}
 		runtime.KeepAlive(argv)
 		pid, _, errno := unix.Syscall(pidfd.SYS_PIDFD_SPAWN_RUN, uintptr(fd), 0, 0)
 		if errno != 0 {
@@ -143,6 +226,16 @@ func spawnEmbryo(prog string) (func() error, error) {
 		}
 		return waitPidfd(fd, int(pid))
 	}, nil
+}
+
+// configCall is one prepared pidfd_config call; keep is what its argument
+// points to.
+type configCall struct {
+	what string
+	cmd  uintptr
+	arg  unsafe.Pointer
+	size uintptr
+	keep any
 }
 
 const cldExited = 1 // CLD_EXITED
@@ -168,32 +261,55 @@ func waitPidfd(fd, pid int) error {
 }
 
 func run(cfg *config) error {
-	if cfg.method == "embryo" {
-		switch err := pidfd.Probe(); {
-		case errors.Is(err, pidfd.ErrNotSupported):
-			return emit(results.Raw{Method: cfg.method,
-				Reason: "pidfd_open(0, PIDFD_EMPTY) failed with EINVAL: the kernel has no empty pidfds"})
-		case err != nil:
-			return err
+	var avail []string
+	for _, m := range cfg.methods {
+		if strings.HasPrefix(m, "embryo") {
+			switch err := pidfd.Probe(); {
+			case errors.Is(err, pidfd.ErrNotSupported):
+				if err := emit(results.Raw{Method: m,
+					Reason: "pidfd_open(0, PIDFD_EMPTY) failed with EINVAL: the kernel has no empty pidfds"}); err != nil {
+					return err
+				}
+				continue
+			case err != nil:
+				return err
+			}
 		}
+		avail = append(avail, m)
+	}
+	if len(avail) == 0 {
+		return nil
 	}
 	mem, callerKiB, err := grow(cfg.rssMiB)
 	if err != nil {
 		return err
 	}
 	defer runtime.KeepAlive(mem)
-	for _, n := range cfg.threads {
-		iters, warm, err := warmUp(cfg, n)
-		if err != nil {
-			return err
+	type cell struct {
+		method  string
+		threads int
+	}
+	var cells []cell
+	for _, m := range avail {
+		for _, n := range cfg.threads {
+			cells = append(cells, cell{m, n})
 		}
-		for rep := range cfg.reps {
-			lat, wall, err := timed(cfg, n, iters)
+	}
+	rng := rand.New(rand.NewPCG(cfg.seed, 0))
+	for round := range cfg.rounds {
+		rng.Shuffle(len(cells), func(i, j int) { cells[i], cells[j] = cells[j], cells[i] })
+		for _, c := range cells {
+			cfg.spawnOnce = cfg.spawns[c.method]
+			iters, warm, err := warmUp(cfg, c.threads)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: %w", c.method, err)
 			}
-			if err := emit(results.Raw{Method: cfg.method, Available: true, RSSMiB: cfg.rssMiB,
-				CallerRSSKiB: callerKiB, Threads: n, Rep: rep, Warmup: warm, Iterations: iters,
+			lat, wall, err := timed(cfg, c.threads, iters)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.method, err)
+			}
+			if err := emit(results.Raw{Method: c.method, Available: true, RSSMiB: cfg.rssMiB,
+				CallerRSSKiB: callerKiB, Threads: c.threads, Rep: round, Warmup: warm, Iterations: iters,
 				WallNS: wall.Nanoseconds(), LatNS: lat}); err != nil {
 				return err
 			}
