@@ -80,6 +80,10 @@ const DefaultSilence = 5 * time.Minute
 // envSilence overrides Config.Silence: a Go duration, 0 for no watchdog.
 const envSilence = "EMPTYPIDFD_VM_SILENCE"
 
+// envRun, if set, is the -test.run of every guest test binary: a
+// developer's subset of the suite (make vmtest RUN=...).
+const envRun = "EMPTYPIDFD_RUN"
+
 // silenceLimit is the watchdog's limit: env (the value of envSilence) if
 // set, else cfg, else DefaultSilence.
 func silenceLimit(cfg time.Duration, env string) (time.Duration, error) {
@@ -189,8 +193,13 @@ func Run(t *testing.T, cfg Config) {
 	}
 	t.Logf("guest console log: %s", logPath)
 
-	uinit := append([]string{"--", "vmmount", "--", "/" + guestRunnerPath,
-		fmt.Sprintf("-test_timeout=%s", cfg.TestTimeout)}, cfg.Packages...)
+	uinit := []string{"--", "vmmount", "--", "/" + guestRunnerPath,
+		fmt.Sprintf("-test_timeout=%s", cfg.TestTimeout)}
+	if run := os.Getenv(envRun); run != "" {
+		t.Logf("only the guest tests matching %s=%q run: a developer's subset, not a full run", envRun, run)
+		uinit = append(uinit, "-test_run="+run)
+	}
+	uinit = append(uinit, cfg.Packages...)
 	mods := []uimage.Modifier{
 		uimage.WithBusyboxCommands(
 			"github.com/u-root/u-root/cmds/core/init",

@@ -7,7 +7,7 @@
 // each package and each test starts and ends, so the host can stream the
 // guest's progress and say what was running when the guest went quiet.
 //
-//	guestrun [-dir /mount/9p/gotestdata] [-test_timeout 25m] package...
+//	guestrun [-dir /mount/9p/gotestdata] [-test_timeout 25m] [-test_run REGEXP] package...
 package main
 
 import (
@@ -86,6 +86,7 @@ func (c *console) mark(m progress.Mark) {
 func main() {
 	dir := flag.String("dir", "/mount/9p/gotestdata", "the 9p share: tests/<package>/<name>.test in, results.json and errors.json out")
 	timeout := flag.Duration("test_timeout", 25*time.Minute, "bound on each test binary (its -test.timeout; 0 for none)")
+	flag.StringVar(&testRun, "test_run", "", "if set, each test binary's -test.run (a developer's subset; never in CI)")
 	flag.Parse()
 	log.SetPrefix("vmrun-guest: ")
 	log.SetFlags(0)
@@ -145,6 +146,9 @@ func leakScan(con *console, file string) {
 	}
 	fmt.Fprintf(con, "vmrun-guest: kmemleak: suspected leaks:\n%s", report)
 }
+
+// testRun is -test_run.
+var testRun string
 
 func run(con *console, dir string, timeout time.Duration, pkgs []string) (err error) {
 	errs, err := guest.EventChannel[errorEvent](filepath.Join(dir, "errors.json"))
@@ -210,7 +214,11 @@ func runPackage(con *console, emit func(event) error, bin, pkg string, timeout t
 	}
 	r.Close()
 
-	cmd := exec.CommandContext(ctx, bin, "-test.v", "-test.timeout="+timeout.String())
+	args := []string{"-test.v", "-test.timeout=" + timeout.String()}
+	if testRun != "" {
+		args = append(args, "-test.run="+testRun)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	// Test output to the console for humans, and to test2json; stderr
 	// too, as 'go test' does, so a panic is the failing test's output.
 	out := io.MultiWriter(con, w)
