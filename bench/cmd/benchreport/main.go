@@ -69,9 +69,10 @@ func run(in, metaPath, out, benchMD, svgCopy string) error {
 		subtitle += ", QEMU TCG: emulated, not hardware times"
 	}
 	svg := report.SVG(cells, threads, subtitle)
+	rep := report.New(meta, cells, nil)
 	type file struct{ path, content string }
 	files := []file{
-		{filepath.Join(out, "table.md"), report.RunInfo(meta, cells) + "\n" + report.Table(cells)},
+		{filepath.Join(out, "table.md"), rep.Markdown()},
 		{filepath.Join(out, "latency.svg"), svg},
 	}
 	if benchMD != "" {
@@ -83,7 +84,7 @@ func run(in, metaPath, out, benchMD, svgCopy string) error {
 		if err != nil {
 			return err
 		}
-		updated, err := report.Replace(string(doc), report.Section(meta, cells, filepath.ToSlash(rel)))
+		updated, err := report.Replace(string(doc), rep.Section(filepath.ToSlash(rel)))
 		if err != nil {
 			return fmt.Errorf("%s: %w", benchMD, err)
 		}
