@@ -1,7 +1,9 @@
 // Package report turns the spawn benchmark's results.jsonl into Markdown
-// tables (ratios to vfork+execve first, then absolute numbers), an SVG
-// chart of per-spawn latency against caller size, and the generated section
-// of BENCH.md.
+// tables (per variant: ratios to vfork+execve with their bootstrap
+// intervals, then absolute numbers with their spread), the per-phase
+// breakdown of phases.jsonl, an SVG chart of per-spawn latency against
+// caller size, the generated section of BENCH.md, and the comparison of
+// two runs.
 package report
 
 import (
@@ -57,6 +59,18 @@ func newGrid(cells []results.Cell) grid {
 	return g
 }
 
+// variantMethods returns the methods of the grid in a variant, in
+// results.Methods order.
+func (g grid) variantMethods(variant string) []string {
+	var ms []string
+	for _, id := range g.methods {
+		if variantOf(id) == variant {
+			ms = append(ms, id)
+		}
+	}
+	return ms
+}
+
 // Size formats a caller size given in MiB.
 func Size(mib int) string {
 	if mib >= 1024 && mib%1024 == 0 {
@@ -93,74 +107,230 @@ func Num(v float64) string {
 	}
 }
 
-// Table returns the Markdown tables for cells: median per-spawn latency and
-// aggregate throughput, each as a multiple of vfork+execve in the same cell
-// (caller size and thread count), then the absolute numbers.
-func Table(cells []results.Cell) string {
+// Report is the report of one run: the intervals of its ratios are
+// computed once, in New, for every table that shows them.
+type Report struct {
+	meta   results.Meta
+	cells  []results.Cell
+	phases []results.Phase
+	g      grid
+	ratios map[ratioKey]ratio
+}
+
+// New computes the ratios of a run and their intervals (a few seconds for
+// a full sweep). phases may be nil.
+func New(meta results.Meta, cells []results.Cell, phases []results.Phase) *Report {
 	g := newGrid(cells)
+	return &Report{meta: meta, cells: cells, phases: phases, g: g, ratios: g.ratios(Bootstrap)}
+}
+
+// Table returns the tables of cells (see Report.Tables).
+func Table(cells []results.Cell) string { return New(results.Meta{}, cells, nil).Tables() }
+
+// Markdown returns table.md: the run info, the tables, and the per-phase
+// breakdown if there is one.
+func (r *Report) Markdown() string {
+	return RunInfo(r.meta, r.cells) + "\n" + r.Tables() + r.PhaseTable()
+}
+
+// Section returns the generated part of BENCH.md: Markdown and the chart
+// (svg, a path relative to BENCH.md; none if empty).
+func (r *Report) Section(svg string) string {
+	s := r.Markdown()
+	if svg != "" {
+		s += "\n![Per-spawn latency against caller size, bare variants, one line per method; " +
+			"whiskers: the range of the round medians](" + svg + ")\n"
+	}
+	return s
+}
+
+// The table footnote markers.
+const (
+	maxMark  = "†" // the max instead of the p99
+	overMark = "‡" // more threads than host cores
+)
+
+// p99Min is the fewest latencies for which the report prints the p99: the
+// top 1% then holds at least 10 spawns.
+const p99Min = 1000
+
+var variants = []struct{ id, title, what string }{
+	{results.VariantBare, "Bare variants", "each method spawns the program with its path and argv only"},
+	{results.VariantRealistic, "Realistic variants",
+		"each method also gives the child stdin, stdout and stderr on /dev/null, from a descriptor the caller holds open, " +
+			"a 30-variable environment and a working directory"},
+}
+
+// Tables returns the Markdown tables, one section per variant: median
+// per-spawn latency and aggregate throughput as multiples of the
+// variant's baseline in the same cell (caller size and thread count),
+// with their intervals, then the absolute numbers.
+func (r *Report) Tables() string {
+	g := r.g
 	if len(g.keys) == 0 {
 		return "No results.\n"
 	}
 	var b strings.Builder
-	base := results.Label(results.Baseline)
-	fmt.Fprintf(&b, "**Per-spawn latency**, median, as a multiple of %s in the same row (lower is better):\n\n", base)
-	g.ratioTable(&b, func(c results.Cell) float64 { return c.MedianUS })
-	fmt.Fprintf(&b, "\n**Aggregate throughput** of all threads, spawns per second, as a multiple of %s in the same row (higher is better):\n\n", base)
-	g.ratioTable(&b, func(c results.Cell) float64 { return c.SpawnsPerSec })
-	b.WriteString("\n**Absolute numbers** (latency from spawn until the child is reaped, over every timed spawn of every repetition; spawns/s is the median of the repetitions):\n\n")
-	b.WriteString("| caller | threads | method | median µs | p99 µs | min µs | max µs | spawns/s | spawns × reps |\n")
-	b.WriteString("|---:|---:|:---|---:|---:|---:|---:|---:|---:|\n")
-	for _, k := range g.keys {
-		for _, id := range g.methods {
-			c, ok := g.cells[k][id]
-			if !ok {
-				continue
-			}
-			if !c.Available {
-				fmt.Fprintf(&b, "| %s | %d | %s | n/a | | | | | |\n", Size(k.rss), k.threads, results.Label(id))
-				continue
-			}
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %d × %d |\n",
-				Size(k.rss), k.threads, results.Label(id), Num(c.MedianUS), Num(c.P99US),
-				Num(c.MinUS), Num(c.MaxUS), Num(c.SpawnsPerSec), c.Iterations/max(c.Repetitions, 1), c.Repetitions)
-		}
+	withCI := false
+	for _, rt := range r.ratios {
+		withCI = withCI || (rt.lat.HasCI() && rt.lat.Lo != rt.lat.Hi)
 	}
-	if notes := g.unavailable(); notes != "" {
-		b.WriteString("\n" + notes)
+	if withCI {
+		fmt.Fprintf(&b, "Ratios are to %s of the same variant in the same row; in brackets their 95%% confidence interval "+
+			"(paired two-level bootstrap: the same rounds drawn for both methods, then spawns within each round; "+
+			"%d resamples). **Bold**: the interval excludes 1.00×, the difference is significant.\n",
+			results.Label(results.Baseline), cmp.Or(Bootstrap.Resamples, results.DefaultResamples))
+	} else {
+		fmt.Fprintf(&b, "Ratios are to %s of the same variant in the same row; the results have no per-round latencies, "+
+			"so there are no intervals.\n", results.Label(results.Baseline))
+	}
+	notes := map[string]bool{}
+	for _, v := range variants {
+		methods := g.variantMethods(v.id)
+		if len(methods) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n### %s\n\n%s.\n\n", v.title, upperFirst(v.what))
+		base := results.Label(results.Baseline)
+		fmt.Fprintf(&b, "**Per-spawn latency**, median, as a multiple of %s (lower is better):\n\n", base)
+		r.ratioTable(&b, methods, func(rt ratio) results.Interval { return rt.lat }, notes)
+		fmt.Fprintf(&b, "\n**Aggregate throughput** of all threads, spawns per second, as a multiple of %s (higher is better):\n\n", base)
+		r.ratioTable(&b, methods, func(rt ratio) results.Interval { return rt.rate }, notes)
+		b.WriteString("\n**Absolute numbers** (latency from spawn until the child is reaped, over every timed spawn of every round; " +
+			"round medians: the lowest and highest median of a round; spawns/s is the median of the rounds):\n\n")
+		r.absoluteTable(&b, methods, notes)
+	}
+	var foot strings.Builder
+	if notes[maxMark] {
+		fmt.Fprintf(&foot, "%s Fewer than %d latencies in the cell: its p99 would rest on fewer than 10 spawns, "+
+			"so the table shows the max instead.\n", maxMark, p99Min)
+	}
+	if notes[overMark] {
+		hostN, vcpus := r.hostCores()
+		fmt.Fprintf(&foot, "%s More spawning threads than the %d host cores behind the VM's %d vCPUs: "+
+			"these rows measure how the emulator shares the host as much as the kernel.\n", overMark, hostN, vcpus)
+	}
+	foot.WriteString(g.unavailable())
+	if foot.Len() > 0 {
+		b.WriteString("\n" + foot.String())
 	}
 	return b.String()
 }
 
+// hostCores returns the host cores and vCPUs of the run, from the meta
+// data or else the cells.
+func (r *Report) hostCores() (hostN, vcpus int) {
+	hostN, vcpus = r.meta.HostNproc, r.meta.VCPUs
+	for _, c := range r.cells {
+		hostN, vcpus = cmp.Or(hostN, c.HostNproc), cmp.Or(vcpus, c.VCPUs)
+	}
+	return hostN, vcpus
+}
+
+// threadsCell formats the thread count of a row, marked when the row has
+// more threads than the host cores (or vCPUs) behind it.
+func (r *Report) threadsCell(k key, notes map[string]bool) string {
+	hostN, vcpus := r.hostCores()
+	for _, c := range r.g.cells[k] {
+		hostN, vcpus = cmp.Or(c.HostNproc, hostN), cmp.Or(c.VCPUs, vcpus)
+	}
+	if (hostN > 0 && k.threads > hostN) || (vcpus > 0 && k.threads > vcpus) {
+		notes[overMark] = true
+		return fmt.Sprintf("%d%s", k.threads, overMark)
+	}
+	return fmt.Sprint(k.threads)
+}
+
 // ratioTable writes one row per sweep cell and one column per method of
-// value(method's cell) / value(baseline's cell).
-func (g grid) ratioTable(b *strings.Builder, value func(results.Cell) float64) {
+// the interval pick chooses.
+func (r *Report) ratioTable(b *strings.Builder, methods []string, pick func(ratio) results.Interval, notes map[string]bool) {
 	b.WriteString("| caller | threads |")
-	for _, id := range g.methods {
-		fmt.Fprintf(b, " %s |", results.Label(id))
+	for _, id := range methods {
+		fmt.Fprintf(b, " %s |", shortLabel(id))
 	}
 	b.WriteString("\n|---:|---:|")
-	for range g.methods {
+	for range methods {
 		b.WriteString("---:|")
 	}
 	b.WriteString("\n")
-	for _, k := range g.keys {
-		fmt.Fprintf(b, "| %s | %d |", Size(k.rss), k.threads)
-		base, baseOK := g.cells[k][results.Baseline]
-		for _, id := range g.methods {
-			c, ok := g.cells[k][id]
+	for _, k := range r.g.keys {
+		fmt.Fprintf(b, "| %s | %s |", Size(k.rss), r.threadsCell(k, notes))
+		for _, id := range methods {
+			c, ok := r.g.cells[k][id]
+			rt := r.ratios[ratioKey{k, id}]
 			switch {
 			case !ok:
 				b.WriteString(" |")
 			case !c.Available:
 				b.WriteString(" n/a |")
-			case !baseOK || !base.Available || value(base) <= 0:
+			case !rt.ok:
 				b.WriteString(" — |")
 			default:
-				fmt.Fprintf(b, " %s |", Ratio(value(c)/value(base)))
+				fmt.Fprintf(b, " %s |", RatioCI(pick(rt)))
 			}
 		}
 		b.WriteString("\n")
 	}
+}
+
+// absoluteTable writes a row per sweep cell and method.
+func (r *Report) absoluteTable(b *strings.Builder, methods []string, notes map[string]bool) {
+	b.WriteString("| caller | threads | method | median µs | round medians µs | p99 µs | min µs | max µs | spawns/s | spawns × rounds |\n")
+	b.WriteString("|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, k := range r.g.keys {
+		for _, id := range methods {
+			c, ok := r.g.cells[k][id]
+			if !ok {
+				continue
+			}
+			threads := r.threadsCell(k, notes)
+			if !c.Available {
+				fmt.Fprintf(b, "| %s | %s | %s | n/a | | | | | | |\n", Size(k.rss), threads, shortLabel(id))
+				continue
+			}
+			spread := "—"
+			if len(c.RepMedianUS) > 0 {
+				spread = Num(slices.Min(c.RepMedianUS)) + "–" + Num(slices.Max(c.RepMedianUS))
+			}
+			p99 := Num(c.P99US)
+			if c.Iterations < p99Min {
+				p99 = "max " + Num(c.MaxUS) + maxMark
+				notes[maxMark] = true
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d × %d |\n",
+				Size(k.rss), threads, shortLabel(id), Num(c.MedianUS), spread, p99,
+				Num(c.MinUS), Num(c.MaxUS), Num(c.SpawnsPerSec), c.Iterations/max(c.Repetitions, 1), c.Repetitions)
+		}
+	}
+}
+
+// RatioCI formats a ratio with its interval, "1.07× (0.98–1.15)", the
+// ratio in bold when the interval excludes 1.
+func RatioCI(iv results.Interval) string {
+	s := Ratio(iv.Point)
+	if iv.Excludes(1) {
+		s = "**" + s + "**"
+	}
+	if iv.HasCI() && iv.Lo != iv.Hi {
+		s += fmt.Sprintf(" (%s–%s)", strings.TrimSuffix(Ratio(iv.Lo), "×"), strings.TrimSuffix(Ratio(iv.Hi), "×"))
+	}
+	return s
+}
+
+// shortLabel is a method's label within its variant's section: the label
+// of its family.
+func shortLabel(id string) string {
+	if m, ok := results.MethodByID(id); ok {
+		return results.Label(m.Family)
+	}
+	return id
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // unavailable explains the n/a entries: each distinct reason once, with the
@@ -202,21 +372,11 @@ func (g grid) unavailable() string {
 const (
 	BeginMarker = "<!-- bench:begin: generated by 'make bench' (bench/cmd/benchreport); edits between the markers are overwritten -->"
 	EndMarker   = "<!-- bench:end -->"
-)
 
-// Section returns the generated part of BENCH.md: where and how the run
-// was made, the TCG caveat, the tables, and the chart (svg, a path
-// relative to BENCH.md; none if empty).
-func Section(meta results.Meta, cells []results.Cell, svg string) string {
-	var b strings.Builder
-	b.WriteString(RunInfo(meta, cells))
-	b.WriteString("\n")
-	b.WriteString(Table(cells))
-	if svg != "" {
-		fmt.Fprintf(&b, "\n![Per-spawn latency against caller size, one line per method](%s)\n", svg)
-	}
-	return b.String()
-}
+	// CompareBegin and CompareEnd delimit the comparison of two runs.
+	CompareBegin = "<!-- bench-compare:begin -->"
+	CompareEnd   = "<!-- bench-compare:end -->"
+)
 
 // RunInfo describes the run: command, date, kernel, machine (what is known
 // of them), and what the numbers are not.
@@ -256,6 +416,24 @@ func RunInfo(meta results.Meta, cells []results.Cell) string {
 	case hostN > 0:
 		fmt.Fprintf(&b, "- Host: %d cores (nproc)\n", hostN)
 	}
+	if threads := threadCounts(cells); len(threads) > 0 {
+		fmt.Fprintf(&b, "- Threads: %s spawning at once", joinInts(threads))
+		switch {
+		case hostN > 0 && vcpus > 0:
+			fmt.Fprintf(&b, ", on %d vCPUs backed by %d host cores", vcpus, hostN)
+		case vcpus > 0:
+			fmt.Fprintf(&b, ", on %d CPUs", vcpus)
+		}
+		if top := threads[len(threads)-1]; hostN > 0 && top > hostN {
+			fmt.Fprintf(&b, " (rows with more than %d threads oversubscribe the host)", hostN)
+		}
+		b.WriteString("\n")
+	}
+	if meta.Passes > 0 || meta.Rounds > 0 {
+		fmt.Fprintf(&b, "- Sweep: %d passes over the programs and caller sizes, %d rounds of every method and thread count "+
+			"in each, all in random order (seed %d); a cell's rounds are interleaved with every other cell's\n",
+			meta.Passes, meta.Rounds, meta.Seed)
+	}
 	switch accel {
 	case "tcg":
 		b.WriteString("\n> **These are QEMU TCG (software emulation) times, not hardware times.** " +
@@ -272,20 +450,50 @@ func RunInfo(meta results.Meta, cells []results.Cell) string {
 	return b.String()
 }
 
+// threadCounts returns the distinct thread counts of the cells, ascending.
+func threadCounts(cells []results.Cell) []int {
+	var ts []int
+	for _, c := range cells {
+		if !slices.Contains(ts, c.Threads) {
+			ts = append(ts, c.Threads)
+		}
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// joinInts writes 1, 2 and 4.
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
 // Replace returns doc with the text between the BENCH.md markers replaced
 // by section.
 func Replace(doc, section string) (string, error) {
-	i := strings.Index(doc, BeginMarker)
-	j := strings.Index(doc, EndMarker)
+	return ReplaceBetween(doc, BeginMarker, EndMarker, section)
+}
+
+// ReplaceBetween returns doc with the text between the lines begin and
+// end replaced by section; each marker must be there once, in that order.
+func ReplaceBetween(doc, begin, end, section string) (string, error) {
+	i := strings.Index(doc, begin)
+	j := strings.Index(doc, end)
 	if i < 0 || j < 0 {
-		return "", errors.New("BENCH.md markers not found: it needs a line " + BeginMarker + " and a line " + EndMarker)
+		return "", errors.New("markers not found: it needs a line " + begin + " and a line " + end)
 	}
 	if j < i {
-		return "", errors.New("BENCH.md: the end marker comes before the begin marker")
+		return "", errors.New("the end marker " + end + " comes before the begin marker")
 	}
-	if strings.Count(doc, BeginMarker) != 1 || strings.Count(doc, EndMarker) != 1 {
-		return "", errors.New("BENCH.md: more than one pair of markers")
+	if strings.Count(doc, begin) != 1 || strings.Count(doc, end) != 1 {
+		return "", errors.New("more than one pair of markers " + begin + " and " + end)
 	}
-	start := i + len(BeginMarker)
+	start := i + len(begin)
 	return doc[:start] + "\n" + strings.TrimRight(section, "\n") + "\n" + doc[j:], nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/emptypidfd/emptypidfd/bench/results"
+	"github.com/emptypidfd/emptypidfd/bench/results/resultstest"
 )
 
 func cell(method string, rss, threads int, median, sps float64) results.Cell {
@@ -47,10 +48,11 @@ func TestTable(t *testing.T) {
 				"| 8 MiB | 1 | 0.67× | 1.00× | 1.22× |",
 				"| 1 GiB | 1 | 0.0033× | 1.00× | 1.20× |",
 				"**Absolute numbers**",
-				"| 8 MiB | 1 | fork+execve | 150 | 300 | 75.0 | 450 | 6000 | 10 × 3 |",
-				"| 1 GiB | 1 | embryo (C) | 85.0 | 170 | 42.5 | 255 | 10800 | 10 × 3 |",
+				"| 8 MiB | 1 | fork+execve | 150 | — | max 450† | 75.0 | 450 | 6000 | 10 × 3 |",
+				"| 1 GiB | 1 | embryo (C) | 85.0 | — | max 255† | 42.5 | 255 | 10800 | 10 × 3 |",
+				"† Fewer than 1000 latencies",
 			},
-			not: []string{"n/a"},
+			not: []string{"n/a", "Realistic", "×**", "‡"},
 		},
 		{
 			name: "unavailable methods are n/a with the reason once",
@@ -66,7 +68,7 @@ func TestTable(t *testing.T) {
 				"| caller | threads | vfork+execve | embryo (C) | embryo (Go) |",
 				"| 8 MiB | 1 | 1.00× | n/a | n/a |",
 				"| 8 MiB | 2 | 1.00× | n/a | n/a |",
-				"| 8 MiB | 2 | embryo (Go) | n/a | | | | | |",
+				"| 8 MiB | 2 | embryo (Go) | n/a | | | | | | |",
 				"n/a (embryo (C), embryo (Go)): " + noEmbryo + ".",
 			},
 		},
@@ -172,7 +174,7 @@ func TestSVG(t *testing.T) {
 			polylines: 3,
 			circles:   9,
 			want: []string{
-				"(median, 1 thread)", "8 MiB", "64 MiB", "1 GiB",
+				"(median, 1 thread, bare variants)", "8 MiB", "64 MiB", "1 GiB",
 				"fork+execve, 1 GiB: median 30000 µs", "embryo (C) (n/a)",
 				`stroke-dasharray="6 4"`, // os/exec is dashed
 				"10 ms", "100 µs",
@@ -180,12 +182,29 @@ func TestSVG(t *testing.T) {
 			not: []string{"1.00 µs"},
 		},
 		{
+			name: "bare variants only, whiskers from the round medians, 4 GiB",
+			cells: []results.Cell{
+				func() results.Cell {
+					c := cell("vfork", 8, 1, 100, 0)
+					c.RepMedianUS = []float64{90, 100, 130}
+					return c
+				}(),
+				cell("vfork", 4096, 1, 110, 0),
+				cell("vfork_full", 8, 1, 120, 0), cell("vfork_full", 4096, 1, 130, 0),
+			},
+			threads:   1,
+			polylines: 1,
+			circles:   2,
+			want:      []string{"4 GiB", "round medians 90.0–130 µs", `stroke-width="1.5"`},
+			not:       []string{"realistic"},
+		},
+		{
 			name:      "one size: points, no lines",
 			cells:     []results.Cell{cell("vfork", 8, 2, 100, 0), cell("fork", 8, 2, 120, 0)},
 			threads:   2,
 			polylines: 0,
 			circles:   2,
-			want:      []string{"(median, 2 threads)"},
+			want:      []string{"(median, 2 threads, bare variants)"},
 		},
 		{
 			name:      "nothing at that thread count",
@@ -282,26 +301,37 @@ func TestReplace(t *testing.T) {
 func TestSection(t *testing.T) {
 	meta := results.Meta{Date: "2026-11-23T12:00:00Z", Command: "make bench", HostCPU: "AMD EPYC",
 		HostNproc: 2, QEMU: "qemu-system-x86_64 -m 4G -smp 4 -cpu max", Accel: "tcg",
-		Flavor: "plain", Kernel: "6.12.117-emptypidfd", VCPUs: 4}
-	cells := []results.Cell{cell("vfork", 8, 1, 100, 9000), cell("fork", 8, 1, 150, 6000)}
-	got := Section(meta, cells, "bench/latency.svg")
+		Flavor: "plain", Kernel: "6.12.117-emptypidfd", VCPUs: 4, Seed: 99, Passes: 2, Rounds: 3}
+	cells := []results.Cell{
+		cell("vfork", 8, 1, 100, 9000), cell("fork", 8, 1, 150, 6000),
+		cell("vfork", 8, 4, 100, 9000), cell("fork", 8, 4, 150, 6000),
+	}
+	got := New(meta, cells, resultstest.Phases()).Section("bench/latency.svg")
 	for _, w := range []string{
 		"- Command: `make bench`",
 		"- Kernel: `6.12.117-emptypidfd` (plain flavour)",
 		"- VM: `qemu-system-x86_64 -m 4G -smp 4 -cpu max`, TCG, 4 vCPUs",
 		"- Host: AMD EPYC, 2 cores (nproc)",
+		"- Threads: 1 and 4 spawning at once, on 4 vCPUs backed by 2 host cores (rows with more than 2 threads oversubscribe the host)",
+		"- Sweep: 2 passes over the programs and caller sizes, 3 rounds of every method and thread count in each, all in random order (seed 99)",
 		"not hardware times",
 		"4 vCPUs on 2 host cores",
+		"no per-round latencies, so there are no intervals",
 		"**Per-spawn latency**",
-		"![Per-spawn latency against caller size, one line per method](bench/latency.svg)",
+		"| 8 MiB | 4‡ | 1.50× | 1.00× |",
+		"‡ More spawning threads than the 2 host cores behind the VM's 4 vCPUs",
+		"### Where the time goes",
+		"![Per-spawn latency against caller size, bare variants",
+		"(bench/latency.svg)",
 	} {
 		if !strings.Contains(got, w) {
 			t.Errorf("section lacks %q:\n%s", w, got)
 		}
 	}
-	// Ratios come before absolute numbers.
-	if strings.Index(got, "as a multiple of") > strings.Index(got, "**Absolute numbers**") {
-		t.Errorf("absolute numbers before the ratios:\n%s", got)
+	// Ratios come before absolute numbers, the tables before the phases.
+	if strings.Index(got, "as a multiple of") > strings.Index(got, "**Absolute numbers**") ||
+		strings.Index(got, "**Absolute numbers**") > strings.Index(got, "Where the time goes") {
+		t.Errorf("sections out of order:\n%s", got)
 	}
 	// Without meta, what the cells carry still shows.
 	bare := RunInfo(results.Meta{}, cells)

@@ -49,28 +49,37 @@ func ChartThreads(cells []results.Cell) int {
 }
 
 // SVG returns a chart of median per-spawn latency (log scale) against
-// caller size (log scale) at the given thread count, one line per method,
-// with subtitle under the title.
+// caller size (log scale) at the given thread count, one line per bare
+// method (the realistic variants are in the tables), with subtitle under
+// the title. A whisker spans the lowest to the highest round median.
 func SVG(cells []results.Cell, threads int, subtitle string) string {
 	g := newGrid(cells)
+	methods := g.variantMethods(results.VariantBare)
 	var sizes []int
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, k := range g.keys {
 		if k.threads != threads {
 			continue
 		}
-		sizes = append(sizes, k.rss)
-		for _, c := range g.cells[k] {
-			if c.Available && c.MedianUS > 0 {
-				lo, hi = min(lo, c.MedianUS), max(hi, c.MedianUS)
+		drawn := false
+		for _, id := range methods {
+			c, ok := g.cells[k][id]
+			if !ok || !c.Available || c.MedianUS <= 0 {
+				continue
 			}
+			drawn = true
+			wlo, whi := whisker(c)
+			lo, hi = min(lo, c.MedianUS, wlo), max(hi, c.MedianUS, whi)
+		}
+		if drawn {
+			sizes = append(sizes, k.rss)
 		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		chartW, chartH, chartW, chartH)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", chartW, chartH)
-	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="16" font-weight="bold">Per-spawn latency against caller size (median, %d thread%s)</text>`+"\n",
+	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="16" font-weight="bold">Per-spawn latency against caller size (median, %d thread%s, bare variants)</text>`+"\n",
 		plotL, threads, plural(threads))
 	if subtitle != "" {
 		fmt.Fprintf(&b, `<text x="%d" y="44" fill="#555">%s</text>`+"\n", plotL, esc(subtitle))
@@ -128,7 +137,7 @@ func SVG(cells []results.Cell, threads int, subtitle string) string {
 
 	// One line per method, and the legend.
 	ly := plotT + 6
-	for _, id := range g.methods {
+	for _, id := range methods {
 		st, ok := style[id]
 		if !ok {
 			st.color = "#7f7f7f"
@@ -148,8 +157,14 @@ func SVG(cells []results.Cell, threads int, subtitle string) string {
 			available = true
 			px, py := x(s), y(c.MedianUS)
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px, py))
-			fmt.Fprintf(&marks, `<circle cx="%.1f" cy="%.1f" r="%.1f" fill="%s"><title>%s, %s: median %s µs, p99 %s µs</title></circle>`+"\n",
-				px, py, markerR, st.color, esc(results.Label(id)), Size(s), Num(c.MedianUS), Num(c.P99US))
+			spread := ""
+			if wlo, whi := whisker(c); whi > wlo {
+				fmt.Fprintf(&marks, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.5"/>`+"\n",
+					px, y(wlo), px, y(whi), st.color)
+				spread = fmt.Sprintf(", round medians %s–%s µs", Num(wlo), Num(whi))
+			}
+			fmt.Fprintf(&marks, `<circle cx="%.1f" cy="%.1f" r="%.1f" fill="%s"><title>%s, %s: median %s µs%s</title></circle>`+"\n",
+				px, py, markerR, st.color, esc(results.Label(id)), Size(s), Num(c.MedianUS), spread)
 		}
 		if len(pts) > 1 {
 			fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.Join(pts, " "), st.color, dash)
@@ -166,6 +181,18 @@ func SVG(cells []results.Cell, threads int, subtitle string) string {
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// whisker returns the lowest and highest round median of c, or its median
+// twice without per-round data.
+func whisker(c results.Cell) (float64, float64) {
+	lo, hi := c.MedianUS, c.MedianUS
+	for _, m := range c.RepMedianUS {
+		if m > 0 {
+			lo, hi = min(lo, m), max(hi, m)
+		}
+	}
+	return lo, hi
 }
 
 // usLabel formats a tick value in µs.

@@ -113,6 +113,7 @@ func TestSummarize(t *testing.T) {
 				SpawnsPerSec:    1000,
 				RepMedianUS:     []float64{2.5, 3, 1},
 				RepSpawnsPerSec: []float64{1000, 2000, 500},
+				RepLatNS:        [][]int64{{1000, 2000, 3000, 4000}, {1500, 2500, 3500, 4500}, {500, 1000, 1000, 9000}},
 			},
 		},
 		{name: "nothing", reps: nil, wantErr: "no repetitions"},
