@@ -309,6 +309,10 @@ func intoCgroup(h *embryo.Helper, cgfd int) {
 type execBlockArg struct {
 	Prog      string
 	Argv, Env []string
+	// BigArgs, if set, appends that many strings of MAX_ARG_STRLEN-1
+	// bytes to Argv (too big to pass to the helper itself), after raising
+	// RLIMIT_STACK so that exec's limit, a quarter of it, admits them.
+	BigArgs int
 	// MoveTo, if set, is a cgroup the helper moves itself into after
 	// creating and configuring the embryo, so that the embryo stays in
 	// the cgroup the helper started in and only the runner is in MoveTo.
@@ -328,6 +332,16 @@ func helperExecBlock(raw json.RawMessage) (any, error) {
 	var arg execBlockArg
 	if err := embryo.DecodeArg(raw, &arg); err != nil {
 		return nil, err
+	}
+	if arg.BigArgs > 0 {
+		big := strings.Repeat("a", maxArgStrlen-1)
+		for range arg.BigArgs {
+			arg.Argv = append(arg.Argv, big)
+		}
+		stack := uint64(8*arg.BigArgs*maxArgStrlen) + 8<<20
+		if err := unix.Setrlimit(unix.RLIMIT_STACK, &unix.Rlimit{Cur: stack, Max: unix.RLIM_INFINITY}); err != nil {
+			return nil, fmt.Errorf("setrlimit(RLIMIT_STACK, %d): %s", stack, name(err))
+		}
 	}
 	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
 	if err != nil {
@@ -649,6 +663,9 @@ func helperInherit(raw json.RawMessage) (any, error) {
 
 // KiB-sized strings for the argv/envp rows.
 const kib = 1024
+
+// maxArgStrlen is exec's MAX_ARG_STRLEN: the longest string argv or envp may hold, NUL included.
+const maxArgStrlen = 32 * 4096
 
 // argvLimitsResult holds pidfd_config's and the run's answers by errno
 // name, by row.

@@ -9,6 +9,8 @@ package lifecycle
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -605,4 +607,158 @@ func TestSuspendFreezesEmbryo(t *testing.T) {
 	var res []heldEmbryo
 	h.Result(&res)
 	checkHeld(t, arg, res)
+}
+
+// TestKilledRunnerLargeArgvFreedInProcessContext (series v2, A8): the
+// runner is killed while the embryo's exec of a 5 MiB argv (vmalloc()ed)
+// is held, then the exec is let go. v1 let the exec succeed and left the
+// strings to the last put_pid(), which may run with interrupts off: here
+// F_SETOWN takes a reference to the started child's pid, the child is
+// reaped, and F_SETOWN 0 drops the last reference under the file's
+// f_owner lock with interrupts disabled, and v1 logs "BUG: sleeping
+// function called from invalid context" from vfree()
+// (CONFIG_DEBUG_ATOMIC_SLEEP). v2 destroys the embryo when its creator
+// dies (pidfd_empty.rst), so the program never runs, and the embryo frees
+// the strings in process context (a killed exec leaves them to a work
+// item); no lookup finds the unstarted embryo's pid, so no f_owner can
+// hold it. The test takes whichever path the kernel takes and checks the
+// log either way; the started path is the one that fails on v1.
+func TestKilledRunnerLargeArgvFreedInProcessContext(t *testing.T) {
+	embryo.Require(t)
+	dir := tmpfsDir(t)
+	prog := filepath.Join(dir, "childreport")
+	fifo := filepath.Join(dir, "report")
+	embryo.CopyFile(t, childreport.Path, prog, 0o755)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fan := newExecBlocker(t, prog)
+	defer fan.release()
+	cg := newCgroup2(t) // the helper's, and so the embryo's
+
+	// A child that outlives the killed runner comes to us, or to init.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("prctl(PR_SET_CHILD_SUBREAPER): %v", err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+	const bigArgs = 40 // 5 MiB: above KMALLOC_MAX_SIZE (4 MiB), so kvmalloc() uses vmalloc()
+	arg := execBlockArg{Prog: prog, Argv: []string{"childreport"}, Env: []string{childreport.EnvOutFile + "=" + fifo}, BigArgs: bigArgs}
+	cgfd := openCgroup(t, cg)
+	h := startExecBlock(t, arg, func(h *embryo.Helper) { intoCgroup(h, cgfd) })
+	unix.Close(cgfd)
+	pid := fan.waitExec(t, h.Pid())
+
+	if err := h.Cmd.Process.Kill(); err != nil {
+		t.Fatalf("SIGKILL to the runner %d: %v", h.Pid(), err)
+	}
+	h.Cmd.Wait() // killed: no result to read
+	kmsg := openKmsg(t)
+	fan.release() // the exec goes on and succeeds; the child blocks opening the FIFO
+
+	// A reference to the started child's pid in a file's f_owner.
+	owner, err := os.CreateTemp(t.TempDir(), "owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	deadline := time.Now().Add(embryo.Timeout)
+	for {
+		_, err := unix.FcntlInt(owner.Fd(), unix.F_SETOWN, pid)
+		if err == nil {
+			break // started: v1
+		}
+		if !errors.Is(err, unix.ESRCH) || time.Now().After(deadline) {
+			t.Fatalf("F_SETOWN %d (the child, once its exec is allowed): %v; neither started nor destroyed", pid, err)
+		}
+		if v, _ := cgroupEvent(cg, "populated"); v == "0" {
+			// Destroyed with its creator: v2. The program never ran.
+			r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(r)
+			r.Close()
+			if len(b) != 0 {
+				t.Errorf("the embryo's program ran after its creator was killed: %d bytes of report", len(b))
+			}
+			time.Sleep(time.Second) // RCU, the work item
+			checkKmsg(t, kmsg)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	report, err := os.ReadFile(fifo) // lets the child write its report and exit
+	if err != nil {
+		t.Fatalf("reading the child's report from %s: %v", fifo, err)
+	}
+	if !strings.Contains(string(report), strings.Repeat("a", 1000)) {
+		t.Errorf("the child's report (%d bytes) does not show its big argv", len(report))
+	}
+	switch ex, err := embryo.Waitid(unix.P_PID, pid, unix.WEXITED); {
+	case errors.Is(err, unix.ECHILD):
+		t.Logf("the child %d is not ours to reap (reparented to init)", pid)
+	case err != nil || !ex.Exited(0):
+		t.Errorf("the child %d: %v, %v; want exit 0", pid, ex, err)
+	}
+	for time.Now().Before(deadline) { // released: its pid unhashed
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Let RCU drop the pid hash's reference: F_SETOWN's is the last.
+	time.Sleep(time.Second)
+	if _, err := unix.FcntlInt(owner.Fd(), unix.F_SETOWN, 0); err != nil {
+		t.Fatalf("F_SETOWN 0: %v", err)
+	}
+	time.Sleep(time.Second) // for a work item that frees them
+	checkKmsg(t, kmsg)
+}
+
+// checkKmsg fails t on a BUG or WARNING logged since k was last read.
+func checkKmsg(t *testing.T, k *kmsgReader) {
+	t.Helper()
+	for _, line := range k.read(t) {
+		if strings.Contains(line, "BUG:") || strings.Contains(line, "WARNING:") {
+			t.Errorf("kernel log after the embryo's strings were freed: %s", line)
+		}
+	}
+}
+
+// kmsgReader reads the kernel log records written after it was opened.
+type kmsgReader struct{ fd int }
+
+func openKmsg(t *testing.T) *kmsgReader {
+	t.Helper()
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open /dev/kmsg: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.Seek(fd, 0, io.SeekEnd); err != nil {
+		t.Fatalf("lseek(/dev/kmsg, 0, SEEK_END): %v", err)
+	}
+	return &kmsgReader{fd: fd}
+}
+
+// read returns the message of each record logged since the last read.
+func (k *kmsgReader) read(t *testing.T) []string {
+	t.Helper()
+	var lines []string
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Read(k.fd, buf)
+		if errors.Is(err, unix.EAGAIN) {
+			return lines
+		}
+		if errors.Is(err, unix.EPIPE) { // overwritten records: read on
+			continue
+		}
+		if err != nil {
+			t.Fatalf("reading /dev/kmsg: %v", err)
+		}
+		_, msg, _ := strings.Cut(string(buf[:n]), ";")
+		lines = append(lines, strings.TrimRight(msg, "\n"))
+	}
 }
