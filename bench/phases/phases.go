@@ -152,15 +152,17 @@ func Steps(method string) ([]Step, error) {
 			Step{"start", "reaped", "total"},
 		), nil
 	case "vfork":
-		child := "the child execs"
+		child := "execve"
 		if full {
-			child = "the child: dup2 x3, chdir, execve"
+			child = "dup2 x3, chdir, execve"
 		}
+		// The caller is woken when the child's exec drops the shared
+		// mm (exec_mmap()), before the exec completes.
 		return []Step{
 			{"start", Created, "vfork: the child is created (CLONE_VM)"},
-			{Created, ExecDone, child},
-			{ExecDone, "vfork_returned", "the caller is woken, vfork returns"},
-			{ExecDone, Exited, "the child runs (noop) and exits, alongside"},
+			{Created, "vfork_returned", "the child: " + child + " up to dropping the caller's mm, which wakes the caller; vfork returns"},
+			{Created, ExecDone, "the child's whole exec (" + child + "), alongside"},
+			{ExecDone, Exited, "the child runs (noop) and exits"},
 			{"vfork_returned", "reaped", "waitpid until the child is reaped"},
 			{"start", "reaped", "total"},
 		}, nil

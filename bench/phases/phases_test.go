@@ -38,10 +38,10 @@ func TestBreakdown(t *testing.T) {
 		from, to string
 		median   float64
 	}{
-		{"start", Created, 15},            // 10 and 20 µs
-		{Created, ExecDone, 285},          // 190 and 380
-		{ExecDone, "vfork_returned", 100}, // 100 and 100
-		{ExecDone, Exited, 300},           // 200 and 400 (the exit at 9 s is another process's)
+		{"start", Created, 15},           // 10 and 20 µs
+		{Created, "vfork_returned", 385}, // 290 and 480
+		{Created, ExecDone, 285},         // 190 and 380
+		{ExecDone, Exited, 300},          // 200 and 400 (the exit at 9 s is another process's)
 		{"vfork_returned", "reaped", 300},
 		{"start", "reaped", 700},
 	}

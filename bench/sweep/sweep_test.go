@@ -114,7 +114,7 @@ func TestSweep(t *testing.T) {
 		rng.Shuffle(len(runs), func(i, j int) { runs[i], runs[j] = runs[j], runs[i] })
 		for _, r := range runs {
 			t0 := time.Now()
-			b, err := runner.RunBatch(context.Background(), byProgram[r.program], s.Params(runner.GuestDir, r.size, rng.Uint64()|1))
+			b, err := runner.RunBatch(context.Background(), byProgram[r.program], s.Params(runner.GuestDir, r.size, rng.Uint64()>>2|1))
 			if err != nil {
 				progress("pass %d: %s at %s: FAILED: %v", pass+1, r.program, report.Size(r.size), err)
 				t.Fatal(err)
