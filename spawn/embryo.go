@@ -71,6 +71,11 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 			continue
 		}
 		src := int(f.Fd())
+		if src < 0 {
+			// A closed *os.File: fork+exec leaves the child's fd
+			// closed, and so does the embryo.
+			continue
+		}
 		if err := pidfd.ConfigFDDup(fd, src, i, 0); err != nil {
 			return &StepError{Step: "FD DUP", Arg: fmt.Sprintf("%d→%d", src, i), Err: err}
 		}

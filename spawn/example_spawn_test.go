@@ -51,15 +51,10 @@ func ExampleExitError() {
 // A step that fails says which one; errors.Is matches the errno on both
 // paths.
 func ExampleStepError() {
-	f, err := os.Open(os.DevNull)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	f.Close() // a closed file cannot become the child's fd 3
+	f := os.NewFile(9999, "not open") // cannot become the child's fd 3
 	cmd := spawn.Command("true")
 	cmd.ExtraFiles = []*os.File{f}
-	err = cmd.Run()
+	err := cmd.Run()
 	var step *spawn.StepError
 	if errors.As(err, &step) && !strings.HasPrefix(step.Error(), "spawn: FD DUP ") {
 		fmt.Println("unexpected step:", step)

@@ -72,14 +72,18 @@ type pollShim struct{}
 
 var poll pollShim
 
-// IsPollDescriptor says whether fd is the Go runtime's network poller:
-// its epoll instance or the eventfd (or pipe) that wakes it. internal/poll
-// knows the numbers; outside the standard library they are recognized by
-// what they are.
+// IsPollDescriptor says whether fd is the Go runtime's own: its network
+// poller's epoll instance or the eventfd (or pipe) that wakes it, or (since
+// Go 1.25) a cgroup CPU limit file it keeps open to update GOMAXPROCS.
+// internal/poll knows the numbers; outside the standard library they are
+// recognized by what they are.
 func (pollShim) IsPollDescriptor(fd uintptr) bool {
 	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
 	if err != nil {
 		return false
+	}
+	if strings.HasPrefix(link, "/sys/fs/cgroup/") {
+		return true
 	}
 	return link == "anon_inode:[eventpoll]" || link == "anon_inode:[eventfd]" ||
 		(strings.HasPrefix(link, "pipe:") && pollPipe(fd))
