@@ -68,12 +68,15 @@
 //     with, which is empty unless the program's parent blocked signals.
 //   - RLIMIT_NOFILE: Go raises its soft limit at startup and os/exec gives
 //     the child the original back. That value is private to package
-//     syscall, so spawn learns it once, when first needed, from a child
-//     os/exec starts (/proc/self/exe, traced, stopped at its exec before it
-//     runs an instruction, then killed), and creates embryos with the soft
-//     limit lowered to it for the duration of pidfd_open (rlimits are
-//     copied at creation; the kernel has no RLIMIT command yet). If ptrace
-//     is not allowed, or the caller has so many descriptors open that
-//     pidfd_open fails under the lowered limit, Start falls back.
+//     syscall, so on a kernel with empty pidfds spawn learns it once, at
+//     initialization (the process is small then, and the program watches
+//     no SIGCHLD yet), from a child os/exec starts (/proc/self/exe, traced,
+//     stopped at its exec before it runs an instruction, then killed), and
+//     creates embryos with the soft limit lowered to it for the duration of
+//     pidfd_open (rlimits are copied at creation; the kernel has no RLIMIT
+//     command yet). If the program changes its limit later, the next Start
+//     learns again, and that child is visible to it. If ptrace is not
+//     allowed, or the caller has so many descriptors open that pidfd_open
+//     fails under the lowered limit, Start falls back.
 //   - GODEBUG=execwait's finalizer check of leaked Cmds is not done.
 package spawn

@@ -36,6 +36,26 @@ var childNofile struct {
 	known       bool
 }
 
+// When the kernel has empty pidfds and Go has raised the limit, the value
+// os/exec restores is learned at initialization, while the process is
+// small (the traced child is a cheap fork) and before the program can
+// watch SIGCHLD: learning it at the first Start made that program see a
+// child, and its SIGCHLDs, that it never started (os/exec's TestSIGCHLD
+// caught it). Only a limit changed later makes Start learn again.
+func init() {
+	var cur unix.Rlimit
+	if getNofile(&cur) != nil || !goRaised(cur) || pidfd.Probe() != nil {
+		return
+	}
+	osExecNofile(cur) // a failure is reported, and falls back, at Start
+}
+
+// goRaised says whether l looks like the limit Go's startup sets (soft one
+// below hard), which os/exec undoes in its children.
+func goRaised(l unix.Rlimit) bool {
+	return l.Max != 0 && l.Max != unix.RLIM_INFINITY && l.Cur == l.Max-1
+}
+
 // newEmbryo creates an embryo whose RLIMIT_NOFILE is the one os/exec would
 // give the child.
 func newEmbryo() (int, error) {
@@ -43,7 +63,7 @@ func newEmbryo() (int, error) {
 	if err := getNofile(&cur); err != nil {
 		return newEmbryoAsIs()
 	}
-	if cur.Max == 0 || cur.Max == unix.RLIM_INFINITY || cur.Cur != cur.Max-1 {
+	if !goRaised(cur) {
 		// Not the limit Go set at startup: os/exec leaves it alone.
 		return newEmbryoAsIs()
 	}
