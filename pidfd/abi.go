@@ -103,9 +103,3 @@ type SignalsArg struct {
 	Blocked uint64
 	Ignored uint64
 }
-
-// SigBit returns the bit that stands for sig in SignalsArg and in the
-// SigBlk/SigIgn masks of /proc/<pid>/status.
-func SigBit(sig unix.Signal) uint64 {
-	return 1 << (uint(sig) - 1)
-}

@@ -1,6 +1,7 @@
 package pidfd
 
 import (
+	"errors"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -17,11 +18,35 @@ func TestConstants(t *testing.T) {
 			t.Errorf("PIDFD_EMPTY %#x overlaps %#x", PIDFD_EMPTY, other)
 		}
 	}
-	if got := SigBit(unix.SIGKILL); got != 1<<8 {
-		t.Errorf("SigBit(SIGKILL) = %#x, want bit 8", got)
+}
+
+func TestSigBit(t *testing.T) {
+	for _, tc := range []struct {
+		sig  unix.Signal
+		want uint64
+		err  bool
+	}{
+		{unix.SIGHUP, 1, false},
+		{unix.SIGKILL, 1 << 8, false},
+		{64, 1 << 63, false},
+		{0, 0, true},
+		{65, 0, true},
+		{-1, 0, true},
+		{1000, 0, true},
+	} {
+		got, err := SigBit(tc.sig)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("SigBit(%d) = %#x, %v; want %#x, error %v", int(tc.sig), got, err, tc.want, tc.err)
+		}
+		if tc.err && !errors.Is(err, unix.EINVAL) {
+			t.Errorf("SigBit(%d): %v, want EINVAL", int(tc.sig), err)
+		}
 	}
-	if got := SigBit(unix.SIGHUP); got != 1 {
-		t.Errorf("SigBit(SIGHUP) = %#x, want 1", got)
+	if m, err := SigSet(unix.SIGHUP, unix.SIGINT); err != nil || m != 3 {
+		t.Errorf("SigSet(SIGHUP, SIGINT) = %#x, %v; want 3", m, err)
+	}
+	if _, err := SigSet(unix.SIGHUP, 65); err == nil {
+		t.Errorf("SigSet with signal 65: no error")
 	}
 }
 
@@ -49,17 +74,53 @@ func TestCvector(t *testing.T) {
 	}
 }
 
-// The typed helpers reject what cannot be a C string before any system call.
-func TestHelpersRejectNUL(t *testing.T) {
+// The typed wrappers reject what cannot be a C string before any system
+// call, on any kernel.
+func TestWrappersRejectNUL(t *testing.T) {
 	for name, err := range map[string]error{
-		"ConfigExec": ConfigExec(-1, unix.AT_FDCWD, "a\x00", 0),
-		"ConfigArgv": ConfigArgv(-1, []string{"a\x00"}),
-		"ConfigEnvp": ConfigEnvp(-1, []string{"a\x00"}),
-		"FDOpen":     FDOpen(-1, unix.AT_FDCWD, "a\x00", &unix.OpenHow{}, 0),
-		"Cwd":        Cwd(-1, unix.AT_FDCWD, "a\x00", 0),
+		"ConfigExec":   ConfigExec(-1, unix.AT_FDCWD, "a\x00", 0),
+		"ConfigArgv":   ConfigArgv(-1, []string{"a\x00"}),
+		"ConfigEnvp":   ConfigEnvp(-1, []string{"a\x00"}),
+		"ConfigFDOpen": ConfigFDOpen(-1, unix.AT_FDCWD, "a\x00", &unix.OpenHow{}, 0),
+		"ConfigCwd":    ConfigCwd(-1, unix.AT_FDCWD, "a\x00", 0),
 	} {
 		if err != unix.EINVAL {
 			t.Errorf("%s: %v, want EINVAL", name, err)
+		}
+	}
+}
+
+// The calls at the series' numbers are gated on the probe: on a kernel
+// without empty pidfds they return ErrNotSupported, which no kernel can
+// return, so the call was not issued (on a stock kernel 463 and 464 are
+// other system calls). With the series they reach the kernel, which
+// answers EBADF for fd -1.
+func TestGatedOnProbe(t *testing.T) {
+	probeErr := Probe()
+	if probeErr != nil && !errors.Is(probeErr, ErrNotSupported) {
+		t.Fatalf("probe: %v", probeErr)
+	}
+	_, runErr := SpawnRun(-1, 0)
+	for name, err := range map[string]error{
+		"Config":             Config(-1, PIDFD_CONFIG_SIGNALS, 0, 0),
+		"ConfigExec":         ConfigExec(-1, unix.AT_FDCWD, "/x", 0),
+		"ConfigArgv":         ConfigArgv(-1, []string{"x"}),
+		"ConfigEnvp":         ConfigEnvp(-1, nil),
+		"ConfigFDDup":        ConfigFDDup(-1, 0, 0, 0),
+		"ConfigFDClose":      ConfigFDClose(-1, 0),
+		"ConfigFDCloseRange": ConfigFDCloseRange(-1, 0, 1, 0),
+		"ConfigFDOpen":       ConfigFDOpen(-1, unix.AT_FDCWD, "/", &unix.OpenHow{}, 0),
+		"ConfigFDInherit":    ConfigFDInherit(-1),
+		"ConfigCwd":          ConfigCwd(-1, unix.AT_FDCWD, "/", 0),
+		"ConfigSignals":      ConfigSignals(-1, 0, 0),
+		"SpawnRun":           runErr,
+	} {
+		if probeErr != nil {
+			if err != ErrNotSupported || !errors.Is(err, unix.ENOSYS) {
+				t.Errorf("%s on a kernel without empty pidfds: %v, want ErrNotSupported (matching ENOSYS)", name, err)
+			}
+		} else if err != unix.EBADF {
+			t.Errorf("%s(-1, ...): %v, want EBADF", name, err)
 		}
 	}
 }

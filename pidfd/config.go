@@ -1,16 +1,36 @@
 package pidfd
 
 import (
+	"fmt"
 	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// Config is pidfd_config(2): it applies command cmd, with the struct of size
-// bytes at arg, to the embryo fd. The raw form, for callers that build the
-// struct themselves (or a bad one, to test the kernel's checks).
-func Config(fd int, cmd uint, arg unsafe.Pointer, size uintptr) error {
+// Config is pidfd_config(2) in its raw form: it applies command cmd, with
+// the size bytes at address arg, to the embryo fd. arg must be memory the
+// Go garbage collector does not manage (from mmap, as the selftests' arena
+// hands out), or a deliberately bad address; the Config* wrappers below
+// build the structs in Go memory themselves. It returns ErrNotSupported,
+// without a system call, on a kernel without empty pidfds.
+func Config(fd, cmd int, arg uintptr, size int) error {
+	if err := Probe(); err != nil {
+		return err
+	}
+	_, _, errno := unix.Syscall6(SYS_PIDFD_CONFIG, uintptr(fd), uintptr(cmd), arg, uintptr(size), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// config is Config for a struct in Go memory: the pointer is converted in
+// the call expression, so the struct stays alive and in place.
+func config(fd, cmd int, arg unsafe.Pointer, size uintptr) error {
+	if err := Probe(); err != nil {
+		return err
+	}
 	_, _, errno := unix.Syscall6(SYS_PIDFD_CONFIG, uintptr(fd), uintptr(cmd), uintptr(arg), size, 0, 0)
 	if errno != 0 {
 		return errno
@@ -20,8 +40,12 @@ func Config(fd int, cmd uint, arg unsafe.Pointer, size uintptr) error {
 
 // SpawnRun is pidfd_spawn_run(2): it starts the embryo fd by running its
 // program and returns the child's pid. On an exec failure the embryo stays
-// unstarted and configurable.
-func SpawnRun(fd int, flags uint) (int, error) {
+// unstarted and configurable. It returns ErrNotSupported, without a system
+// call, on a kernel without empty pidfds.
+func SpawnRun(fd, flags int) (int, error) {
+	if err := Probe(); err != nil {
+		return -1, err
+	}
 	pid, _, errno := unix.Syscall(SYS_PIDFD_SPAWN_RUN, uintptr(fd), uintptr(flags), 0)
 	if errno != 0 {
 		return -1, errno
@@ -29,7 +53,7 @@ func SpawnRun(fd int, flags uint) (int, error) {
 	return int(pid), nil
 }
 
-// The typed helpers below build each struct on their own stack (passed to
+// The typed wrappers below build each struct on their own stack (passed to
 // the kernel by a pointer in the call itself) and everything it points to on
 // the heap, which does not move; runtime.KeepAlive holds it until the call
 // has returned.
@@ -79,12 +103,12 @@ func ConfigExec(fd, dirfd int, path string, flags int) error {
 		return err
 	}
 	arg := ExecArg{Path: addr(p), Dirfd: int32(dirfd), Flags: uint32(flags)}
-	err = Config(fd, PIDFD_CONFIG_EXEC, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	err = config(fd, PIDFD_CONFIG_EXEC, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
 	runtime.KeepAlive(p)
 	return err
 }
 
-func configStrings(fd int, cmd uint, ss []string) error {
+func configStrings(fd, cmd int, ss []string) error {
 	v, err := cvector(ss)
 	if err != nil {
 		return err
@@ -93,7 +117,7 @@ func configStrings(fd int, cmd uint, ss []string) error {
 	if v != nil {
 		arg.Strings = addr(&v[0])
 	}
-	err = Config(fd, cmd, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	err = config(fd, cmd, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
 	runtime.KeepAlive(v)
 	return err
 }
@@ -111,43 +135,44 @@ func ConfigEnvp(fd int, envp []string) error {
 }
 
 func configFD(fd int, arg *FDArg) error {
-	return Config(fd, PIDFD_CONFIG_FD, unsafe.Pointer(arg), unsafe.Sizeof(*arg))
+	return config(fd, PIDFD_CONFIG_FD, unsafe.Pointer(arg), unsafe.Sizeof(*arg))
 }
 
-// FDDup installs the caller's descriptor src as the embryo's dst, as dup2
-// (PIDFD_FD_DUP); flags PIDFD_FD_CLOEXEC sets FD_CLOEXEC on it.
-func FDDup(fd, src, dst int, flags uint) error {
+// ConfigFDDup installs the caller's descriptor src as the embryo's dst, as
+// dup2 (PIDFD_FD_DUP); flags PIDFD_FD_CLOEXEC sets FD_CLOEXEC on it.
+func ConfigFDDup(fd, src, dst, flags int) error {
 	return configFD(fd, &FDArg{Action: PIDFD_FD_DUP, Flags: uint32(flags), SrcFd: int32(src), Fd: uint32(dst)})
 }
 
-// FDClose closes the embryo's descriptor dst (PIDFD_FD_CLOSE).
-func FDClose(fd, dst int) error {
+// ConfigFDClose closes the embryo's descriptor dst (PIDFD_FD_CLOSE).
+func ConfigFDClose(fd, dst int) error {
 	return configFD(fd, &FDArg{Action: PIDFD_FD_CLOSE, Fd: uint32(dst)})
 }
 
-// FDCloseRange is close_range(first, last, flags) in the embryo
+// ConfigFDCloseRange is close_range(first, last, flags) in the embryo
 // (PIDFD_FD_CLOSE_RANGE); flags CLOSE_RANGE_CLOEXEC.
-func FDCloseRange(fd int, first, last, flags uint) error {
+func ConfigFDCloseRange(fd, first, last, flags int) error {
 	return configFD(fd, &FDArg{Action: PIDFD_FD_CLOSE_RANGE, Flags: uint32(flags), Fd: uint32(first), MaxFd: uint32(last)})
 }
 
-// FDOpen opens path as the embryo would, openat2(srcDirfd, path, how) with
-// srcDirfd a descriptor of the caller or AT_FDCWD for the embryo's cwd, and
-// installs the file as the embryo's dst (PIDFD_FD_OPEN). O_CLOEXEC in how
-// sets FD_CLOEXEC on dst.
-func FDOpen(fd, srcDirfd int, path string, how *unix.OpenHow, dst int) error {
+// ConfigFDOpen opens path as the embryo would, openat2(dirfd, path, how)
+// with dirfd a descriptor of the caller or AT_FDCWD for the embryo's cwd,
+// and installs the file as the embryo's dst (PIDFD_FD_OPEN). O_CLOEXEC in
+// how sets FD_CLOEXEC on dst. A nil how passes NULL (for the kernel to
+// reject).
+func ConfigFDOpen(fd, dirfd int, path string, how *unix.OpenHow, dst int) error {
 	p, err := cstring(path)
 	if err != nil {
 		return err
 	}
 	arg := FDArg{
 		Action: PIDFD_FD_OPEN,
-		SrcFd:  int32(srcDirfd),
+		SrcFd:  int32(dirfd),
 		Fd:     uint32(dst),
 		Path:   addr(p),
 	}
 	var h *unix.OpenHow
-	if how != nil { // nil passes a NULL how for the kernel to reject
+	if how != nil {
 		h = heapOpenHow(*how)
 		arg.How, arg.HowSize = addr(h), uint64(unsafe.Sizeof(*h))
 	}
@@ -157,29 +182,52 @@ func FDOpen(fd, srcDirfd int, path string, how *unix.OpenHow, dst int) error {
 	return err
 }
 
-// FDInherit replaces the embryo's table by a copy of the caller's
+// ConfigFDInherit replaces the embryo's table by a copy of the caller's
 // descriptors that are not close-on-exec (PIDFD_FD_INHERIT).
-func FDInherit(fd int) error {
+func ConfigFDInherit(fd int) error {
 	return configFD(fd, &FDArg{Action: PIDFD_FD_INHERIT})
 }
 
-// Cwd changes the embryo's working directory (PIDFD_CONFIG_CWD): path
+// ConfigCwd changes the embryo's working directory (PIDFD_CONFIG_CWD): path
 // relative to the caller's dirfd, or AT_FDCWD for the embryo's cwd; flags
 // AT_EMPTY_PATH with path "" is fchdir(dirfd).
-func Cwd(fd, dirfd int, path string, flags int) error {
+func ConfigCwd(fd, dirfd int, path string, flags int) error {
 	p, err := cstring(path)
 	if err != nil {
 		return err
 	}
 	arg := CwdArg{Path: addr(p), Dirfd: int32(dirfd), Flags: uint32(flags)}
-	err = Config(fd, PIDFD_CONFIG_CWD, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	err = config(fd, PIDFD_CONFIG_CWD, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
 	runtime.KeepAlive(p)
 	return err
 }
 
-// Signals sets the blocked mask and the ignored set the child starts with
-// (PIDFD_CONFIG_SIGNALS); bit n-1 stands for signal n (SigBit).
-func Signals(fd int, blocked, ignored uint64) error {
+// ConfigSignals sets the blocked mask and the ignored set the child starts
+// with (PIDFD_CONFIG_SIGNALS); bit n-1 stands for signal n (SigBit).
+func ConfigSignals(fd int, blocked, ignored uint64) error {
 	arg := SignalsArg{Blocked: blocked, Ignored: ignored}
-	return Config(fd, PIDFD_CONFIG_SIGNALS, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	return config(fd, PIDFD_CONFIG_SIGNALS, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
+// SigBit returns the bit that stands for sig in SignalsArg and in the
+// SigBlk/SigIgn masks of /proc/<pid>/status. Signals outside 1..64 have no
+// bit: EINVAL.
+func SigBit(sig unix.Signal) (uint64, error) {
+	if sig < 1 || sig > 64 {
+		return 0, fmt.Errorf("pidfd: signal %d has no bit in a 64-bit mask: %w", int(sig), unix.EINVAL)
+	}
+	return 1 << (uint(sig) - 1), nil
+}
+
+// SigSet returns the mask with the bits of sigs (SigBit).
+func SigSet(sigs ...unix.Signal) (uint64, error) {
+	var m uint64
+	for _, s := range sigs {
+		b, err := SigBit(s)
+		if err != nil {
+			return 0, err
+		}
+		m |= b
+	}
+	return m, nil
 }

@@ -35,11 +35,14 @@ func mustEnv(t *testing.T, name string) string {
 	return v
 }
 
-// guestPackages lists the selftest packages to run: all by default, or
+// guestPackages lists the guest test packages to run: all by default, or
 // those $EMPTYPIDFD_GUEST names. A name that matches no package fails.
 func guestPackages(t *testing.T) []string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "../selftests/...").Output()
+	// The guest packages: the selftests, and the tests of the packages
+	// programs use (pidfd, spawn), which must pass on the series' kernel
+	// (spawn's port of os/exec's tests asserts the embryo path there).
+	out, err := exec.Command("go", "list", "../selftests/...", "../pidfd/...", "../spawn/...").Output()
 	if err != nil {
 		t.Fatalf("listing selftest packages: %v", err)
 	}
@@ -193,6 +196,10 @@ func TestSelftests(t *testing.T) {
 		// needs a "true" binary.
 		"/bin/sleep:bin/sleep",
 		"/bin/true:bin/true",
+		// spawn's port of os/exec's tests runs "#!/bin/sh" scripts and
+		// looks up echo, as upstream's do on any Unix system.
+		"/bin/dash:bin/sh",
+		"/bin/echo:bin/echo",
 	}
 	// bin/childreport and the other C helpers the guest tests spawn.
 	files = append(files, guestPrograms(t)...)

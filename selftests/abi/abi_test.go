@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/arena"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 )
@@ -24,7 +24,7 @@ func TestPidfdOpenFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		pid   int
-		flags uint
+		flags int
 		want  unix.Errno
 	}{
 		{"PIDFD_EMPTY", 0, pidfd.PIDFD_EMPTY, 0},
@@ -70,37 +70,37 @@ func TestPidfdOpenFlags(t *testing.T) {
 // A command with an argument that is valid on a fresh embryo.
 type command struct {
 	name string
-	cmd  uint
+	cmd  int
 	ver0 int
 	// valid builds a valid struct in the arena.
-	valid func(a *embryo.Arena) []byte
+	valid func(a *arena.Arena) []byte
 }
 
 func commands() []command {
 	return []command{
-		{"EXEC", pidfd.PIDFD_CONFIG_EXEC, pidfd.PIDFD_EXEC_SIZE_VER0, func(a *embryo.Arena) []byte {
-			return embryo.Place(a, pidfd.ExecArg{Path: a.CStringAddr(childreport.Path), Dirfd: unix.AT_FDCWD}, 0)
+		{"EXEC", pidfd.PIDFD_CONFIG_EXEC, pidfd.PIDFD_EXEC_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.ExecArg{Path: a.CStringAddr(childreport.Path), Dirfd: unix.AT_FDCWD}, 0)
 		}},
-		{"ARGV", pidfd.PIDFD_CONFIG_ARGV, pidfd.PIDFD_STRINGS_SIZE_VER0, func(a *embryo.Arena) []byte {
-			return embryo.Place(a, pidfd.StringsArg{Strings: a.Strings("childreport", "x")}, 0)
+		{"ARGV", pidfd.PIDFD_CONFIG_ARGV, pidfd.PIDFD_STRINGS_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.StringsArg{Strings: a.Strings("childreport", "x")}, 0)
 		}},
-		{"ENVP", pidfd.PIDFD_CONFIG_ENVP, pidfd.PIDFD_STRINGS_SIZE_VER0, func(a *embryo.Arena) []byte {
-			return embryo.Place(a, pidfd.StringsArg{Strings: a.Strings("A=1")}, 0)
+		{"ENVP", pidfd.PIDFD_CONFIG_ENVP, pidfd.PIDFD_STRINGS_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.StringsArg{Strings: a.Strings("A=1")}, 0)
 		}},
-		{"FD", pidfd.PIDFD_CONFIG_FD, pidfd.PIDFD_FD_SIZE_VER0, func(a *embryo.Arena) []byte {
-			return embryo.Place(a, pidfd.FDArg{Action: pidfd.PIDFD_FD_CLOSE_RANGE, Fd: 0, MaxFd: ^uint32(0)}, 0)
+		{"FD", pidfd.PIDFD_CONFIG_FD, pidfd.PIDFD_FD_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.FDArg{Action: pidfd.PIDFD_FD_CLOSE_RANGE, Fd: 0, MaxFd: ^uint32(0)}, 0)
 		}},
-		{"CWD", pidfd.PIDFD_CONFIG_CWD, pidfd.PIDFD_CWD_SIZE_VER0, func(a *embryo.Arena) []byte {
-			return embryo.Place(a, pidfd.CwdArg{Path: a.CStringAddr("/"), Dirfd: unix.AT_FDCWD}, 0)
+		{"CWD", pidfd.PIDFD_CONFIG_CWD, pidfd.PIDFD_CWD_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.CwdArg{Path: a.CStringAddr("/"), Dirfd: unix.AT_FDCWD}, 0)
 		}},
-		{"SIGNALS", pidfd.PIDFD_CONFIG_SIGNALS, pidfd.PIDFD_SIGNALS_SIZE_VER0, func(a *embryo.Arena) []byte {
-			return embryo.Place(a, pidfd.SignalsArg{Blocked: pidfd.SigBit(unix.SIGUSR1)}, 0)
+		{"SIGNALS", pidfd.PIDFD_CONFIG_SIGNALS, pidfd.PIDFD_SIGNALS_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.SignalsArg{Blocked: 1 << (unix.SIGUSR1 - 1)}, 0)
 		}},
 	}
 }
 
 // grow copies a struct into size bytes of the arena (zero tail).
-func grow(a *embryo.Arena, s []byte, size int) []byte {
+func grow(a *arena.Arena, s []byte, size int) []byte {
 	b := a.Alloc(size)
 	copy(b, s)
 	return b
@@ -130,13 +130,13 @@ func TestStructSizeVersioning(t *testing.T) {
 				{"more than a page, zero tail", page + 8, 0, unix.E2BIG},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					a := embryo.NewArena(t, 3*page)
+					a := arena.New(t, 3*page)
 					fd := embryo.New(t)
 					arg := grow(a, c.valid(a), max(tc.size, c.ver0))
 					if tc.size > c.ver0 {
 						arg[tc.size-1] = tc.tail
 					}
-					err := pidfd.Config(fd, c.cmd, embryo.Ptr(arg), uintptr(tc.size))
+					err := pidfd.Config(fd, c.cmd, arena.Ptr(arg), tc.size)
 					embryo.Check(t, "pidfd_config", err, tc.want)
 				})
 			}
@@ -147,14 +147,14 @@ func TestStructSizeVersioning(t *testing.T) {
 // A struct accepted with a zero tail must take effect as with its VER0 size.
 func TestLargerStructTakesEffect(t *testing.T) {
 	embryo.Require(t)
-	a := embryo.NewArena(t, 1<<16)
+	a := arena.New(t, 1<<16)
 	fd := embryo.New(t)
-	exec := grow(a, embryo.Place(a, pidfd.ExecArg{Path: a.CStringAddr(childreport.Path), Dirfd: unix.AT_FDCWD}, 0), 64)
-	if err := pidfd.Config(fd, pidfd.PIDFD_CONFIG_EXEC, embryo.Ptr(exec), 64); err != nil {
+	exec := grow(a, arena.Place(a, pidfd.ExecArg{Path: a.CStringAddr(childreport.Path), Dirfd: unix.AT_FDCWD}, 0), 64)
+	if err := pidfd.Config(fd, pidfd.PIDFD_CONFIG_EXEC, arena.Ptr(exec), 64); err != nil {
 		t.Fatalf("EXEC with a 64-byte struct: %s", embryo.Name(err))
 	}
-	argv := grow(a, embryo.Place(a, pidfd.StringsArg{Strings: a.Strings(childreport.Path, "exit", "5")}, 0), 32)
-	if err := pidfd.Config(fd, pidfd.PIDFD_CONFIG_ARGV, embryo.Ptr(argv), 32); err != nil {
+	argv := grow(a, arena.Place(a, pidfd.StringsArg{Strings: a.Strings(childreport.Path, "exit", "5")}, 0), 32)
+	if err := pidfd.Config(fd, pidfd.PIDFD_CONFIG_ARGV, arena.Ptr(argv), 32); err != nil {
 		t.Fatalf("ARGV with a 32-byte struct: %s", embryo.Name(err))
 	}
 	out := embryo.StdoutPipe(t, fd)
@@ -170,14 +170,14 @@ func TestLargerStructTakesEffect(t *testing.T) {
 
 func TestEFAULT(t *testing.T) {
 	embryo.Require(t)
-	a := embryo.NewArena(t, 1<<16)
+	a := arena.New(t, 1<<16)
 	good := a.CStringAddr("/")
 	bad := a.Bad()
-	how := embryo.Place(a, unix.OpenHow{Flags: unix.O_RDONLY}, 0)
+	how := arena.Place(a, unix.OpenHow{Flags: unix.O_RDONLY}, 0)
 	type tcase struct {
 		name string
-		cmd  uint
-		arg  unsafe.Pointer
+		cmd  int
+		arg  uintptr
 		size int
 		// atEnd: copy this struct to the end of the arena, right
 		// before the guard page, at run time (the cases share it).
@@ -186,7 +186,7 @@ func TestEFAULT(t *testing.T) {
 	var cases []tcase
 	for _, c := range commands() {
 		cases = append(cases,
-			tcase{name: c.name + " arg NULL", cmd: c.cmd, arg: nil, size: c.ver0},
+			tcase{name: c.name + " arg NULL", cmd: c.cmd, arg: 0, size: c.ver0},
 			tcase{name: c.name + " arg unmapped", cmd: c.cmd, arg: a.BadPtr(), size: c.ver0},
 			// A valid struct passed as larger: its tail, which
 			// must be checked for zeroes, runs into the guard page.
@@ -194,19 +194,19 @@ func TestEFAULT(t *testing.T) {
 		)
 	}
 	cases = append(cases,
-		tcase{name: "EXEC path unmapped", cmd: pidfd.PIDFD_CONFIG_EXEC, arg: embryo.Ptr(embryo.Place(a, pidfd.ExecArg{Path: bad, Dirfd: unix.AT_FDCWD}, 0)), size: pidfd.PIDFD_EXEC_SIZE_VER0},
-		tcase{name: "EXEC path NULL", cmd: pidfd.PIDFD_CONFIG_EXEC, arg: embryo.Ptr(embryo.Place(a, pidfd.ExecArg{Path: 0, Dirfd: unix.AT_FDCWD}, 0)), size: pidfd.PIDFD_EXEC_SIZE_VER0},
-		tcase{name: "CWD path unmapped", cmd: pidfd.PIDFD_CONFIG_CWD, arg: embryo.Ptr(embryo.Place(a, pidfd.CwdArg{Path: bad, Dirfd: unix.AT_FDCWD}, 0)), size: pidfd.PIDFD_CWD_SIZE_VER0},
-		tcase{name: "FD OPEN path unmapped", cmd: pidfd.PIDFD_CONFIG_FD, arg: embryo.Ptr(embryo.Place(a, pidfd.FDArg{
-			Action: pidfd.PIDFD_FD_OPEN, SrcFd: unix.AT_FDCWD, Fd: 3, Path: bad, How: embryo.Addr(how), HowSize: unix.SizeofOpenHow}, 0)), size: pidfd.PIDFD_FD_SIZE_VER0},
-		tcase{name: "FD OPEN how unmapped", cmd: pidfd.PIDFD_CONFIG_FD, arg: embryo.Ptr(embryo.Place(a, pidfd.FDArg{
+		tcase{name: "EXEC path unmapped", cmd: pidfd.PIDFD_CONFIG_EXEC, arg: arena.Ptr(arena.Place(a, pidfd.ExecArg{Path: bad, Dirfd: unix.AT_FDCWD}, 0)), size: pidfd.PIDFD_EXEC_SIZE_VER0},
+		tcase{name: "EXEC path NULL", cmd: pidfd.PIDFD_CONFIG_EXEC, arg: arena.Ptr(arena.Place(a, pidfd.ExecArg{Path: 0, Dirfd: unix.AT_FDCWD}, 0)), size: pidfd.PIDFD_EXEC_SIZE_VER0},
+		tcase{name: "CWD path unmapped", cmd: pidfd.PIDFD_CONFIG_CWD, arg: arena.Ptr(arena.Place(a, pidfd.CwdArg{Path: bad, Dirfd: unix.AT_FDCWD}, 0)), size: pidfd.PIDFD_CWD_SIZE_VER0},
+		tcase{name: "FD OPEN path unmapped", cmd: pidfd.PIDFD_CONFIG_FD, arg: arena.Ptr(arena.Place(a, pidfd.FDArg{
+			Action: pidfd.PIDFD_FD_OPEN, SrcFd: unix.AT_FDCWD, Fd: 3, Path: bad, How: arena.Addr(how), HowSize: unix.SizeofOpenHow}, 0)), size: pidfd.PIDFD_FD_SIZE_VER0},
+		tcase{name: "FD OPEN how unmapped", cmd: pidfd.PIDFD_CONFIG_FD, arg: arena.Ptr(arena.Place(a, pidfd.FDArg{
 			Action: pidfd.PIDFD_FD_OPEN, SrcFd: unix.AT_FDCWD, Fd: 3, Path: good, How: bad, HowSize: unix.SizeofOpenHow}, 0)), size: pidfd.PIDFD_FD_SIZE_VER0},
-		tcase{name: "ARGV array unmapped", cmd: pidfd.PIDFD_CONFIG_ARGV, arg: embryo.Ptr(embryo.Place(a, pidfd.StringsArg{Strings: bad}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
-		tcase{name: "ENVP array unmapped", cmd: pidfd.PIDFD_CONFIG_ENVP, arg: embryo.Ptr(embryo.Place(a, pidfd.StringsArg{Strings: bad}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
-		tcase{name: "ARGV string unmapped", cmd: pidfd.PIDFD_CONFIG_ARGV, arg: embryo.Ptr(embryo.Place(a, pidfd.StringsArg{
-			Strings: embryo.VectorAddr(a.Vector(a.CStringAddr("ok"), bad))}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
-		tcase{name: "ENVP string unmapped", cmd: pidfd.PIDFD_CONFIG_ENVP, arg: embryo.Ptr(embryo.Place(a, pidfd.StringsArg{
-			Strings: embryo.VectorAddr(a.Vector(a.CStringAddr("A=1"), bad))}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
+		tcase{name: "ARGV array unmapped", cmd: pidfd.PIDFD_CONFIG_ARGV, arg: arena.Ptr(arena.Place(a, pidfd.StringsArg{Strings: bad}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
+		tcase{name: "ENVP array unmapped", cmd: pidfd.PIDFD_CONFIG_ENVP, arg: arena.Ptr(arena.Place(a, pidfd.StringsArg{Strings: bad}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
+		tcase{name: "ARGV string unmapped", cmd: pidfd.PIDFD_CONFIG_ARGV, arg: arena.Ptr(arena.Place(a, pidfd.StringsArg{
+			Strings: arena.VectorAddr(a.Vector(a.CStringAddr("ok"), bad))}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
+		tcase{name: "ENVP string unmapped", cmd: pidfd.PIDFD_CONFIG_ENVP, arg: arena.Ptr(arena.Place(a, pidfd.StringsArg{
+			Strings: arena.VectorAddr(a.Vector(a.CStringAddr("A=1"), bad))}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
 	)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,9 +215,9 @@ func TestEFAULT(t *testing.T) {
 			if tc.atEnd != nil {
 				end := a.AllocEnd(len(tc.atEnd))
 				copy(end, tc.atEnd)
-				arg = embryo.Ptr(end)
+				arg = arena.Ptr(end)
 			}
-			err := pidfd.Config(fd, tc.cmd, arg, uintptr(tc.size))
+			err := pidfd.Config(fd, tc.cmd, arg, tc.size)
 			embryo.Check(t, "pidfd_config", err, unix.EFAULT)
 		})
 	}
@@ -225,11 +225,11 @@ func TestEFAULT(t *testing.T) {
 
 func TestUnknownCommand(t *testing.T) {
 	embryo.Require(t)
-	a := embryo.NewArena(t, 1<<12)
+	a := arena.New(t, 1<<12)
 	zero := a.Alloc(64)
 	fd := embryo.New(t)
-	for _, cmd := range []uint{0, 7, 8, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
-		err := pidfd.Config(fd, cmd, embryo.Ptr(zero), 64)
+	for _, cmd := range []int{0, 7, 8, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
+		err := pidfd.Config(fd, cmd, arena.Ptr(zero), 64)
 		embryo.Check(t, fmt.Sprintf("pidfd_config(cmd %#x)", cmd), err, unix.EINVAL)
 		// The command is checked before the argument is read.
 		err = pidfd.Config(fd, cmd, a.BadPtr(), 64)
@@ -269,8 +269,8 @@ func TestNotAnEmbryo(t *testing.T) {
 	defer unix.Close(thread)
 	const closed = 1 << 20 // above any fd table here: never open
 
-	a := embryo.NewArena(t, 1<<12)
-	sig := embryo.Place(a, pidfd.SignalsArg{}, 0)
+	a := arena.New(t, 1<<12)
+	sig := arena.Place(a, pidfd.SignalsArg{}, 0)
 	for _, tc := range []struct {
 		name string
 		fd   int
@@ -285,7 +285,7 @@ func TestNotAnEmbryo(t *testing.T) {
 		{"pidfd_open(gettid(), PIDFD_THREAD)", thread, unix.EINVAL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := pidfd.Config(tc.fd, pidfd.PIDFD_CONFIG_SIGNALS, embryo.Ptr(sig), pidfd.PIDFD_SIGNALS_SIZE_VER0)
+			err := pidfd.Config(tc.fd, pidfd.PIDFD_CONFIG_SIGNALS, arena.Ptr(sig), pidfd.PIDFD_SIGNALS_SIZE_VER0)
 			embryo.Check(t, "pidfd_config(SIGNALS)", err, tc.want)
 			// Checked before the command and the argument.
 			err = pidfd.Config(tc.fd, 99, a.BadPtr(), 8)
@@ -302,7 +302,7 @@ func TestSpawnRunFlags(t *testing.T) {
 	embryo.Require(t)
 	fd := embryo.New(t)
 	out := embryo.Config(t, fd, []string{"exit", "3"}, nil)
-	for _, flags := range []uint{1, 2, 1 << 31, 1<<32 - 1} {
+	for _, flags := range []int{1, 2, 1 << 31, 1<<32 - 1} {
 		pid, err := pidfd.SpawnRun(fd, flags)
 		if !embryo.Check(t, fmt.Sprintf("pidfd_spawn_run(flags %#x)", flags), err, unix.EINVAL) {
 			t.Fatalf("returned pid %d", pid)
@@ -319,9 +319,9 @@ func TestSpawnRunFlags(t *testing.T) {
 // command or flags, then the struct copy, then the embryo's state.
 func TestErrnoOrder(t *testing.T) {
 	embryo.Require(t)
-	a := embryo.NewArena(t, 1<<12)
-	sig := embryo.Place(a, pidfd.SignalsArg{}, 0)
-	sigTail := embryo.Place(a, pidfd.SignalsArg{}, 24)
+	a := arena.New(t, 1<<12)
+	sig := arena.Place(a, pidfd.SignalsArg{}, 0)
+	sigTail := arena.Place(a, pidfd.SignalsArg{}, 24)
 	sigTail[23] = 1
 
 	started := embryo.New(t)
@@ -329,7 +329,7 @@ func TestErrnoOrder(t *testing.T) {
 	running := embryo.New(t)
 	out := embryo.Config(t, running, []string{"read"}, nil)
 	stdin, w := embryo.InputPipe(t)
-	if err := pidfd.FDDup(running, int(stdin.Fd()), 0, 0); err != nil {
+	if err := pidfd.ConfigFDDup(running, int(stdin.Fd()), 0, 0); err != nil {
 		t.Fatalf("DUP to fd 0: %s", embryo.Name(err))
 	}
 	embryo.Run(t, running)
@@ -349,16 +349,16 @@ func TestErrnoOrder(t *testing.T) {
 			want unix.Errno
 		}{
 			{"config SIGNALS", func(fd int) error {
-				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, embryo.Ptr(sig), pidfd.PIDFD_SIGNALS_SIZE_VER0)
+				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, arena.Ptr(sig), pidfd.PIDFD_SIGNALS_SIZE_VER0)
 			}, unix.EBUSY},
 			{"config unknown cmd", func(fd int) error {
-				return pidfd.Config(fd, 99, embryo.Ptr(sig), 16)
+				return pidfd.Config(fd, 99, arena.Ptr(sig), 16)
 			}, unix.EINVAL},
 			{"config size VER0-1", func(fd int) error {
-				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, embryo.Ptr(sig), pidfd.PIDFD_SIGNALS_SIZE_VER0-1)
+				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, arena.Ptr(sig), pidfd.PIDFD_SIGNALS_SIZE_VER0-1)
 			}, unix.EINVAL},
 			{"config non-zero tail", func(fd int) error {
-				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, embryo.Ptr(sigTail), 24)
+				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, arena.Ptr(sigTail), 24)
 			}, unix.E2BIG},
 			{"config unmapped arg", func(fd int) error {
 				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, a.BadPtr(), pidfd.PIDFD_SIGNALS_SIZE_VER0)

@@ -39,17 +39,15 @@ func TestKernelIsOurs(t *testing.T) {
 // fdinfoPid returns the "Pid:" field of /proc/self/fdinfo/fd.
 func fdinfoPid(t *testing.T, fd int) string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+	m, err := pidfd.Fdinfo(fd)
 	if err != nil {
 		t.Fatalf("reading fdinfo: %v", err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
-			return strings.TrimSpace(v)
-		}
+	pid, ok := m["Pid"]
+	if !ok {
+		t.Fatalf("fdinfo of fd %d has no Pid field: %v", fd, m)
 	}
-	t.Fatalf("fdinfo of fd %d has no Pid field:\n%s", fd, b)
-	return ""
+	return pid
 }
 
 func TestPidfdOpenSelf(t *testing.T) {
@@ -111,22 +109,9 @@ func TestClone3Pidfd(t *testing.T) {
 	if info.Signo != int32(unix.SIGCHLD) {
 		t.Errorf("waitid: si_signo = %d, want SIGCHLD", info.Signo)
 	}
-	st := siginfoChild(&info)
-	if st.code != cldExited || st.status != exitCode || st.pid != int32(pid) {
-		t.Errorf("waitid: pid %d code %d status %d, want pid %d CLD_EXITED status %d",
-			st.pid, st.code, st.status, pid, exitCode)
+	if ex := pidfd.DecodeSiginfo(&info); !ex.Exited(exitCode) || ex.Pid != int(pid) {
+		t.Errorf("waitid: %v, want pid %d exited %d", ex, pid, exitCode)
 	}
-}
-
-const cldExited = 1 // CLD_EXITED
-
-type childInfo struct{ pid, code, status int32 }
-
-// siginfoChild decodes the SIGCHLD fields of a siginfo_t on 64-bit Linux.
-func siginfoChild(si *unix.Siginfo) childInfo {
-	raw := (*[8]int32)(unsafe.Pointer(si))
-	// [0] signo [1] errno [2] code [3] pad [4] pid [5] uid [6] status
-	return childInfo{pid: raw[4], code: raw[2], status: raw[6]}
 }
 
 func TestPidfdEmptyProbe(t *testing.T) {

@@ -9,6 +9,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/arena"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 )
@@ -40,7 +42,7 @@ func reportEnv(t *testing.T) (env, path string) {
 // runToFile starts the configured embryo (its program, argv and envp set,
 // the envp including reportEnv's entry), waits for it and parses the
 // report it wrote to path.
-func runToFile(t *testing.T, fd int, path string) (*childreport.Report, embryo.Exit) {
+func runToFile(t *testing.T, fd int, path string) (*childreport.Report, pidfd.Exit) {
 	t.Helper()
 	pid := embryo.Run(t, fd)
 	ex := embryo.Wait(t, fd)
@@ -81,10 +83,11 @@ func hex(t *testing.T, rep *childreport.Report, name string) uint64 {
 	return v
 }
 
+// bit is the mask of sigs; they are the test's own constants, all in 1..64.
 func bit(sigs ...unix.Signal) uint64 {
-	var m uint64
-	for _, s := range sigs {
-		m |= pidfd.SigBit(s)
+	m, err := pidfd.SigSet(sigs...)
+	if err != nil {
+		panic(err)
 	}
 	return m
 }
@@ -226,64 +229,64 @@ func TestFDActions(t *testing.T) {
 		check func(t *testing.T, rep *childreport.Report)
 	}{
 		{"DUP clears FD_CLOEXEC", func(t *testing.T, fd int) {
-			must(t, "DUP", pidfd.FDDup(fd, devnull, 5, 0))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, 5, 0))
 		}, map[int]string{5: os.DevNull}, nil},
 		{"DUP with PIDFD_FD_CLOEXEC is closed at exec", func(t *testing.T, fd int) {
-			must(t, "DUP", pidfd.FDDup(fd, devnull, 5, 0))
-			must(t, "DUP CLOEXEC", pidfd.FDDup(fd, devnull, 6, pidfd.PIDFD_FD_CLOEXEC))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, 5, 0))
+			must(t, "DUP CLOEXEC", pidfd.ConfigFDDup(fd, devnull, 6, pidfd.PIDFD_FD_CLOEXEC))
 		}, map[int]string{5: os.DevNull}, nil},
 		{"DUP with PIDFD_FD_CLOEXEC installs the fd", func(t *testing.T, fd int) {
-			must(t, "DUP CLOEXEC", pidfd.FDDup(fd, devnull, 6, pidfd.PIDFD_FD_CLOEXEC))
-			must(t, "CLOSE of the fd DUP installed", pidfd.FDClose(fd, 6))
+			must(t, "DUP CLOEXEC", pidfd.ConfigFDDup(fd, devnull, 6, pidfd.PIDFD_FD_CLOEXEC))
+			must(t, "CLOSE of the fd DUP installed", pidfd.ConfigFDClose(fd, 6))
 		}, map[int]string{}, nil},
 		{"DUP to a high fd", func(t *testing.T, fd int) {
-			must(t, "DUP", pidfd.FDDup(fd, devnull, 900, 0))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, 900, 0))
 		}, map[int]string{900: os.DevNull}, nil},
 		{"DUP over an open fd replaces it", func(t *testing.T, fd int) {
-			must(t, "DUP", pidfd.FDDup(fd, devnull, 3, 0))
-			must(t, "DUP", pidfd.FDDup(fd, file1, 3, 0))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, 3, 0))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, file1, 3, 0))
 		}, map[int]string{3: fx.file1}, nil},
 		{"CLOSE", func(t *testing.T, fd int) {
-			must(t, "DUP", pidfd.FDDup(fd, devnull, 4, 0))
-			must(t, "DUP", pidfd.FDDup(fd, devnull, 7, 0))
-			must(t, "CLOSE", pidfd.FDClose(fd, 4))
-			embryo.Check(t, "second CLOSE", pidfd.FDClose(fd, 4), unix.EBADF)
+			must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, 4, 0))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, 7, 0))
+			must(t, "CLOSE", pidfd.ConfigFDClose(fd, 4))
+			embryo.Check(t, "second CLOSE", pidfd.ConfigFDClose(fd, 4), unix.EBADF)
 		}, map[int]string{7: os.DevNull}, nil},
 		{"CLOSE_RANGE", func(t *testing.T, fd int) {
 			for _, n := range []int{10, 11, 12, 20} {
-				must(t, "DUP", pidfd.FDDup(fd, devnull, n, 0))
+				must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, n, 0))
 			}
-			must(t, "CLOSE_RANGE", pidfd.FDCloseRange(fd, 10, 12, 0))
-			embryo.Check(t, "CLOSE of a fd CLOSE_RANGE closed", pidfd.FDClose(fd, 11), unix.EBADF)
+			must(t, "CLOSE_RANGE", pidfd.ConfigFDCloseRange(fd, 10, 12, 0))
+			embryo.Check(t, "CLOSE of a fd CLOSE_RANGE closed", pidfd.ConfigFDClose(fd, 11), unix.EBADF)
 		}, map[int]string{20: os.DevNull}, nil},
 		{"CLOSE_RANGE_CLOEXEC marks, exec closes", func(t *testing.T, fd int) {
 			for _, n := range []int{10, 11, 12, 13, 20} {
-				must(t, "DUP", pidfd.FDDup(fd, devnull, n, 0))
+				must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, n, 0))
 			}
-			must(t, "CLOSE_RANGE(CLOSE_RANGE_CLOEXEC)", pidfd.FDCloseRange(fd, 10, 13, unix.CLOSE_RANGE_CLOEXEC))
+			must(t, "CLOSE_RANGE(CLOSE_RANGE_CLOEXEC)", pidfd.ConfigFDCloseRange(fd, 10, 13, unix.CLOSE_RANGE_CLOEXEC))
 			// Still open before exec:
-			must(t, "CLOSE of a fd CLOSE_RANGE_CLOEXEC marked", pidfd.FDClose(fd, 10))
+			must(t, "CLOSE of a fd CLOSE_RANGE_CLOEXEC marked", pidfd.ConfigFDClose(fd, 10))
 			// DUP over a marked fd clears the mark.
-			must(t, "DUP over a marked fd", pidfd.FDDup(fd, file1, 12, 0))
+			must(t, "DUP over a marked fd", pidfd.ConfigFDDup(fd, file1, 12, 0))
 		}, map[int]string{12: fx.file1, 20: os.DevNull}, nil},
 		{"CLOSE_RANGE to ~0", func(t *testing.T, fd int) {
-			must(t, "DUP", pidfd.FDDup(fd, devnull, 3, 0))
-			must(t, "DUP", pidfd.FDDup(fd, devnull, 50, 0))
-			must(t, "CLOSE_RANGE", pidfd.FDCloseRange(fd, 4, ^uint(0)>>32, 0))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, 3, 0))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, 50, 0))
+			must(t, "CLOSE_RANGE", pidfd.ConfigFDCloseRange(fd, 4, math.MaxUint32, 0))
 		}, map[int]string{3: os.DevNull}, nil},
 		{"OPEN relative to AT_FDCWD after CWD", func(t *testing.T, fd int) {
-			must(t, "CWD", pidfd.Cwd(fd, unix.AT_FDCWD, fx.a, 0))
-			must(t, "OPEN", pidfd.FDOpen(fd, unix.AT_FDCWD, "file1", ro, 3))
+			must(t, "CWD", pidfd.ConfigCwd(fd, unix.AT_FDCWD, fx.a, 0))
+			must(t, "OPEN", pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, "file1", ro, 3))
 		}, map[int]string{3: fx.file1}, nil},
 		{"OPEN relative to the caller's dirfd", func(t *testing.T, fd int) {
-			must(t, "OPEN", pidfd.FDOpen(fd, dirB, "file2", ro, 4))
+			must(t, "OPEN", pidfd.ConfigFDOpen(fd, dirB, "file2", ro, 4))
 		}, map[int]string{4: fx.file2}, nil},
 		{"OPEN with O_CLOEXEC", func(t *testing.T, fd int) {
-			must(t, "OPEN", pidfd.FDOpen(fd, dirB, "file2", &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC}, 5))
-			must(t, "OPEN", pidfd.FDOpen(fd, dirB, "file2", ro, 6))
+			must(t, "OPEN", pidfd.ConfigFDOpen(fd, dirB, "file2", &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC}, 5))
+			must(t, "OPEN", pidfd.ConfigFDOpen(fd, dirB, "file2", ro, 6))
 		}, map[int]string{6: fx.file2}, nil},
 		{"OPEN O_WRONLY|O_APPEND", func(t *testing.T, fd int) {
-			must(t, "OPEN", pidfd.FDOpen(fd, unix.AT_FDCWD, fx.file, &unix.OpenHow{Flags: unix.O_WRONLY | unix.O_APPEND}, 8))
+			must(t, "OPEN", pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, fx.file, &unix.OpenHow{Flags: unix.O_WRONLY | unix.O_APPEND}, 8))
 		}, map[int]string{8: fx.file}, func(t *testing.T, rep *childreport.Report) {
 			f, _ := rep.FD(8)
 			if f.Flags&unix.O_ACCMODE != unix.O_WRONLY || f.Flags&unix.O_APPEND == 0 {
@@ -291,8 +294,8 @@ func TestFDActions(t *testing.T) {
 			}
 		}},
 		{"OPEN over a DUP'd fd replaces it", func(t *testing.T, fd int) {
-			must(t, "DUP", pidfd.FDDup(fd, devnull, 3, 0))
-			must(t, "OPEN", pidfd.FDOpen(fd, unix.AT_FDCWD, fx.file2, ro, 3))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, 3, 0))
+			must(t, "OPEN", pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, fx.file2, ro, 3))
 		}, map[int]string{3: fx.file2}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -320,7 +323,7 @@ func TestOpenCreatUmask(t *testing.T) {
 		t.Fatalf("the test process already has umask 027: the test cannot tell umasks apart")
 	}
 	how := &unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL, Mode: 0o666}
-	must(t, "OPEN O_CREAT", pidfd.FDOpen(fd, dir, "new", how, 3))
+	must(t, "OPEN O_CREAT", pidfd.ConfigFDOpen(fd, dir, "new", how, 3))
 	st, err := os.Stat(filepath.Join(fx.base, "new"))
 	if err != nil {
 		t.Fatalf("OPEN O_CREAT did not create the file at once: %v", err)
@@ -373,9 +376,9 @@ func TestInherit(t *testing.T) {
 		}
 	}
 	fd := embryo.New(t)
-	must(t, "DUP", pidfd.FDDup(fd, drop, 777, 0)) // replaced by INHERIT
+	must(t, "DUP", pidfd.ConfigFDDup(fd, drop, 777, 0)) // replaced by INHERIT
 	want := callerInheritable(t)
-	err := pidfd.FDInherit(fd)
+	err := pidfd.ConfigFDInherit(fd)
 	for _, n := range []int{keep1, keep2} {
 		unix.FcntlInt(uintptr(n), unix.F_SETFD, unix.FD_CLOEXEC)
 	}
@@ -404,29 +407,29 @@ func TestCwd(t *testing.T) {
 	}{
 		{"default: the caller's", func(t *testing.T, fd int) {}, wd},
 		{"absolute path", func(t *testing.T, fd int) {
-			must(t, "CWD", pidfd.Cwd(fd, unix.AT_FDCWD, fx.a, 0))
+			must(t, "CWD", pidfd.ConfigCwd(fd, unix.AT_FDCWD, fx.a, 0))
 		}, fx.a},
 		{"AT_FDCWD is the embryo's cwd", func(t *testing.T, fd int) {
-			must(t, "CWD", pidfd.Cwd(fd, unix.AT_FDCWD, fx.base, 0))
-			must(t, "CWD", pidfd.Cwd(fd, unix.AT_FDCWD, "a", 0))
+			must(t, "CWD", pidfd.ConfigCwd(fd, unix.AT_FDCWD, fx.base, 0))
+			must(t, "CWD", pidfd.ConfigCwd(fd, unix.AT_FDCWD, "a", 0))
 		}, fx.a},
 		{"dotdot from the embryo's cwd", func(t *testing.T, fd int) {
-			must(t, "CWD", pidfd.Cwd(fd, unix.AT_FDCWD, fx.a, 0))
-			must(t, "CWD", pidfd.Cwd(fd, unix.AT_FDCWD, "../b", 0))
+			must(t, "CWD", pidfd.ConfigCwd(fd, unix.AT_FDCWD, fx.a, 0))
+			must(t, "CWD", pidfd.ConfigCwd(fd, unix.AT_FDCWD, "../b", 0))
 		}, fx.b},
 		{"the caller's dirfd and a path", func(t *testing.T, fd int) {
-			must(t, "CWD", pidfd.Cwd(fd, dirBase, "b", 0))
+			must(t, "CWD", pidfd.ConfigCwd(fd, dirBase, "b", 0))
 		}, fx.b},
 		{"AT_EMPTY_PATH: fchdir", func(t *testing.T, fd int) {
-			must(t, "CWD", pidfd.Cwd(fd, dirB, "", unix.AT_EMPTY_PATH))
+			must(t, "CWD", pidfd.ConfigCwd(fd, dirB, "", unix.AT_EMPTY_PATH))
 		}, fx.b},
 		{"AT_EMPTY_PATH on an O_PATH fd", func(t *testing.T, fd int) {
-			must(t, "CWD", pidfd.Cwd(fd, pathA, "", unix.AT_EMPTY_PATH))
+			must(t, "CWD", pidfd.ConfigCwd(fd, pathA, "", unix.AT_EMPTY_PATH))
 		}, fx.a},
 		{"a failed CWD leaves the cwd", func(t *testing.T, fd int) {
-			must(t, "CWD", pidfd.Cwd(fd, unix.AT_FDCWD, fx.a, 0))
-			embryo.Check(t, "CWD to a missing dir", pidfd.Cwd(fd, unix.AT_FDCWD, "missing", 0), unix.ENOENT)
-			embryo.Check(t, "CWD to a file", pidfd.Cwd(fd, unix.AT_FDCWD, "file1", 0), unix.ENOTDIR)
+			must(t, "CWD", pidfd.ConfigCwd(fd, unix.AT_FDCWD, fx.a, 0))
+			embryo.Check(t, "CWD to a missing dir", pidfd.ConfigCwd(fd, unix.AT_FDCWD, "missing", 0), unix.ENOENT)
+			embryo.Check(t, "CWD to a file", pidfd.ConfigCwd(fd, unix.AT_FDCWD, "file1", 0), unix.ENOTDIR)
 		}, fx.a},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -465,7 +468,7 @@ func TestSignals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fd := embryo.New(t)
 			for _, c := range tc.calls {
-				must(t, fmt.Sprintf("SIGNALS(%#x, %#x)", c[0], c[1]), pidfd.Signals(fd, c[0], c[1]))
+				must(t, fmt.Sprintf("SIGNALS(%#x, %#x)", c[0], c[1]), pidfd.ConfigSignals(fd, c[0], c[1]))
 			}
 			rep := spawnToFile(t, fd)
 			if got := hex(t, rep, "SigBlk"); got != tc.wantBlk {
@@ -499,9 +502,9 @@ func TestBadActions(t *testing.T) {
 	nofile := int(rl.Cur)
 	const closed = 1 << 20
 	ro := &unix.OpenHow{Flags: unix.O_RDONLY}
-	a := embryo.NewArena(t, 1<<16)
+	a := arena.New(t, 1<<16)
 	rawFD := func(fd int, arg pidfd.FDArg) error {
-		return pidfd.Config(fd, pidfd.PIDFD_CONFIG_FD, embryo.Ptr(embryo.Place(a, arg, 0)), pidfd.PIDFD_FD_SIZE_VER0)
+		return pidfd.Config(fd, pidfd.PIDFD_CONFIG_FD, arena.Ptr(arena.Place(a, arg, 0)), pidfd.PIDFD_FD_SIZE_VER0)
 	}
 	longArg := strings.Repeat("a", maxArgStrlen) // with its NUL, one byte too long
 
@@ -509,47 +512,47 @@ func TestBadActions(t *testing.T) {
 	env, path := reportEnv(t)
 	argv := []string{childreport.Path, "exit", "0"}
 	embryo.ConfigProgram(t, fd, childreport.Path, argv, []string{env})
-	must(t, "SIGNALS", pidfd.Signals(fd, bit(unix.SIGUSR1), 0))
-	must(t, "CWD", pidfd.Cwd(fd, unix.AT_FDCWD, fx.a, 0))
+	must(t, "SIGNALS", pidfd.ConfigSignals(fd, bit(unix.SIGUSR1), 0))
+	must(t, "CWD", pidfd.ConfigCwd(fd, unix.AT_FDCWD, fx.a, 0))
 
 	for _, tc := range []struct {
 		name string
 		call func() error
 		want unix.Errno
 	}{
-		{"DUP of a closed caller fd", func() error { return pidfd.FDDup(fd, closed, 3, 0) }, unix.EBADF},
-		{"DUP of caller fd -1", func() error { return pidfd.FDDup(fd, -1, 3, 0) }, unix.EBADF},
-		{"DUP to fd >= RLIMIT_NOFILE", func() error { return pidfd.FDDup(fd, devnull, nofile, 0) }, unix.EBADF},
-		{"DUP with unknown flags", func() error { return pidfd.FDDup(fd, devnull, 3, 2) }, unix.EINVAL},
-		{"CLOSE of a fd not open in the embryo", func() error { return pidfd.FDClose(fd, 5) }, unix.EBADF},
-		{"CLOSE of a fd the caller has open", func() error { return pidfd.FDClose(fd, devnull) }, unix.EBADF},
+		{"DUP of a closed caller fd", func() error { return pidfd.ConfigFDDup(fd, closed, 3, 0) }, unix.EBADF},
+		{"DUP of caller fd -1", func() error { return pidfd.ConfigFDDup(fd, -1, 3, 0) }, unix.EBADF},
+		{"DUP to fd >= RLIMIT_NOFILE", func() error { return pidfd.ConfigFDDup(fd, devnull, nofile, 0) }, unix.EBADF},
+		{"DUP with unknown flags", func() error { return pidfd.ConfigFDDup(fd, devnull, 3, 2) }, unix.EINVAL},
+		{"CLOSE of a fd not open in the embryo", func() error { return pidfd.ConfigFDClose(fd, 5) }, unix.EBADF},
+		{"CLOSE of a fd the caller has open", func() error { return pidfd.ConfigFDClose(fd, devnull) }, unix.EBADF},
 		{"CLOSE with flags", func() error {
-			must(t, "DUP", pidfd.FDDup(fd, devnull, 9, 0))
-			defer pidfd.FDClose(fd, 9)
+			must(t, "DUP", pidfd.ConfigFDDup(fd, devnull, 9, 0))
+			defer pidfd.ConfigFDClose(fd, 9)
 			return rawFD(fd, pidfd.FDArg{Action: pidfd.PIDFD_FD_CLOSE, Flags: 1, Fd: 9})
 		}, unix.EINVAL},
-		{"CLOSE_RANGE fd > max_fd", func() error { return pidfd.FDCloseRange(fd, 10, 9, 0) }, unix.EINVAL},
-		{"CLOSE_RANGE unknown flags", func() error { return pidfd.FDCloseRange(fd, 3, 9, 1<<8) }, unix.EINVAL},
-		{"OPEN of a missing file", func() error { return pidfd.FDOpen(fd, unix.AT_FDCWD, "missing", ro, 3) }, unix.ENOENT},
-		{"OPEN relative to a closed dirfd", func() error { return pidfd.FDOpen(fd, closed, "file1", ro, 3) }, unix.EBADF},
-		{"OPEN relative to a file", func() error { return pidfd.FDOpen(fd, fileFd, "x", ro, 3) }, unix.ENOTDIR},
+		{"CLOSE_RANGE fd > max_fd", func() error { return pidfd.ConfigFDCloseRange(fd, 10, 9, 0) }, unix.EINVAL},
+		{"CLOSE_RANGE unknown flags", func() error { return pidfd.ConfigFDCloseRange(fd, 3, 9, 1<<8) }, unix.EINVAL},
+		{"OPEN of a missing file", func() error { return pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, "missing", ro, 3) }, unix.ENOENT},
+		{"OPEN relative to a closed dirfd", func() error { return pidfd.ConfigFDOpen(fd, closed, "file1", ro, 3) }, unix.EBADF},
+		{"OPEN relative to a file", func() error { return pidfd.ConfigFDOpen(fd, fileFd, "x", ro, 3) }, unix.ENOTDIR},
 		{"OPEN of a directory for writing", func() error {
-			return pidfd.FDOpen(fd, unix.AT_FDCWD, fx.b, &unix.OpenHow{Flags: unix.O_WRONLY}, 3)
+			return pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, fx.b, &unix.OpenHow{Flags: unix.O_WRONLY}, 3)
 		}, unix.EISDIR},
 		{"OPEN with unknown open_how flags", func() error {
-			return pidfd.FDOpen(fd, dirA, "file1", &unix.OpenHow{Flags: 1 << 40}, 3)
+			return pidfd.ConfigFDOpen(fd, dirA, "file1", &unix.OpenHow{Flags: 1 << 40}, 3)
 		}, unix.EINVAL},
 		{"OPEN with RESOLVE_BENEATH escaping", func() error {
-			return pidfd.FDOpen(fd, dirA, "../b/file2", &unix.OpenHow{Flags: unix.O_RDONLY, Resolve: unix.RESOLVE_BENEATH}, 3)
+			return pidfd.ConfigFDOpen(fd, dirA, "../b/file2", &unix.OpenHow{Flags: unix.O_RDONLY, Resolve: unix.RESOLVE_BENEATH}, 3)
 		}, unix.EXDEV},
 		{"OPEN with how_size < OPEN_HOW_SIZE_VER0", func() error {
 			return rawFD(fd, pidfd.FDArg{Action: pidfd.PIDFD_FD_OPEN, SrcFd: unix.AT_FDCWD, Fd: 3,
-				Path: a.CStringAddr(fx.file1), How: embryo.Addr(embryo.Place(a, *ro, 0)), HowSize: 16})
+				Path: a.CStringAddr(fx.file1), How: arena.Addr(arena.Place(a, *ro, 0)), HowSize: 16})
 		}, unix.EINVAL},
-		{"OPEN to fd >= RLIMIT_NOFILE", func() error { return pidfd.FDOpen(fd, unix.AT_FDCWD, fx.file1, ro, nofile) }, unix.EBADF},
+		{"OPEN to fd >= RLIMIT_NOFILE", func() error { return pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, fx.file1, ro, nofile) }, unix.EBADF},
 		{"OPEN with flags", func() error {
 			return rawFD(fd, pidfd.FDArg{Action: pidfd.PIDFD_FD_OPEN, Flags: 1, SrcFd: unix.AT_FDCWD, Fd: 3,
-				Path: a.CStringAddr(fx.file1), How: embryo.Addr(embryo.Place(a, *ro, 0)), HowSize: unix.SizeofOpenHow})
+				Path: a.CStringAddr(fx.file1), How: arena.Addr(arena.Place(a, *ro, 0)), HowSize: unix.SizeofOpenHow})
 		}, unix.EINVAL},
 		{"INHERIT with flags", func() error { return rawFD(fd, pidfd.FDArg{Action: pidfd.PIDFD_FD_INHERIT, Flags: 1}) }, unix.EINVAL},
 		{"FD action 0", func() error { return rawFD(fd, pidfd.FDArg{Action: 0, Fd: 3}) }, unix.EINVAL},
@@ -558,13 +561,13 @@ func TestBadActions(t *testing.T) {
 		{"DUP with __spare != 0", func() error {
 			return rawFD(fd, pidfd.FDArg{Action: pidfd.PIDFD_FD_DUP, SrcFd: int32(devnull), Fd: 3, Spare: 1})
 		}, unix.EINVAL},
-		{"CWD to a file", func() error { return pidfd.Cwd(fd, unix.AT_FDCWD, fx.file, 0) }, unix.ENOTDIR},
-		{"CWD to a missing directory", func() error { return pidfd.Cwd(fd, unix.AT_FDCWD, "/nonexistent", 0) }, unix.ENOENT},
-		{"CWD with unknown flags", func() error { return pidfd.Cwd(fd, unix.AT_FDCWD, fx.b, 1<<30) }, unix.EINVAL},
-		{"CWD AT_EMPTY_PATH on a file", func() error { return pidfd.Cwd(fd, fileFd, "", unix.AT_EMPTY_PATH) }, unix.ENOTDIR},
-		{"CWD relative to a closed dirfd", func() error { return pidfd.Cwd(fd, closed, "b", 0) }, unix.EBADF},
-		{"SIGNALS with SIGKILL ignored", func() error { return pidfd.Signals(fd, 0, bit(unix.SIGKILL)) }, unix.EINVAL},
-		{"SIGNALS with SIGSTOP ignored", func() error { return pidfd.Signals(fd, bit(unix.SIGTERM), bit(unix.SIGSTOP)) }, unix.EINVAL},
+		{"CWD to a file", func() error { return pidfd.ConfigCwd(fd, unix.AT_FDCWD, fx.file, 0) }, unix.ENOTDIR},
+		{"CWD to a missing directory", func() error { return pidfd.ConfigCwd(fd, unix.AT_FDCWD, "/nonexistent", 0) }, unix.ENOENT},
+		{"CWD with unknown flags", func() error { return pidfd.ConfigCwd(fd, unix.AT_FDCWD, fx.b, 1<<30) }, unix.EINVAL},
+		{"CWD AT_EMPTY_PATH on a file", func() error { return pidfd.ConfigCwd(fd, fileFd, "", unix.AT_EMPTY_PATH) }, unix.ENOTDIR},
+		{"CWD relative to a closed dirfd", func() error { return pidfd.ConfigCwd(fd, closed, "b", 0) }, unix.EBADF},
+		{"SIGNALS with SIGKILL ignored", func() error { return pidfd.ConfigSignals(fd, 0, bit(unix.SIGKILL)) }, unix.EINVAL},
+		{"SIGNALS with SIGSTOP ignored", func() error { return pidfd.ConfigSignals(fd, bit(unix.SIGTERM), bit(unix.SIGSTOP)) }, unix.EINVAL},
 		{"ARGV with a string over MAX_ARG_STRLEN", func() error { return pidfd.ConfigArgv(fd, []string{"x", longArg}) }, unix.E2BIG},
 		{"ENVP with a string over MAX_ARG_STRLEN", func() error { return pidfd.ConfigEnvp(fd, []string{"K=" + longArg}) }, unix.E2BIG},
 		{"EXEC with unknown flags", func() error { return pidfd.ConfigExec(fd, unix.AT_FDCWD, childreport.Path, unix.AT_REMOVEDIR) }, unix.EINVAL},
@@ -637,7 +640,7 @@ func TestArgvEnvpLimits(t *testing.T) {
 // the caller's memory afterwards changes nothing.
 func TestArgvEnvpSnapshot(t *testing.T) {
 	embryo.Require(t)
-	a := embryo.NewArena(t, 1<<16)
+	a := arena.New(t, 1<<16)
 	fd := embryo.New(t)
 	must(t, "EXEC", pidfd.ConfigExec(fd, unix.AT_FDCWD, childreport.Path, 0))
 	arg0, arg1 := a.CString(childreport.Path), a.CString("AAAA")
@@ -645,11 +648,11 @@ func TestArgvEnvpSnapshot(t *testing.T) {
 	argv := a.Vector(uint64(uintptr(unsafe.Pointer(&arg0[0]))), uint64(uintptr(unsafe.Pointer(&arg1[0]))))
 	envp := a.Vector(uint64(uintptr(unsafe.Pointer(&env0[0]))))
 	for _, c := range []struct {
-		cmd uint
+		cmd int
 		vec []uint64
 	}{{pidfd.PIDFD_CONFIG_ARGV, argv}, {pidfd.PIDFD_CONFIG_ENVP, envp}} {
-		arg := embryo.Place(a, pidfd.StringsArg{Strings: embryo.VectorAddr(c.vec)}, 0)
-		must(t, "ARGV/ENVP", pidfd.Config(fd, c.cmd, embryo.Ptr(arg), pidfd.PIDFD_STRINGS_SIZE_VER0))
+		arg := arena.Place(a, pidfd.StringsArg{Strings: arena.VectorAddr(c.vec)}, 0)
+		must(t, "ARGV/ENVP", pidfd.Config(fd, c.cmd, arena.Ptr(arg), pidfd.PIDFD_STRINGS_SIZE_VER0))
 	}
 	out := embryo.StdoutPipe(t, fd)
 	// Change the strings in place, repoint and cut the vectors.
@@ -705,18 +708,18 @@ func TestExecResolution(t *testing.T) {
 		want  unix.Errno
 	}{
 		{"AT_FDCWD is the embryo's cwd", func(t *testing.T, fd int) {
-			must(t, "CWD", pidfd.Cwd(fd, unix.AT_FDCWD, "/bin", 0))
+			must(t, "CWD", pidfd.ConfigCwd(fd, unix.AT_FDCWD, "/bin", 0))
 			must(t, "EXEC", pidfd.ConfigExec(fd, unix.AT_FDCWD, "childreport", 0))
 		}, 0},
 		{"dirfd in the embryo's table", func(t *testing.T, fd int) {
-			must(t, "DUP", pidfd.FDDup(fd, binDir, 10, pidfd.PIDFD_FD_CLOEXEC))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, binDir, 10, pidfd.PIDFD_FD_CLOEXEC))
 			must(t, "EXEC", pidfd.ConfigExec(fd, 10, "childreport", 0))
 		}, 0},
 		{"dirfd open only in the caller", func(t *testing.T, fd int) {
 			must(t, "EXEC", pidfd.ConfigExec(fd, binDir, "childreport", 0))
 		}, unix.EBADF},
 		{"AT_EMPTY_PATH: fexecve of an fd in the embryo's table", func(t *testing.T, fd int) {
-			must(t, "DUP", pidfd.FDDup(fd, prog, 11, pidfd.PIDFD_FD_CLOEXEC))
+			must(t, "DUP", pidfd.ConfigFDDup(fd, prog, 11, pidfd.PIDFD_FD_CLOEXEC))
 			must(t, "EXEC", pidfd.ConfigExec(fd, 11, "", unix.AT_EMPTY_PATH))
 		}, 0},
 		{"a symlink", func(t *testing.T, fd int) {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 func init() {
@@ -211,7 +212,7 @@ type deepDestroyResult struct {
 // embryos, then closes them or sends them to the test and exits.
 func helperDeepDestroy(raw json.RawMessage) (any, error) {
 	var arg deepDestroyArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	prewarm(8)
@@ -263,7 +264,7 @@ wait:
 			break wait
 		}
 	}
-	_, err = embryo.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
+	_, err = pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
 	res.Waitid = name(err)
 	var ws unix.WaitStatus
 	_, err = unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -309,7 +310,7 @@ func helperDeepPgrp(json.RawMessage) (any, error) {
 		return nil, err
 	}
 	defer inW.Close()
-	err = pidfd.FDDup(fd, int(in.Fd()), 0, 0)
+	err = pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0)
 	in.Close()
 	if err != nil {
 		return nil, fmt.Errorf("DUP to fd 0: %s", name(err))
@@ -401,7 +402,7 @@ func helperDeepKillAll(json.RawMessage) (any, error) {
 		return nil, err
 	}
 	defer inW.Close()
-	err = pidfd.FDDup(ctl, int(in.Fd()), 0, 0)
+	err = pidfd.ConfigFDDup(ctl, int(in.Fd()), 0, 0)
 	in.Close()
 	if err != nil {
 		return nil, fmt.Errorf("DUP to fd 0: %s", name(err))
@@ -470,7 +471,7 @@ func readIntFile(path string) (int, error) {
 // pid_max is restored at once; the test restores it too if we die.
 func helperDeepPidMax(raw json.RawMessage) (any, error) {
 	var arg deepPidMaxArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	res := deepPidMaxResult{Self: os.Getpid()}
@@ -667,7 +668,7 @@ func mapTouched(mib int) ([]byte, error) {
 // every page after it.
 func helperDeepBigCaller(raw json.RawMessage) (any, error) {
 	var arg deepBigArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	var res deepBigResult
@@ -775,7 +776,7 @@ func helperDeepPidns(json.RawMessage) (any, error) {
 		return nil, err
 	}
 	defer inW.Close()
-	err = pidfd.FDDup(fd, int(in.Fd()), 0, 0)
+	err = pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0)
 	in.Close()
 	if err != nil {
 		return nil, fmt.Errorf("DUP to fd 0: %s", name(err))
@@ -788,11 +789,10 @@ func helperDeepPidns(json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("the child: %v\n%s", err, raw)
 	}
 	res.ReportPid, res.ReportPPid = rep.Pid, rep.PPid
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+	m, err := pidfd.Fdinfo(fd)
 	if err != nil {
 		return nil, err
 	}
-	m := embryo.ParseFdinfo(string(b))
 	res.FdinfoPid, res.FdinfoNSpid = m["Pid"], m["NSpid"]
 	if res.StatusNSpid, err = embryo.StatusField(res.FdinfoPid, "NSpid"); err != nil {
 		return nil, fmt.Errorf("the child's status through the root /proc: %v", err)

@@ -31,6 +31,7 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 // checkNproc reports on a deepNprocProbe run.
@@ -65,7 +66,7 @@ func checkNproc(t *testing.T, res deepNprocResult, when string) {
 func TestRlimitNprocChargeAndRelease(t *testing.T) {
 	embryo.Require(t)
 	var res deepNprocResult
-	embryo.NewHelper(t, "deep-nproc", nil).Env("GOMAXPROCS=1").AsUser(embryo.Nobody, embryo.Nobody).Result(&res)
+	helper.New(t, "deep-nproc", nil).Env("GOMAXPROCS=1").AsUser(helper.Nobody, helper.Nobody).Result(&res)
 	t.Logf("%+v", res)
 	checkNproc(t, res, "")
 }
@@ -74,7 +75,7 @@ func TestRlimitNprocChargeAndRelease(t *testing.T) {
 // on (the helper waits for a line on stdin). The cgroup's directory is
 // opened to others, so that a helper running as nobody can read its
 // pids.current.
-func deepStartIn(t *testing.T, h *embryo.Helper, cg string) {
+func deepStartIn(t *testing.T, h *helper.Helper, cg string) {
 	t.Helper()
 	if err := os.Chmod(cg, 0o755); err != nil {
 		t.Fatal(err)
@@ -125,7 +126,7 @@ func TestDestroyReleasesEverything(t *testing.T) {
 	const n = 4
 	t.Run("close", func(t *testing.T) {
 		cg := embryo.PidsCgroup(t)
-		h := embryo.NewHelper(t, "deep-destroy", deepDestroyArg{Cgroup: cg, N: n}).Env("GOMAXPROCS=1").AsUser(embryo.Nobody, embryo.Nobody)
+		h := helper.New(t, "deep-destroy", deepDestroyArg{Cgroup: cg, N: n}).Env("GOMAXPROCS=1").AsUser(helper.Nobody, helper.Nobody)
 		deepStartIn(t, h, cg)
 		var res deepDestroyResult
 		h.Result(&res)
@@ -165,7 +166,7 @@ func TestDestroyReleasesEverything(t *testing.T) {
 		}
 		defer unix.Close(sp[0])
 		sock := os.NewFile(uintptr(sp[1]), "sock")
-		h := embryo.NewHelper(t, "deep-destroy", deepDestroyArg{Cgroup: cg, N: n, Send: true}).Env("GOMAXPROCS=1").AsUser(embryo.Nobody, embryo.Nobody)
+		h := helper.New(t, "deep-destroy", deepDestroyArg{Cgroup: cg, N: n, Send: true}).Env("GOMAXPROCS=1").AsUser(helper.Nobody, helper.Nobody)
 		h.Cmd.ExtraFiles = []*os.File{sock}
 		deepStartIn(t, h, cg)
 		sock.Close()
@@ -206,14 +207,14 @@ func TestDestroyReleasesEverything(t *testing.T) {
 		if got > 1 {
 			t.Errorf("the test (parent of the creator, child subreaper) got %d SIGCHLD, want 1 (the creator's): its destroyed embryos signalled", got)
 		}
-		if ex, err := embryo.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT); err != unix.ECHILD {
+		if ex, err := pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT); err != unix.ECHILD {
 			t.Errorf("waitid(P_ALL, WNOHANG) in the subreaper after the creator was reaped: %v, %s; want ECHILD (no embryo left to reap)", ex, embryo.Name(err))
 		}
 		if kids, err := embryo.ChildrenInProc(); err != nil || len(kids) != 0 {
 			t.Errorf("children of the subreaper in /proc after the creator was reaped: %v, %v; want none", kids, err)
 		}
 		var nres deepNprocResult
-		embryo.NewHelper(t, "deep-nproc", nil).Env("GOMAXPROCS=1").AsUser(embryo.Nobody, embryo.Nobody).Result(&nres)
+		helper.New(t, "deep-nproc", nil).Env("GOMAXPROCS=1").AsUser(helper.Nobody, helper.Nobody).Result(&nres)
 		t.Logf("%+v; nproc %+v", res, nres)
 		checkNproc(t, nres, fmt.Sprintf("after the exit of nobody's creator of %d embryos: ", n))
 	})
@@ -254,7 +255,7 @@ func TestBroadcastPgrpOnlyEmbryo(t *testing.T) {
 	pgrp := leader.Process.Pid
 
 	talk, talkW := embryo.Pipe(t)
-	h := embryo.NewHelper(t, "deep-pgrp", nil)
+	h := helper.New(t, "deep-pgrp", nil)
 	h.Cmd.SysProcAttr.Setpgid = true
 	h.Cmd.SysProcAttr.Pgid = pgrp
 	h.Cmd.ExtraFiles = []*os.File{talkW}
@@ -324,7 +325,7 @@ func TestBroadcastPgrpOnlyEmbryo(t *testing.T) {
 // control: with a started child, kill(-1, 0) succeeds.
 func TestBroadcastKillAllSkipsEmbryo(t *testing.T) {
 	embryo.Require(t)
-	h := embryo.NewHelper(t, "deep-killall", nil)
+	h := helper.New(t, "deep-killall", nil)
 	h.Cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
 	var res deepKillAllResult
 	h.Result(&res)
@@ -490,7 +491,7 @@ func TestPidMaxCountsEmbryos(t *testing.T) {
 			}
 		}
 	})
-	h := embryo.NewHelper(t, "deep-pidmax", deepPidMaxArg{PidMax: p, Old: old}).Env("GOMAXPROCS=1")
+	h := helper.New(t, "deep-pidmax", deepPidMaxArg{PidMax: p, Old: old}).Env("GOMAXPROCS=1")
 	h.Cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
 	var res deepPidMaxResult
 	h.Result(&res)
@@ -594,7 +595,7 @@ func TestLookupByNumberBeforeStart(t *testing.T) {
 
 	in, inW := embryo.InputPipe(t)
 	out := embryo.Config(t, fd, []string{"read"}, nil)
-	if err := pidfd.FDDup(fd, int(in.Fd()), 0, 0); err != nil {
+	if err := pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0); err != nil {
 		t.Fatalf("DUP to fd 0: %s", embryo.Name(err))
 	}
 	got := embryo.Run(t, fd)
@@ -617,21 +618,21 @@ func TestLookupByNumberBeforeStart(t *testing.T) {
 // waitidWithin runs waitid(P_PIDFD, fd, options) on a goroutine and
 // returns its result, or ok false if it has not returned within d (it is
 // left blocked).
-func waitidWithin(fd, options int, d time.Duration) (ex embryo.Exit, err error, ok bool) {
+func waitidWithin(fd, options int, d time.Duration) (ex pidfd.Exit, err error, ok bool) {
 	type result struct {
-		ex  embryo.Exit
+		ex  pidfd.Exit
 		err error
 	}
 	c := make(chan result, 1)
 	go func() {
-		ex, err := embryo.Waitid(unix.P_PIDFD, fd, options)
+		ex, err := pidfd.Waitid(unix.P_PIDFD, fd, options)
 		c <- result{ex, err}
 	}()
 	select {
 	case r := <-c:
 		return r.ex, r.err, true
 	case <-time.After(d):
-		return embryo.Exit{}, nil, false
+		return pidfd.Exit{}, nil, false
 	}
 }
 
@@ -653,7 +654,7 @@ func TestWaitidNonblockEmbryo(t *testing.T) {
 	}
 	notExited := func(what string, fd int) {
 		t.Helper()
-		ex, err := embryo.Waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOHANG)
+		ex, err := pidfd.Waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOHANG)
 		if err != nil || ex.Code != 0 {
 			t.Errorf("%s: waitid(P_PIDFD, WEXITED|WNOHANG): %v, %s; want 0 with no child reported", what, ex, embryo.Name(err))
 		}
@@ -688,7 +689,7 @@ func TestWaitidNonblockEmbryo(t *testing.T) {
 	notExited("an unstarted PIDFD_NONBLOCK embryo", fd)
 	in, inW := embryo.InputPipe(t)
 	out := embryo.Config(t, fd, []string{"read", "3"}, nil)
-	if err := pidfd.FDDup(fd, int(in.Fd()), 0, 0); err != nil {
+	if err := pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0); err != nil {
 		t.Fatalf("DUP to fd 0: %s", embryo.Name(err))
 	}
 	pid := embryo.Run(t, fd)
@@ -698,7 +699,7 @@ func TestWaitidNonblockEmbryo(t *testing.T) {
 	if ev, err := embryo.PollIn(fd, embryo.Timeout); err != nil || ev&unix.POLLIN == 0 {
 		t.Fatalf("poll after the child's exit: %#x, %v; want POLLIN", ev, err)
 	}
-	if ex, err := embryo.Waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOHANG); err != nil || !ex.Exited(3) || ex.Pid != pid {
+	if ex, err := pidfd.Waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOHANG); err != nil || !ex.Exited(3) || ex.Pid != pid {
 		t.Errorf("waitid(P_PIDFD, WNOHANG) after exit: %v, %s; want pid %d exit 3", ex, embryo.Name(err), pid)
 	}
 }
@@ -728,7 +729,7 @@ func TestWaitidEmbryoInterrupted(t *testing.T) {
 	interrupt := func(what string, fd int) {
 		t.Helper()
 		type result struct {
-			ex  embryo.Exit
+			ex  pidfd.Exit
 			err error
 		}
 		tidc := make(chan int, 1)
@@ -737,7 +738,7 @@ func TestWaitidEmbryoInterrupted(t *testing.T) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			tidc <- unix.Gettid()
-			ex, err := embryo.Waitid(unix.P_PIDFD, fd, unix.WEXITED)
+			ex, err := pidfd.Waitid(unix.P_PIDFD, fd, unix.WEXITED)
 			done <- result{ex, err}
 		}()
 		tid := <-tidc
@@ -817,7 +818,7 @@ func TestCallerMemoryNotCopied(t *testing.T) {
 	embryo.Require(t)
 	const mib, refMiB = 128, 16
 	var res deepBigResult
-	embryo.NewHelper(t, "deep-bigcaller", deepBigArg{MiB: mib, RefMiB: refMiB}).Result(&res)
+	helper.New(t, "deep-bigcaller", deepBigArg{MiB: mib, RefMiB: refMiB}).Result(&res)
 	t.Logf("%+v", res)
 	if !res.Exited0 || res.ChildPid != res.ReportPid {
 		t.Errorf("the child of the %d MiB caller: %s, pid %d reported %d; want exit 0 from the pid run returned", mib, res.Exit, res.ChildPid, res.ReportPid)
@@ -848,7 +849,7 @@ func TestCallerMemoryNotCopied(t *testing.T) {
 // 1 in that namespace.
 func TestPidInCallerNamespace(t *testing.T) {
 	embryo.Require(t)
-	h := embryo.NewHelper(t, "deep-pidns", nil)
+	h := helper.New(t, "deep-pidns", nil)
 	h.Cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
 	var res deepPidnsResult
 	h.Result(&res)

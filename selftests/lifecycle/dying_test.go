@@ -20,6 +20,7 @@ import (
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 func init() {
@@ -41,7 +42,7 @@ type dyingResult struct {
 // when the open has returned and stdin is closed.
 func helperDying(raw json.RawMessage) (any, error) {
 	var arg dyingArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
@@ -55,7 +56,7 @@ func helperDying(raw json.RawMessage) (any, error) {
 	done := make(chan error, 1)
 	go func() {
 		how := unix.OpenHow{Flags: unix.O_RDONLY}
-		done <- pidfd.FDOpen(fd, unix.AT_FDCWD, arg.Fifo, &how, 0)
+		done <- pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, arg.Fifo, &how, 0)
 	}()
 	// The open has had time to block in the FIFO.
 	time.Sleep(500 * time.Millisecond)
@@ -92,7 +93,7 @@ func TestDyingEmbryoFreezableAndHidden(t *testing.T) {
 
 	r, w := embryo.Pipe(t)
 	cgfd := openCgroup(t, cgA)
-	h := embryo.NewHelper(t, "dying", dyingArg{Fifo: fifo, MoveTo: cgB})
+	h := helper.New(t, "dying", dyingArg{Fifo: fifo, MoveTo: cgB})
 	intoCgroup(h, cgfd)
 	h.Cmd.ExtraFiles = []*os.File{w}
 	stdin, err := h.Cmd.StdinPipe()
@@ -140,7 +141,7 @@ func TestDyingEmbryoFreezableAndHidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := embryo.ParseFdinfo(string(info))
+	m := pidfd.ParseFdinfo(string(info))
 	if m["Pid"] != "0" || m["NSpid"] != "0" {
 		t.Errorf("fdinfo of the dying, never started embryo: Pid %q NSpid %q, want 0 and 0", m["Pid"], m["NSpid"])
 	}

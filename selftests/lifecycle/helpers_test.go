@@ -20,10 +20,11 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
-// helpers are the functions a re-executed test binary runs (embryo.Main).
-var helpers = map[string]embryo.HelperFunc{
+// helpers are the functions a re-executed test binary runs (helper.Main).
+var helpers = map[string]helper.Func{
 	"invisible": helperInvisible,
 	"broadcast": helperBroadcast,
 	"destroy":   helperDestroy,
@@ -33,7 +34,7 @@ var helpers = map[string]embryo.HelperFunc{
 	"nproc":     helperNproc,
 }
 
-func TestMain(m *testing.M) { embryo.Main(m, helpers) }
+func TestMain(m *testing.M) { helper.Main(m, helpers) }
 
 var name = embryo.Name
 
@@ -50,7 +51,7 @@ func configReport(fd int, args ...string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = pidfd.FDDup(fd, int(w.Fd()), 1, 0)
+	err = pidfd.ConfigFDDup(fd, int(w.Fd()), 1, 0)
 	w.Close()
 	if err != nil {
 		r.Close()
@@ -60,7 +61,7 @@ func configReport(fd int, args ...string) (*os.File, error) {
 }
 
 // runReport starts a configured embryo and collects its report and exit.
-func runReport(fd int, out *os.File) (pid int, rep *childreport.Report, ex embryo.Exit, err error) {
+func runReport(fd int, out *os.File) (pid int, rep *childreport.Report, ex pidfd.Exit, err error) {
 	pid, err = pidfd.SpawnRun(fd, 0)
 	if err != nil {
 		return -1, nil, ex, fmt.Errorf("pidfd_spawn_run: %s", name(err))
@@ -144,7 +145,7 @@ func helperInvisible(json.RawMessage) (any, error) {
 			res.NewInProc[p] = pp
 		}
 	}
-	_, err = embryo.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
+	_, err = pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
 	res.Waitid = name(err)
 	var ws unix.WaitStatus
 	_, err = unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -182,7 +183,7 @@ type broadcastResult struct {
 // disposition for SIGUSR1 is to die.
 func helperBroadcast(raw json.RawMessage) (any, error) {
 	var arg broadcastArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	signal.Ignore(syscall.SIGUSR1)
@@ -233,7 +234,7 @@ type destroyResult struct {
 // anything left behind.
 func helperDestroy(raw json.RawMessage) (any, error) {
 	var arg destroyArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	sigc := make(chan os.Signal, 16)
@@ -260,7 +261,7 @@ func helperDestroy(raw json.RawMessage) (any, error) {
 			}
 			fallthrough
 		case 1:
-			if err := pidfd.FDDup(fd, int(w.Fd()), 1+i, 0); err != nil {
+			if err := pidfd.ConfigFDDup(fd, int(w.Fd()), 1+i, 0); err != nil {
 				return nil, fmt.Errorf("DUP: %s", name(err))
 			}
 		}
@@ -270,7 +271,7 @@ func helperDestroy(raw json.RawMessage) (any, error) {
 		unix.Close(fd)
 	}
 	var res destroyResult
-	_, err = embryo.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
+	_, err = pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
 	res.Waitid = name(err)
 	var ws unix.WaitStatus
 	_, err = unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -360,7 +361,7 @@ func waitCharge(cg string, want int) (int, error) {
 // stops their creation with EAGAIN.
 func helperPids(raw json.RawMessage) (any, error) {
 	var arg pidsArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	prewarm(8)
@@ -440,7 +441,7 @@ func helperCreator(json.RawMessage) (any, error) {
 	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, childreport.Path, 0); err != nil {
 		return nil, fmt.Errorf("EXEC: %s", name(err))
 	}
-	if err := pidfd.FDDup(fd, 4, 1, 0); err != nil {
+	if err := pidfd.ConfigFDDup(fd, 4, 1, 0); err != nil {
 		return nil, fmt.Errorf("DUP: %s", name(err))
 	}
 	unix.Close(4)
@@ -466,7 +467,7 @@ type receiverResult struct {
 // and start it.
 func helperReceiver(raw json.RawMessage) (any, error) {
 	var arg receiverArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	var fd int
@@ -496,8 +497,8 @@ func helperReceiver(raw json.RawMessage) (any, error) {
 	}
 	res.Fdinfo = strings.TrimSpace(string(b))
 	res.Exec = name(pidfd.ConfigExec(fd, unix.AT_FDCWD, childreport.TruePath, 0))
-	res.Signals = name(pidfd.Signals(fd, 0, 0))
-	res.Unknown = name(pidfd.Config(fd, 99, nil, 0))
+	res.Signals = name(pidfd.ConfigSignals(fd, 0, 0))
+	res.Unknown = name(pidfd.Config(fd, 99, 0, 0))
 	_, err = pidfd.SpawnRun(fd, 0)
 	res.Run = name(err)
 	_, err = pidfd.SpawnRun(fd, 1)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 func init() {
@@ -100,11 +101,10 @@ func look(fd int, cg2, v1 string) (hiddenView, error) {
 		v.Children = append(v.Children, kids...)
 	}
 	slices.Sort(v.Threads)
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+	m, err := pidfd.Fdinfo(fd)
 	if err != nil {
 		return v, err
 	}
-	m := embryo.ParseFdinfo(string(b))
 	v.FdinfoPid, v.NSpid = m["Pid"], m["NSpid"]
 	return v, nil
 }
@@ -146,7 +146,7 @@ func waitNothread(fd int) string {
 
 func helperHidden(raw json.RawMessage) (any, error) {
 	var arg hiddenArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	runtime.LockOSThread() // the creating thread: its children file, its waits
@@ -217,7 +217,7 @@ func TestHiddenBeforeStart(t *testing.T) {
 		v1 = dir
 	}
 	cgfd := openCgroup(t, cg)
-	h := embryo.NewHelper(t, "hidden", hiddenArg{Cgroup: cg, V1: v1})
+	h := helper.New(t, "hidden", hiddenArg{Cgroup: cg, V1: v1})
 	intoCgroup(h, cgfd)
 	var res hiddenResult
 	h.Result(&res)

@@ -19,6 +19,7 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 func processMadvise(fd int) error {
@@ -86,7 +87,7 @@ func TestESRCHBeforeStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer devnull.Close()
-	if err := pidfd.FDDup(fd, int(devnull.Fd()), 0, 0); err != nil {
+	if err := pidfd.ConfigFDDup(fd, int(devnull.Fd()), 0, 0); err != nil {
 		t.Fatalf("DUP to fd 0: %s", embryo.Name(err))
 	}
 	for _, o := range []op{
@@ -132,7 +133,7 @@ func TestAfterStartLikeClonePidfd(t *testing.T) {
 			c.name = "embryo"
 			c.fd = embryo.New(t)
 			c.out = embryo.Config(t, c.fd, []string{"read"}, nil)
-			if err := pidfd.FDDup(c.fd, int(in.Fd()), 0, 0); err != nil {
+			if err := pidfd.ConfigFDDup(c.fd, int(in.Fd()), 0, 0); err != nil {
 				t.Fatalf("DUP to fd 0: %s", embryo.Name(err))
 			}
 			c.pid = embryo.Run(t, c.fd)
@@ -188,7 +189,7 @@ func TestAfterStartLikeClonePidfd(t *testing.T) {
 			if ev, err := embryo.PollIn(c.fd, 0); err != nil || ev != 0 {
 				t.Errorf("%s: poll on a running child: events %#x, %v; want none", c.name, ev, err)
 			}
-			ex, err := embryo.Waitid(unix.P_PIDFD, c.fd, unix.WEXITED|unix.WNOHANG)
+			ex, err := pidfd.Waitid(unix.P_PIDFD, c.fd, unix.WEXITED|unix.WNOHANG)
 			if err != nil || ex.Code != 0 {
 				t.Errorf("%s: waitid(WNOHANG) on a running child: %v, %v; want no child reported", c.name, ex, embryo.Name(err))
 			}
@@ -206,7 +207,7 @@ func TestAfterStartLikeClonePidfd(t *testing.T) {
 				t.Errorf("%s: poll after SIGTERM: events %#x, %v; want POLLIN", c.name, ev, err)
 			}
 			ex := embryo.Wait(t, c.fd)
-			if ex.Code != embryo.CLD_KILLED || ex.Status != int(unix.SIGTERM) || ex.Pid != c.pid {
+			if ex.Code != pidfd.CLD_KILLED || ex.Status != int(unix.SIGTERM) || ex.Pid != c.pid {
 				t.Errorf("%s: %v, want pid %d killed by SIGTERM", c.name, ex, c.pid)
 			}
 		}
@@ -216,7 +217,7 @@ func TestAfterStartLikeClonePidfd(t *testing.T) {
 func TestPidInvisibleBeforeStart(t *testing.T) {
 	embryo.Require(t)
 	var res invisibleResult
-	embryo.NewHelper(t, "invisible", nil).Result(&res)
+	helper.New(t, "invisible", nil).Result(&res)
 	t.Logf("markers %d and %d, embryo started as %d", res.Before, res.After, res.Pid)
 	if res.Waitid != "ECHILD" {
 		t.Errorf("waitid(P_ALL, WNOHANG) with only an embryo for a child: %s, want ECHILD", res.Waitid)
@@ -255,10 +256,10 @@ func TestBroadcastSkipsEmbryo(t *testing.T) {
 		{"kill(-pgrp) and kill(-1) as nobody", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := embryo.NewHelper(t, "broadcast", broadcastArg{KillAll: tc.killAll})
+			h := helper.New(t, "broadcast", broadcastArg{KillAll: tc.killAll})
 			h.Cmd.SysProcAttr.Setpgid = true
 			if tc.killAll {
-				h.AsUser(embryo.Nobody, embryo.Nobody)
+				h.AsUser(helper.Nobody, helper.Nobody)
 			}
 			var res broadcastResult
 			h.Result(&res)
@@ -322,7 +323,7 @@ func TestFdinfoEmbryo(t *testing.T) {
 func TestDestroyOnClose(t *testing.T) {
 	embryo.Require(t)
 	var res destroyResult
-	embryo.NewHelper(t, "destroy", destroyArg{N: 8}).Result(&res)
+	helper.New(t, "destroy", destroyArg{N: 8}).Result(&res)
 	if res.Waitid != "ECHILD" {
 		t.Errorf("waitid(P_ALL, WNOHANG) after closing unstarted embryos: %s, want ECHILD", res.Waitid)
 	}
@@ -345,7 +346,7 @@ func TestPidsCgroup(t *testing.T) {
 	cg := embryo.PidsCgroup(t)
 	const n = 6
 	var res pidsResult
-	embryo.NewHelper(t, "pids", pidsArg{Cgroup: cg, N: n}).Env("GOMAXPROCS=1").Result(&res)
+	helper.New(t, "pids", pidsArg{Cgroup: cg, N: n}).Env("GOMAXPROCS=1").Result(&res)
 	t.Logf("%s: %+v", cg, res)
 	if res.Base != 0 {
 		t.Errorf("pids.current less the helper's threads = %d before any embryo, want 0", res.Base)
@@ -375,7 +376,7 @@ func TestCreatorExitDestroysEmbryo(t *testing.T) {
 	}
 	defer unix.Close(sp[0])
 	out, w := embryo.Pipe(t)
-	h := embryo.NewHelper(t, "creator", nil)
+	h := helper.New(t, "creator", nil)
 	sock := os.NewFile(uintptr(sp[1]), "sock")
 	h.Cmd.ExtraFiles = []*os.File{sock, w}
 	stdin, err := h.Cmd.StdinPipe()
@@ -399,7 +400,7 @@ func TestCreatorExitDestroysEmbryo(t *testing.T) {
 	if ev, err := embryo.PollIn(fd, 0); err != nil || ev != 0 {
 		t.Errorf("poll on a live embryo: events %#x, %v; want none", ev, err)
 	}
-	embryo.Check(t, "pidfd_config by a process that did not create the embryo", pidfd.Signals(fd, 0, 0), unix.EPERM)
+	embryo.Check(t, "pidfd_config by a process that did not create the embryo", pidfd.ConfigSignals(fd, 0, 0), unix.EPERM)
 
 	stdin.Close()
 	h.Result(nil)
@@ -409,7 +410,7 @@ func TestCreatorExitDestroysEmbryo(t *testing.T) {
 		t.Errorf("poll on the embryo after its creator exited: events %#x, %v; want POLLIN or POLLHUP", ev, err)
 	}
 	embryo.Check(t, "pidfd_send_signal(0) after the creator exited", unix.PidfdSendSignal(fd, 0, nil, 0), unix.ESRCH)
-	if err := pidfd.Signals(fd, 0, 0); err != unix.EPERM && err != unix.ESRCH {
+	if err := pidfd.ConfigSignals(fd, 0, 0); err != unix.EPERM && err != unix.ESRCH {
 		t.Errorf("pidfd_config after the creator exited: %s, want EPERM or ESRCH", embryo.Name(err))
 	}
 	if _, err := pidfd.SpawnRun(fd, 0); err != unix.EPERM && err != unix.ESRCH {
@@ -425,19 +426,19 @@ func TestRunTwice(t *testing.T) {
 	fd := embryo.New(t)
 	in, inW := embryo.InputPipe(t)
 	out := embryo.Config(t, fd, []string{"read"}, nil)
-	if err := pidfd.FDDup(fd, int(in.Fd()), 0, 0); err != nil {
+	if err := pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0); err != nil {
 		t.Fatal(embryo.Name(err))
 	}
 	embryo.Run(t, fd)
 	_, err := pidfd.SpawnRun(fd, 0)
 	embryo.Check(t, "second pidfd_spawn_run while the child runs", err, unix.EBUSY)
-	embryo.Check(t, "pidfd_config while the child runs", pidfd.Signals(fd, 0, 0), unix.EBUSY)
+	embryo.Check(t, "pidfd_config while the child runs", pidfd.ConfigSignals(fd, 0, 0), unix.EBUSY)
 	inW.Close()
 	embryo.Report(t, out)
 	embryo.Wait(t, fd)
 	_, err = pidfd.SpawnRun(fd, 0)
 	embryo.Check(t, "pidfd_spawn_run after the child was reaped", err, unix.EBUSY)
-	embryo.Check(t, "pidfd_config after the child was reaped", pidfd.Signals(fd, 0, 0), unix.EBUSY)
+	embryo.Check(t, "pidfd_config after the child was reaped", pidfd.ConfigSignals(fd, 0, 0), unix.EBUSY)
 }
 
 func TestRunOnPlainPidfd(t *testing.T) {
@@ -526,7 +527,7 @@ func TestWaitAndPollAcrossStart(t *testing.T) {
 	fd := embryo.New(t)
 	in, inW := embryo.InputPipe(t)
 	out := embryo.Config(t, fd, []string{"read", "9"}, nil)
-	if err := pidfd.FDDup(fd, int(in.Fd()), 0, 0); err != nil {
+	if err := pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0); err != nil {
 		t.Fatal(embryo.Name(err))
 	}
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -540,7 +541,7 @@ func TestWaitAndPollAcrossStart(t *testing.T) {
 	events := make([]unix.EpollEvent, 1)
 	notReady := func(when string) {
 		t.Helper()
-		ex, err := embryo.Waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOHANG)
+		ex, err := pidfd.Waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOHANG)
 		if err != nil || ex.Code != 0 {
 			t.Errorf("%s: waitid(P_PIDFD, WNOHANG): %v, %s; want 0 with no child reported", when, ex, embryo.Name(err))
 		}
@@ -554,13 +555,13 @@ func TestWaitAndPollAcrossStart(t *testing.T) {
 
 	notReady("before start")
 	type result struct {
-		ex  embryo.Exit
+		ex  pidfd.Exit
 		err error
 	}
 	blocked := make(chan result, 1)
 	go func() {
 		// WNOWAIT: leave the zombie for poll and the final reap.
-		ex, err := embryo.Waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOWAIT)
+		ex, err := pidfd.Waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOWAIT)
 		blocked <- result{ex, err}
 	}()
 	stillBlocked := func(when string) {
@@ -607,7 +608,7 @@ func TestOnlyCreatorMayConfigure(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			fd := embryo.New(t)
 			out := embryo.Config(t, fd, []string{"exit", "0"}, nil)
-			h := embryo.NewHelper(t, "receiver", receiverArg{How: how, Fd: fd})
+			h := helper.New(t, "receiver", receiverArg{How: how, Fd: fd})
 			var sp [2]int
 			switch how {
 			case "scm":
@@ -638,7 +639,7 @@ func TestOnlyCreatorMayConfigure(t *testing.T) {
 			}
 			var res receiverResult
 			h.Result(&res)
-			if m := embryo.ParseFdinfo(res.Fdinfo); m["Embryo"] != "1" {
+			if m := pidfd.ParseFdinfo(res.Fdinfo); m["Embryo"] != "1" {
 				t.Errorf("the receiver's fdinfo lacks Embryo:\\t1:\n%s", res.Fdinfo)
 			}
 			for _, c := range []struct{ what, got string }{
@@ -673,7 +674,7 @@ func TestOnlyCreatorMayConfigure(t *testing.T) {
 // runs as nobody.
 func TestRlimitNproc(t *testing.T) {
 	embryo.Require(t)
-	h := embryo.NewHelper(t, "nproc", nil).AsUser(embryo.Nobody, embryo.Nobody)
+	h := helper.New(t, "nproc", nil).AsUser(helper.Nobody, helper.Nobody)
 	var res nprocResult
 	h.Result(&res)
 	if res.ForkZero != "EAGAIN" {

@@ -27,6 +27,7 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 func init() {
@@ -301,7 +302,7 @@ func openCgroup(t *testing.T, cg string) int {
 }
 
 // intoCgroup makes the helper start in the cgroup open at cgfd.
-func intoCgroup(h *embryo.Helper, cgfd int) {
+func intoCgroup(h *helper.Helper, cgfd int) {
 	h.Cmd.SysProcAttr.UseCgroupFD = true
 	h.Cmd.SysProcAttr.CgroupFD = cgfd
 }
@@ -330,7 +331,7 @@ type execBlockResult struct {
 // the exec is answered.
 func helperExecBlock(raw json.RawMessage) (any, error) {
 	var arg execBlockArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	if arg.BigArgs > 0 {
@@ -372,7 +373,7 @@ func helperExecBlock(raw json.RawMessage) (any, error) {
 // startExecBlock starts helperExecBlock (setup may change its command
 // first), receives the embryo's pidfd, reads the embryo's pid from it and
 // closes it again: the helper's file is the only one left.
-func startExecBlock(t *testing.T, arg execBlockArg, setup func(h *embryo.Helper)) *embryo.Helper {
+func startExecBlock(t *testing.T, arg execBlockArg, setup func(h *helper.Helper)) *helper.Helper {
 	t.Helper()
 	sp, err := embryo.Socketpair()
 	if err != nil {
@@ -380,7 +381,7 @@ func startExecBlock(t *testing.T, arg execBlockArg, setup func(h *embryo.Helper)
 	}
 	defer unix.Close(sp[0])
 	sock := os.NewFile(uintptr(sp[1]), "sock")
-	h := embryo.NewHelper(t, "v2execblock", arg)
+	h := helper.New(t, "v2execblock", arg)
 	h.Cmd.ExtraFiles = []*os.File{sock}
 	if setup != nil {
 		setup(h)
@@ -416,7 +417,7 @@ type vforkControlResult struct {
 // the test holds with a fanotify permission event.
 func helperVforkControl(raw json.RawMessage) (any, error) {
 	var arg vforkControlArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	cgfd, err := unix.Open(arg.Cgroup, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -474,7 +475,7 @@ type heldEmbryo struct {
 // exit. The test freezes it in between.
 func helperHold(raw json.RawMessage) (any, error) {
 	var arg holdArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	res := make([]heldEmbryo, len(arg.FailedExec))
@@ -522,10 +523,10 @@ func helperHold(raw json.RawMessage) (any, error) {
 
 // startHold starts helperHold (setup may change its command first) and
 // waits until its embryos exist. Closing the returned stdin lets it go on.
-func startHold(t *testing.T, arg holdArg, setup func(h *embryo.Helper)) (*embryo.Helper, io.WriteCloser) {
+func startHold(t *testing.T, arg holdArg, setup func(h *helper.Helper)) (*helper.Helper, io.WriteCloser) {
 	t.Helper()
 	r, w := embryo.Pipe(t)
-	h := embryo.NewHelper(t, "v2hold", arg)
+	h := helper.New(t, "v2hold", arg)
 	h.Cmd.ExtraFiles = []*os.File{w}
 	stdin, err := h.Cmd.StdinPipe()
 	if err != nil {
@@ -582,7 +583,7 @@ func inheritFrom(fd, src int) (string, error) {
 	if _, err := unix.FcntlInt(uintptr(src), unix.F_SETFD, 0); err != nil {
 		return "", fmt.Errorf("clearing FD_CLOEXEC: %v", err)
 	}
-	err := pidfd.FDInherit(fd)
+	err := pidfd.ConfigFDInherit(fd)
 	if _, err := unix.FcntlInt(uintptr(src), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		return "", fmt.Errorf("setting FD_CLOEXEC: %v", err)
 	}
@@ -595,7 +596,7 @@ func inheritFrom(fd, src int) (string, error) {
 // table.
 func helperInherit(raw json.RawMessage) (any, error) {
 	var arg inheritArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	prewarm(8)
@@ -652,8 +653,8 @@ func helperInherit(raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	// Only now: on a kernel that copied B's pidfd, this CLOSE destroys B.
-	res.OtherCloseB = name(pidfd.FDClose(a, b))
-	res.OtherClose2 = name(pidfd.FDClose(a, 2))
+	res.OtherCloseB = name(pidfd.ConfigFDClose(a, b))
+	res.OtherClose2 = name(pidfd.ConfigFDClose(a, 2))
 	unix.Close(a)
 	if res.OtherAfterAB, err = waitCharge(cg, res.OtherBase); err != nil {
 		return nil, err

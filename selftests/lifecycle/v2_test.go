@@ -25,8 +25,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/arena"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 // TestKillWhileExecingCgroupKill (series v2, A5): an embryo whose exec
@@ -38,12 +40,12 @@ func TestKillWhileExecingCgroupKill(t *testing.T) {
 	embryo.Require(t)
 	cg := newCgroup2(t)
 	prog := filepath.Join(tmpfsDir(t), "true-static")
-	embryo.CopyFile(t, childreport.TruePath, prog, 0o755)
+	helper.CopyFile(t, childreport.TruePath, prog, 0o755)
 	fan := newExecBlocker(t, prog)
 	defer fan.release() // before the cleanups wait for the helper
 
 	cgfd := openCgroup(t, cg)
-	h := startExecBlock(t, execBlockArg{Prog: prog, Argv: []string{"true-static"}}, func(h *embryo.Helper) {
+	h := startExecBlock(t, execBlockArg{Prog: prog, Argv: []string{"true-static"}}, func(h *helper.Helper) {
 		intoCgroup(h, cgfd)
 	})
 	unix.Close(cgfd)
@@ -73,12 +75,12 @@ func TestKillWhileExecingPidnsTeardown(t *testing.T) {
 	dir := tmpfsDir(t)
 	prog := filepath.Join(dir, "childreport")
 	marker := filepath.Join(dir, "marker") // childreport writes its report there
-	embryo.CopyFile(t, childreport.Path, prog, 0o755)
+	helper.CopyFile(t, childreport.Path, prog, 0o755)
 	fan := newExecBlocker(t, prog)
 	defer fan.release() // before the cleanups wait for the helper
 
 	arg := execBlockArg{Prog: prog, Argv: []string{"childreport"}, Env: []string{childreport.EnvOutFile + "=" + marker}}
-	h := startExecBlock(t, arg, func(h *embryo.Helper) {
+	h := startExecBlock(t, arg, func(h *helper.Helper) {
 		h.Cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
 	})
 	hfd, err := pidfd.Open(h.Pid(), 0)
@@ -98,7 +100,7 @@ func TestKillWhileExecingPidnsTeardown(t *testing.T) {
 	exited := err == nil && ev&unix.POLLIN != 0
 	if !exited {
 		t.Errorf("the namespace's init (pid %d) has not finished exiting %v after SIGKILL (poll: %#x, %v): it waits for the execing embryo %d", h.Pid(), killWithin, ev, err, pid)
-	} else if ex, err := embryo.Waitid(unix.P_PIDFD, hfd, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG); err != nil || ex.Code != embryo.CLD_KILLED || ex.Status != int(unix.SIGKILL) {
+	} else if ex, err := pidfd.Waitid(unix.P_PIDFD, hfd, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG); err != nil || ex.Code != pidfd.CLD_KILLED || ex.Status != int(unix.SIGKILL) {
 		t.Errorf("the namespace's init: %v, %v; want killed by SIGKILL", ex, embryo.Name(err))
 	}
 
@@ -178,7 +180,7 @@ func TestSecondFileDoesNotDestroy(t *testing.T) {
 		if err != nil || ev&(unix.POLLIN|unix.POLLHUP) == 0 {
 			t.Fatalf("poll on the second file %v after the creator's file closed: events %#x, %v; want POLLIN or POLLHUP (the embryo destroyed)", killWithin, ev, err)
 		}
-		_, err = embryo.Waitid(unix.P_PIDFD, fd2, unix.WEXITED|unix.WNOHANG)
+		_, err = pidfd.Waitid(unix.P_PIDFD, fd2, unix.WEXITED|unix.WNOHANG)
 		embryo.Check(t, "waitid(P_PIDFD) on the second file of a destroyed embryo", err, unix.ECHILD)
 	})
 }
@@ -192,11 +194,11 @@ func TestSecondFileDoesNotDestroy(t *testing.T) {
 // and INHERIT copies the pidfds, so closing them destroys nothing.
 func TestNoEmbryoPidfdInEmbryo(t *testing.T) {
 	embryo.Require(t)
-	dupRejected := func(t *testing.T, into, src int, flags uint, what string) {
+	dupRejected := func(t *testing.T, into, src int, flags int, what string) {
 		t.Helper()
-		embryo.Check(t, "PIDFD_FD_DUP of "+what, pidfd.FDDup(into, src, 3, flags), unix.EINVAL)
+		embryo.Check(t, "PIDFD_FD_DUP of "+what, pidfd.ConfigFDDup(into, src, 3, flags), unix.EINVAL)
 		// Also undoes a v1 DUP, so that the embryos can be destroyed.
-		embryo.Check(t, "CLOSE of the fd the rejected DUP named", pidfd.FDClose(into, 3), unix.EBADF)
+		embryo.Check(t, "CLOSE of the fd the rejected DUP named", pidfd.ConfigFDClose(into, 3), unix.EBADF)
 	}
 	t.Run("DUP of its own pidfd", func(t *testing.T) {
 		a := embryo.New(t)
@@ -222,7 +224,7 @@ func TestNoEmbryoPidfdInEmbryo(t *testing.T) {
 	t.Run("INHERIT", func(t *testing.T) {
 		cg := embryo.PidsCgroup(t)
 		var res inheritResult
-		embryo.NewHelper(t, "v2inherit", inheritArg{Cgroup: cg}).Env("GOMAXPROCS=1").Result(&res)
+		helper.New(t, "v2inherit", inheritArg{Cgroup: cg}).Env("GOMAXPROCS=1").Result(&res)
 		t.Logf("%s: %+v", cg, res)
 		if res.OwnWithEmbryo != res.OwnBase+1 || res.OtherWithBoth != res.OtherBase+2 {
 			t.Fatalf("embryo charges %d -> %d with one, %d -> %d with two: the pids cgroup does not count embryos; the test is void",
@@ -255,7 +257,7 @@ func TestNoEmbryoPidfdInEmbryo(t *testing.T) {
 		started := embryo.New(t)
 		in, inW := embryo.InputPipe(t)
 		out := embryo.Config(t, started, []string{"read"}, nil)
-		if err := pidfd.FDDup(started, int(in.Fd()), 0, 0); err != nil {
+		if err := pidfd.ConfigFDDup(started, int(in.Fd()), 0, 0); err != nil {
 			t.Fatal(embryo.Name(err))
 		}
 		embryo.Run(t, started)
@@ -267,8 +269,8 @@ func TestNoEmbryoPidfdInEmbryo(t *testing.T) {
 		defer unix.Close(kid)
 
 		a := embryo.New(t)
-		embryo.Check(t, "PIDFD_FD_DUP of a started embryo's pidfd", pidfd.FDDup(a, started, 3, 0), 0)
-		embryo.Check(t, "PIDFD_FD_DUP of a CLONE_PIDFD child's pidfd", pidfd.FDDup(a, kid, 4, 0), 0)
+		embryo.Check(t, "PIDFD_FD_DUP of a started embryo's pidfd", pidfd.ConfigFDDup(a, started, 3, 0), 0)
+		embryo.Check(t, "PIDFD_FD_DUP of a CLONE_PIDFD child's pidfd", pidfd.ConfigFDDup(a, kid, 4, 0), 0)
 		report := filepath.Join(t.TempDir(), "report")
 		embryo.ConfigProgram(t, a, childreport.Path, []string{childreport.Path}, []string{childreport.EnvOutFile + "=" + report})
 		embryo.Run(t, a)
@@ -315,7 +317,7 @@ func openat2Raw(path uint64, how []byte, size int) (int, error) {
 func TestFDOpenHowSizeBounded(t *testing.T) {
 	embryo.Require(t)
 	page := unix.Getpagesize()
-	a := embryo.NewArena(t, 1<<16)
+	a := arena.New(t, 1<<16)
 	path := a.CStringAddr(os.DevNull)
 	fd := embryo.New(t)
 	for _, tc := range []struct {
@@ -329,7 +331,7 @@ func TestFDOpenHowSizeBounded(t *testing.T) {
 		{"how_size = 2 * PAGE_SIZE, zeros after the struct", 2 * page, unix.E2BIG},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			how := embryo.Place(a, unix.OpenHow{Flags: unix.O_RDONLY}, tc.size)
+			how := arena.Place(a, unix.OpenHow{Flags: unix.O_RDONLY}, tc.size)
 			ref, err := openat2Raw(path, how, tc.size)
 			if err == nil {
 				unix.Close(ref)
@@ -337,17 +339,17 @@ func TestFDOpenHowSizeBounded(t *testing.T) {
 			if embryo.Errno(err) != tc.want {
 				t.Fatalf("openat2 itself with how_size %d: %s, want %s: the comparison is void", tc.size, embryo.Name(err), embryo.ErrnoName(tc.want))
 			}
-			arg := embryo.Place(a, pidfd.FDArg{
+			arg := arena.Place(a, pidfd.FDArg{
 				Action: pidfd.PIDFD_FD_OPEN, SrcFd: unix.AT_FDCWD, Fd: 3,
-				Path: path, How: embryo.Addr(how), HowSize: uint64(tc.size),
+				Path: path, How: arena.Addr(how), HowSize: uint64(tc.size),
 			}, 0)
-			err = pidfd.Config(fd, pidfd.PIDFD_CONFIG_FD, embryo.Ptr(arg), pidfd.PIDFD_FD_SIZE_VER0)
+			err = pidfd.Config(fd, pidfd.PIDFD_CONFIG_FD, arena.Ptr(arg), pidfd.PIDFD_FD_SIZE_VER0)
 			embryo.Check(t, "PIDFD_FD_OPEN with "+tc.name, err, tc.want)
 			want := unix.Errno(0) // the opened fd is there
 			if tc.want != 0 {
 				want = unix.EBADF // a failed OPEN installs nothing
 			}
-			embryo.Check(t, "CLOSE of fd 3 after the OPEN", pidfd.FDClose(fd, 3), want)
+			embryo.Check(t, "CLOSE of fd 3 after the OPEN", pidfd.ConfigFDClose(fd, 3), want)
 		})
 	}
 }
@@ -361,7 +363,7 @@ func TestFDOpenHowSizeBounded(t *testing.T) {
 func TestArgvEnvpLimitsAsExec(t *testing.T) {
 	embryo.Require(t)
 	var res argvLimitsResult
-	embryo.NewHelper(t, "v2argvlimits", nil).Result(&res)
+	helper.New(t, "v2argvlimits", nil).Result(&res)
 	t.Logf("%+v", res)
 	for _, c := range []struct{ what, got, want string }{
 		{"ARGV of 300 KiB, embryo created under RLIMIT_STACK 8 MiB (limit 2 MiB)", res.BigArgv300, "success"},
@@ -405,7 +407,7 @@ func TestFreezerFreezesEmbryo(t *testing.T) {
 			cg := newCgroup2(t)
 			cgfd := openCgroup(t, cg)
 			arg := holdArg{FailedExec: []bool{tc.failed}}
-			h, stdin := startHold(t, arg, func(h *embryo.Helper) { intoCgroup(h, cgfd) })
+			h, stdin := startHold(t, arg, func(h *helper.Helper) { intoCgroup(h, cgfd) })
 			unix.Close(cgfd)
 			freeze := filepath.Join(cg, "cgroup.freeze")
 			defer writeCtl(freeze, "0")
@@ -457,15 +459,15 @@ func TestFreezerFreezesRunner(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cgA, cgB := newCgroup2(t), newCgroup2(t)
 			prog := filepath.Join(tmpfsDir(t), "true-static")
-			embryo.CopyFile(t, childreport.TruePath, prog, 0o755)
+			helper.CopyFile(t, childreport.TruePath, prog, 0o755)
 			fan := newExecBlocker(t, prog)
 			defer fan.release() // before the cleanups wait for the helper
 
-			var h *embryo.Helper
+			var h *helper.Helper
 			var execer int // the process held in its exec, in A
 			if tc.vfork {
 				cgfd := openCgroup(t, cgB)
-				h = embryo.NewHelper(t, "v2vforkcontrol", vforkControlArg{Prog: prog, Cgroup: cgA})
+				h = helper.New(t, "v2vforkcontrol", vforkControlArg{Prog: prog, Cgroup: cgA})
 				intoCgroup(h, cgfd)
 				h.Start()
 				unix.Close(cgfd)
@@ -483,7 +485,7 @@ func TestFreezerFreezesRunner(t *testing.T) {
 			} else {
 				cgfd := openCgroup(t, cgA)
 				arg := execBlockArg{Prog: prog, Argv: []string{"true-static"}, MoveTo: cgB}
-				h = startExecBlock(t, arg, func(h *embryo.Helper) { intoCgroup(h, cgfd) })
+				h = startExecBlock(t, arg, func(h *helper.Helper) { intoCgroup(h, cgfd) })
 				unix.Close(cgfd)
 				execer = fan.waitExec(t, h.Pid()) // the embryo is in its exec, held there
 			}
@@ -628,7 +630,7 @@ func TestKilledRunnerLargeArgvFreedInProcessContext(t *testing.T) {
 	dir := tmpfsDir(t)
 	prog := filepath.Join(dir, "childreport")
 	fifo := filepath.Join(dir, "report")
-	embryo.CopyFile(t, childreport.Path, prog, 0o755)
+	helper.CopyFile(t, childreport.Path, prog, 0o755)
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -645,7 +647,7 @@ func TestKilledRunnerLargeArgvFreedInProcessContext(t *testing.T) {
 	const bigArgs = 40 // 5 MiB: above KMALLOC_MAX_SIZE (4 MiB), so kvmalloc() uses vmalloc()
 	arg := execBlockArg{Prog: prog, Argv: []string{"childreport"}, Env: []string{childreport.EnvOutFile + "=" + fifo}, BigArgs: bigArgs}
 	cgfd := openCgroup(t, cg)
-	h := startExecBlock(t, arg, func(h *embryo.Helper) { intoCgroup(h, cgfd) })
+	h := startExecBlock(t, arg, func(h *helper.Helper) { intoCgroup(h, cgfd) })
 	unix.Close(cgfd)
 	pid := fan.waitExec(t, h.Pid())
 
@@ -695,7 +697,7 @@ func TestKilledRunnerLargeArgvFreedInProcessContext(t *testing.T) {
 	if !strings.Contains(string(report), strings.Repeat("a", 1000)) {
 		t.Errorf("the child's report (%d bytes) does not show its big argv", len(report))
 	}
-	switch ex, err := embryo.Waitid(unix.P_PID, pid, unix.WEXITED); {
+	switch ex, err := pidfd.Waitid(unix.P_PID, pid, unix.WEXITED); {
 	case errors.Is(err, unix.ECHILD):
 		t.Logf("the child %d is not ours to reap (reparented to init)", pid)
 	case err != nil || !ex.Exited(0):

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 const binfmtDir = "/proc/sys/fs/binfmt_misc"
@@ -73,7 +74,7 @@ func TestBinfmtMisc(t *testing.T) {
 	} {
 		for _, u := range both {
 			t.Run(tc.name+"/"+u.name, func(t *testing.T) {
-				h := embryo.NewHelper(t, "pair", pairArg{Prog: tc.prog, Argv: argv, Env: []string{"K=v"}})
+				h := helper.New(t, "pair", pairArg{Prog: tc.prog, Argv: argv, Env: []string{"K=v"}})
 				if u.uid != 0 {
 					h.AsUser(u.uid, u.gid)
 				}

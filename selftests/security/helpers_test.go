@@ -13,12 +13,13 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
-// helpers are the functions a re-executed test binary runs (embryo.Main).
-var helpers = map[string]embryo.HelperFunc{"pair": helperPair}
+// helpers are the functions a re-executed test binary runs (helper.Main).
+var helpers = map[string]helper.Func{"pair": helperPair}
 
-func TestMain(m *testing.M) { embryo.Main(m, helpers) }
+func TestMain(m *testing.M) { helper.Main(m, helpers) }
 
 // sandbox is what the helper does to itself before spawning.
 type sandbox struct {
@@ -54,7 +55,7 @@ type pairResult struct {
 // else) twice from that thread: by fork+execve and by an embryo.
 func helperPair(raw json.RawMessage) (any, error) {
 	var arg pairArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	// Sandboxes are per thread: set up, fork and create the embryo on
@@ -94,7 +95,7 @@ func finish(r *os.File, pfd int) outcome {
 	rep, b, rerr := embryo.ParseReport(r)
 	ex, err := embryo.WaitExit(pfd, embryo.Timeout)
 	o.Errno, o.Exit, o.Status = "success", ex.String(), ex.Status
-	if ex.Code != embryo.CLD_EXITED {
+	if ex.Code != pidfd.CLD_EXITED {
 		o.Status = -1
 	}
 	switch {
@@ -142,7 +143,7 @@ func viaEmbryo(arg pairArg) (outcome, error) {
 		{"EXEC", pidfd.ConfigExec(fd, unix.AT_FDCWD, arg.Prog, 0)},
 		{"ARGV", pidfd.ConfigArgv(fd, arg.Argv)},
 		{"ENVP", pidfd.ConfigEnvp(fd, arg.Env)},
-		{"DUP", pidfd.FDDup(fd, int(w.Fd()), 1, 0)},
+		{"DUP", pidfd.ConfigFDDup(fd, int(w.Fd()), 1, 0)},
 	} {
 		if c.err != nil {
 			w.Close()

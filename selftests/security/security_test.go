@@ -19,6 +19,7 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 // fixture holds the programs the cases run, on tmpfs mounts of their own
@@ -59,10 +60,10 @@ func newFixture(t *testing.T) fixture {
 	mountTmpfs(t, f.exec, 0)
 	mountTmpfs(t, f.noexec, unix.MS_NOEXEC)
 
-	embryo.CopyFile(t, childreport.Path, f.path("ok"), 0o755)
-	embryo.CopyFile(t, childreport.Path, f.path("noexec-bit"), 0o644)
-	embryo.CopyFile(t, childreport.Path, filepath.Join(f.noexec, "ok"), 0o755)
-	embryo.CopyFile(t, childreport.Path, f.path("busy"), 0o755)
+	helper.CopyFile(t, childreport.Path, f.path("ok"), 0o755)
+	helper.CopyFile(t, childreport.Path, f.path("noexec-bit"), 0o644)
+	helper.CopyFile(t, childreport.Path, filepath.Join(f.noexec, "ok"), 0o755)
+	helper.CopyFile(t, childreport.Path, f.path("busy"), 0o755)
 	if err := os.Mkdir(f.path("dir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func newFixture(t *testing.T) fixture {
 		}
 	}
 	for name, mode := range map[string]uint32{"setuid": unix.S_ISUID | 0o755, "setgid": unix.S_ISGID | 0o755} {
-		embryo.CopyFile(t, childreport.Path, f.path(name), 0o755)
+		helper.CopyFile(t, childreport.Path, f.path(name), 0o755)
 		if err := os.Chown(f.path(name), 0, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +104,7 @@ type user struct {
 
 var (
 	root   = user{"root", 0, 0}
-	nobody = user{"nobody", embryo.Nobody, embryo.Nobody}
+	nobody = user{"nobody", helper.Nobody, helper.Nobody}
 	both   = []user{root, nobody}
 )
 
@@ -254,7 +255,7 @@ func TestExecMatrix(t *testing.T) {
 		for _, u := range tc.users {
 			t.Run(tc.name+"/"+u.name, func(t *testing.T) {
 				a := pairArg{Prog: tc.prog, Argv: argv, Env: env, Sandbox: tc.sandbox}
-				h := embryo.NewHelper(t, "pair", a)
+				h := helper.New(t, "pair", a)
 				if u.uid != 0 {
 					h.AsUser(u.uid, u.gid)
 				}
@@ -297,7 +298,7 @@ func TestExecHoldsNoWriteDenial(t *testing.T) {
 	embryo.Require(t)
 	dir := t.TempDir()
 	prog := filepath.Join(dir, "prog")
-	embryo.CopyFile(t, childreport.Path, prog, 0o755)
+	helper.CopyFile(t, childreport.Path, prog, 0o755)
 	fd := embryo.New(t)
 	out := embryo.Config(t, fd, []string{"exit", "0"}, nil)
 	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, prog, 0); err != nil {
@@ -312,7 +313,7 @@ func TestExecHoldsNoWriteDenial(t *testing.T) {
 	w.Close()
 
 	// The path is resolved at run: replace the program by another.
-	embryo.CopyFile(t, childreport.TruePath, prog+".new", 0o755)
+	helper.CopyFile(t, childreport.TruePath, prog+".new", 0o755)
 	if err := os.Rename(prog+".new", prog); err != nil {
 		t.Fatal(err)
 	}

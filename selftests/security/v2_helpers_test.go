@@ -20,6 +20,7 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 func init() {
@@ -27,21 +28,6 @@ func init() {
 	helpers["v2-timens"] = helperTimens
 	helpers["v2-seccomp"] = helperSeccomp
 	helpers["v2-authority"] = helperAuthority
-}
-
-// fdinfoEmbryo says whether /proc/self/fdinfo/<fd> has the line
-// "Embryo:\t1".
-func fdinfoEmbryo(fd int) (bool, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
-	if err != nil {
-		return false, fmt.Errorf("reading fdinfo of fd %d: %v", fd, err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if line == "Embryo:\t1" {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // openRead is open(path, O_RDONLY) by the caller itself, by errno name.
@@ -56,7 +42,7 @@ func openRead(path string) string {
 // fdOpenSecret is PIDFD_FD_OPEN of path, read-only, at the embryo's fd 3,
 // by errno name.
 func fdOpenSecret(fd int, path string) string {
-	return embryo.Name(pidfd.FDOpen(fd, unix.AT_FDCWD, path, &unix.OpenHow{Flags: unix.O_RDONLY}, 3))
+	return embryo.Name(pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, path, &unix.OpenHow{Flags: unix.O_RDONLY}, 3))
 }
 
 // configProgram sets the embryo's program and argv.
@@ -100,7 +86,7 @@ type ponrResult struct {
 	Embryo     bool   // fdinfo says Embryo:\t1 after the run
 	Argv       string // PIDFD_CONFIG_ARGV after the run
 	FDOpen     string // PIDFD_FD_OPEN of Secret after the run
-	Exit       embryo.Exit
+	Exit       pidfd.Exit
 }
 
 // embryoWithDataLimit creates an embryo whose RLIMIT_DATA soft limit is
@@ -139,7 +125,7 @@ func embryoWithDataLimit(limit uint64) (int, error) {
 // afterwards, then reaps the child if it started.
 func helperPONR(raw json.RawMessage) (any, error) {
 	var arg ponrArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	runtime.LockOSThread()
@@ -154,7 +140,7 @@ func helperPONR(raw json.RawMessage) (any, error) {
 	}
 	res.Pid, err = pidfd.SpawnRun(fd, 0)
 	res.Run = embryo.Name(err)
-	if res.Embryo, err = fdinfoEmbryo(fd); err != nil {
+	if res.Embryo, err = pidfd.IsEmbryo(fd); err != nil {
 		return nil, err
 	}
 	res.Argv = embryo.Name(pidfd.ConfigArgv(fd, []string{"again"}))
@@ -177,7 +163,7 @@ type timensResult struct {
 	Run      string
 	Pid      int
 	Child    string // the started child's time namespace
-	Exit     embryo.Exit
+	Exit     pidfd.Exit
 }
 
 // helperTimens gives its thread a new time namespace for its children,
@@ -242,7 +228,7 @@ type seccompArg struct {
 type spawnOutcome struct {
 	Errno string // of the exec, "success" if the process started
 	Pid   int
-	Exit  embryo.Exit
+	Exit  pidfd.Exit
 }
 
 type seccompResult struct {
@@ -304,7 +290,7 @@ func trueForkExec() (spawnOutcome, error) {
 // and by an embryo.
 func helperSeccomp(raw json.RawMessage) (any, error) {
 	var arg seccompArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	runtime.LockOSThread()
@@ -341,7 +327,7 @@ func helperSeccomp(raw json.RawMessage) (any, error) {
 	}
 	res.Embryo.Pid, err = pidfd.SpawnRun(fd, 0)
 	res.Embryo.Errno = embryo.Name(err)
-	if res.EmbryoAfter, err = fdinfoEmbryo(fd); err != nil {
+	if res.EmbryoAfter, err = pidfd.IsEmbryo(fd); err != nil {
 		return nil, err
 	}
 	if res.Embryo.Errno != "success" {
@@ -366,7 +352,7 @@ type authorityResult struct {
 	Embryo  bool   // fdinfo says Embryo:\t1 after the change
 	FDOpen  string // PIDFD_FD_OPEN of Secret after the change
 	Run     string // pidfd_spawn_run after the change
-	Exit    embryo.Exit
+	Exit    pidfd.Exit
 }
 
 // envExeced tells the re-executed creator ("execve") its embryo's fd and
@@ -407,7 +393,7 @@ func changeSelf(arg authorityArg, fd int) (string, error) {
 		return "", nil
 	case "setresuid":
 		// syscall.Setresuid changes every thread of the process.
-		if err := syscall.Setresuid(embryo.Nobody, embryo.Nobody, embryo.Nobody); err != nil {
+		if err := syscall.Setresuid(helper.Nobody, helper.Nobody, helper.Nobody); err != nil {
 			return "", fmt.Errorf("setresuid: %v", err)
 		}
 		r, e, s := unix.Getresuid()
@@ -455,7 +441,7 @@ func changeSelf(arg authorityArg, fd int) (string, error) {
 // binary.
 func helperAuthority(raw json.RawMessage) (any, error) {
 	var arg authorityArg
-	if err := embryo.DecodeArg(raw, &arg); err != nil {
+	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
 	runtime.LockOSThread()
@@ -484,7 +470,7 @@ func helperAuthority(raw json.RawMessage) (any, error) {
 	}
 	defer unix.Close(fd)
 	var err error
-	if res.Embryo, err = fdinfoEmbryo(fd); err != nil {
+	if res.Embryo, err = pidfd.IsEmbryo(fd); err != nil {
 		return nil, err
 	}
 	res.FDOpen = fdOpenSecret(fd, arg.Secret)

@@ -15,7 +15,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
 // bigdataPath is selftests/childreport/bigdata.c in the guest (put there
@@ -51,8 +53,8 @@ func requireBigdata(t *testing.T) {
 
 // killedBy says whether ex is a child killed by sig (with or without a
 // core dump).
-func killedBy(ex embryo.Exit, sig unix.Signal) bool {
-	return (ex.Code == embryo.CLD_KILLED || ex.Code == embryo.CLD_DUMPED) && ex.Status == int(sig)
+func killedBy(ex pidfd.Exit, sig unix.Signal) bool {
+	return (ex.Code == pidfd.CLD_KILLED || ex.Code == pidfd.CLD_DUMPED) && ex.Status == int(sig)
 }
 
 // checkPONR checks what the helper saw after running bigdata-static:
@@ -101,7 +103,7 @@ func TestPointOfNoReturn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var res ponrResult
-			embryo.NewHelper(t, "v2-ponr", ponrArg{Prog: bigdataPath, Limit: tc.limit, Secret: secret}).Result(&res)
+			helper.New(t, "v2-ponr", ponrArg{Prog: bigdataPath, Limit: tc.limit, Secret: secret}).Result(&res)
 			checkPONR(t, res, tc.limit != 0)
 		})
 	}
@@ -129,7 +131,7 @@ func TestPointOfNoReturnSetuid(t *testing.T) {
 	dir := filepath.Join(base, "exec")
 	mountTmpfs(t, dir, 0)
 	prog := filepath.Join(dir, "bigdata-setuid")
-	embryo.CopyFile(t, bigdataPath, prog, 0o755)
+	helper.CopyFile(t, bigdataPath, prog, 0o755)
 	if err := os.Chown(prog, 0, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +148,10 @@ func TestPointOfNoReturnSetuid(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var res ponrResult
-			embryo.NewHelper(t, "v2-ponr", ponrArg{Prog: prog, Limit: tc.limit, Secret: secret}).
-				AsUser(embryo.Nobody, embryo.Nobody).Result(&res)
-			if res.Uid != embryo.Nobody || res.Euid != embryo.Nobody {
-				t.Fatalf("helper ran as uid %d euid %d, want %d", res.Uid, res.Euid, embryo.Nobody)
+			helper.New(t, "v2-ponr", ponrArg{Prog: prog, Limit: tc.limit, Secret: secret}).
+				AsUser(helper.Nobody, helper.Nobody).Result(&res)
+			if res.Uid != helper.Nobody || res.Euid != helper.Nobody {
+				t.Fatalf("helper ran as uid %d euid %d, want %d", res.Uid, res.Euid, helper.Nobody)
 			}
 			if res.SecretOpen != "EACCES" {
 				t.Fatalf("nobody's own open of %s: %s, want EACCES (the file must be root-only)", secret, res.SecretOpen)
@@ -176,15 +178,15 @@ func TestTimeNamespace(t *testing.T) {
 		{"nobody in a user namespace", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := embryo.NewHelper(t, "v2-timens", nil)
+			h := helper.New(t, "v2-timens", nil)
 			if tc.userns {
 				// nobody to the rest of the system, root (with every
 				// capability) in a user namespace of its own.
-				h.AsUser(embryo.Nobody, embryo.Nobody)
+				h.AsUser(helper.Nobody, helper.Nobody)
 				a := h.Cmd.SysProcAttr
 				a.Cloneflags = syscall.CLONE_NEWUSER
-				a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: embryo.Nobody, Size: 1}}
-				a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: embryo.Nobody, Size: 1}}
+				a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: helper.Nobody, Size: 1}}
+				a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: helper.Nobody, Size: 1}}
 				a.GidMappingsEnableSetgroups = true // to drop root's supplementary groups
 				a.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
 			}
@@ -288,7 +290,7 @@ func TestSeccompJudgesExec(t *testing.T) {
 		for _, u := range both {
 			t.Run(tc.name+"/"+u.name, func(t *testing.T) {
 				arg := seccompArg{Nr: tc.nr, Action: tc.action, Listener: tc.listener, Fork: tc.fork != nil}
-				h := embryo.NewHelper(t, "v2-seccomp", arg)
+				h := helper.New(t, "v2-seccomp", arg)
 				if u.uid != 0 {
 					h.AsUser(u.uid, u.gid)
 				}
@@ -336,7 +338,7 @@ func TestAuthorityDropped(t *testing.T) {
 	} {
 		t.Run(tc.change, func(t *testing.T) {
 			var res authorityResult
-			embryo.NewHelper(t, "v2-authority", authorityArg{Change: tc.change, Secret: secret}).Result(&res)
+			helper.New(t, "v2-authority", authorityArg{Change: tc.change, Secret: secret}).Result(&res)
 			if !strings.HasPrefix(res.Changed, tc.changed) || (tc.changed == "") != (res.Changed == "") {
 				t.Fatalf("after the change the helper saw %q, want %q", res.Changed, tc.changed)
 			}

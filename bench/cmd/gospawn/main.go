@@ -4,6 +4,9 @@
 // that file for all three).
 //
 //	-m osexec   exec.Command(prog).Run()
+//	-m spawn    spawn.Command(prog).Run(): the same Cmd, through an embryo
+//	            (package spawn); a Cmd that fell back to fork+exec is an
+//	            error, not a measurement
 //	-m embryo   pidfd_open(0, PIDFD_EMPTY), pidfd_config(EXEC, ARGV),
 //	            pidfd_spawn_run, waitid(P_PIDFD): raw golang.org/x/sys/unix
 //	            calls, with the numbers and structs of package pidfd
@@ -11,7 +14,8 @@
 // and their realistic variants, with the suffix _full: stdin, stdout and
 // stderr from one *os.File open on /dev/null, a 30-variable environment
 // and the program's directory as working directory (os/exec: Stdin,
-// Stdout, Stderr, Env and Dir; embryo: pidfd_config ENVP, FD DUP x3, CWD).
+// Stdout, Stderr, Env and Dir, the same fields for spawn; embryo:
+// pidfd_config ENVP, FD DUP x3, CWD).
 //
 // Threads are goroutines (GOMAXPROCS is the CPU count).
 package main
@@ -36,6 +40,7 @@ import (
 
 	"github.com/emptypidfd/emptypidfd/bench/results"
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/spawn"
 )
 
 type config struct {
@@ -70,7 +75,7 @@ func main() {
 func parseFlags(args []string) (*config, error) {
 	cfg := &config{}
 	fs := flag.NewFlagSet("gospawn", flag.ContinueOnError)
-	methods := fs.String("m", "", "comma-separated methods: osexec, embryo, each with or without _full")
+	methods := fs.String("m", "", "comma-separated methods: osexec, spawn, embryo, each with or without _full")
 	fs.StringVar(&cfg.prog, "p", "", "program to spawn (absolute path)")
 	fs.IntVar(&cfg.rssMiB, "r", 0, "MiB the caller maps and touches first")
 	threads := fs.String("t", "1", "comma-separated goroutine counts")
@@ -118,6 +123,10 @@ func parseFlags(args []string) (*config, error) {
 			cfg.spawns[m] = spawnOSExec(cfg.prog, nil)
 		case "osexec_full":
 			cfg.spawns[m] = spawnOSExec(cfg.prog, &realistic{env: env, dir: dir, devnull: devnull})
+		case "spawn":
+			cfg.spawns[m] = spawnCmd(cfg.prog, nil)
+		case "spawn_full":
+			cfg.spawns[m] = spawnCmd(cfg.prog, &realistic{env: env, dir: dir, devnull: devnull})
 		case "embryo", "embryo_full":
 			var full *realistic
 			if m == "embryo_full" {
@@ -129,7 +138,7 @@ func parseFlags(args []string) (*config, error) {
 			}
 			cfg.spawns[m] = spawn
 		default:
-			return nil, fmt.Errorf("unknown method %q (want osexec or embryo, with or without _full)", m)
+			return nil, fmt.Errorf("unknown method %q (want osexec, spawn or embryo, with or without _full)", m)
 		}
 		cfg.methods = append(cfg.methods, m)
 	}
@@ -162,6 +171,25 @@ func spawnOSExec(prog string, full *realistic) func() error {
 		cmd.Env, cmd.Dir = full.env, full.dir
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = full.devnull, full.devnull, full.devnull
 		return cmd.Run()
+	}
+}
+
+// spawnCmd is spawnOSExec through package spawn: the same fields set, so
+// the same work (with nil ones, the caller's environment and /dev/null).
+func spawnCmd(prog string, full *realistic) func() error {
+	return func() error {
+		cmd := spawn.Command(prog)
+		if full != nil {
+			cmd.Env, cmd.Dir = full.env, full.dir
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = full.devnull, full.devnull, full.devnull
+		}
+		if err := cmd.Run(); err != nil {
+			return err
+		}
+		if m := cmd.Mechanism(); m != spawn.Embryo {
+			return fmt.Errorf("spawn.Cmd started %s by %v (%s), not by an embryo", prog, m, cmd.FallbackReason())
+		}
+		return nil
 	}
 }
 
@@ -238,32 +266,26 @@ type configCall struct {
 	keep any
 }
 
-const cldExited = 1 // CLD_EXITED
-
 func waitPidfd(fd, pid int) error {
-	var info unix.Siginfo
 	for {
-		err := unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED, nil)
-		if err == nil {
-			break
+		ex, err := pidfd.Waitid(unix.P_PIDFD, fd, unix.WEXITED)
+		if errors.Is(err, unix.EINTR) {
+			continue
 		}
-		if !errors.Is(err, unix.EINTR) {
+		if err != nil {
 			return fmt.Errorf("waitid(P_PIDFD) for %d: %w", pid, err)
 		}
+		if !ex.Exited(0) {
+			return fmt.Errorf("child %d: %v, want exit 0", pid, ex)
+		}
+		return nil
 	}
-	// SIGCHLD fields of a siginfo_t on 64-bit Linux:
-	// [0] signo [1] errno [2] code [3] pad [4] pid [5] uid [6] status
-	raw := (*[8]int32)(unsafe.Pointer(&info))
-	if raw[2] != cldExited || raw[6] != 0 {
-		return fmt.Errorf("child %d: si_code %d si_status %d, want CLD_EXITED and 0", pid, raw[2], raw[6])
-	}
-	return nil
 }
 
 func run(cfg *config) error {
 	var avail []string
 	for _, m := range cfg.methods {
-		if strings.HasPrefix(m, "embryo") {
+		if strings.HasPrefix(m, "embryo") || strings.HasPrefix(m, "spawn") {
 			switch err := pidfd.Probe(); {
 			case errors.Is(err, pidfd.ErrNotSupported):
 				if err := emit(results.Raw{Method: m,

@@ -1,15 +1,14 @@
-// Package embryo holds what the empty-pidfd selftests share: creating
-// embryos and checking that the kernel has them, running childreport in
-// one and collecting its report, re-executing the test binary as a helper
-// process (another process, another user, a sandbox), raw memory for
-// hand-built argument structs, and the pids cgroup.
+// Package embryo holds the fixtures the empty-pidfd selftests share:
+// creating embryos and checking that the kernel has them, running
+// childreport in one and collecting its report, pipes, descriptor passing
+// and the pids cgroup. The system calls, waitid decoding and fdinfo are
+// package pidfd's; re-executing the test binary is package helper's, raw
+// memory for hand-built structs package arena's.
 package embryo
 
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 
@@ -66,7 +65,7 @@ func verdict(err error, empty, stock string) (skip bool, msg string) {
 
 // NewUnmanaged creates an embryo, pidfd_open(0, PIDFD_EMPTY|flags), and
 // leaves closing it to the caller.
-func NewUnmanaged(t testing.TB, flags uint) int {
+func NewUnmanaged(t testing.TB, flags int) int {
 	t.Helper()
 	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY|flags)
 	if err != nil {
@@ -131,38 +130,23 @@ func Check(t testing.TB, what string, err error, want unix.Errno) bool {
 	return true
 }
 
-// Fdinfo returns the lines of /proc/self/fdinfo/fd as a map.
+// Fdinfo returns the lines of /proc/self/fdinfo/fd as a map, failing t if
+// it cannot be read.
 func Fdinfo(t testing.TB, fd int) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+	m, err := pidfd.Fdinfo(fd)
 	if err != nil {
 		t.Fatalf("reading fdinfo of fd %d: %v", fd, err)
-	}
-	return ParseFdinfo(string(b))
-}
-
-// ParseFdinfo splits "Key:\tvalue" lines.
-func ParseFdinfo(s string) map[string]string {
-	m := map[string]string{}
-	for _, line := range strings.Split(s, "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			m[k] = strings.TrimSpace(v)
-		}
 	}
 	return m
 }
 
-// IsEmbryo says whether fdinfo of fd has the line "Embryo:\t1".
+// IsEmbryo is pidfd.IsEmbryo, failing t if fdinfo cannot be read.
 func IsEmbryo(t testing.TB, fd int) bool {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+	e, err := pidfd.IsEmbryo(fd)
 	if err != nil {
 		t.Fatalf("reading fdinfo of fd %d: %v", fd, err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if line == "Embryo:\t1" {
-			return true
-		}
-	}
-	return false
+	return e
 }

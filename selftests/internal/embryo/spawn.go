@@ -7,7 +7,6 @@ import (
 	"os"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -118,7 +117,7 @@ func ConfigProgram(t testing.TB, fd int, path string, argv, env []string) {
 func StdoutPipe(t testing.TB, fd int) *os.File {
 	t.Helper()
 	r, w := Pipe(t)
-	err := pidfd.FDDup(fd, int(w.Fd()), 1, 0)
+	err := pidfd.ConfigFDDup(fd, int(w.Fd()), 1, 0)
 	w.Close()
 	if err != nil {
 		t.Fatalf("PIDFD_FD_DUP of a pipe to fd 1: %s", Name(err))
@@ -153,7 +152,7 @@ func RunToExit(t testing.TB, fd int, out *os.File, code int) *childreport.Report
 
 // Spawn configures fd to run childreport (as Config), starts it, reads its
 // report and reaps it.
-func Spawn(t testing.TB, fd int, args, env []string) (*childreport.Report, Exit) {
+func Spawn(t testing.TB, fd int, args, env []string) (*childreport.Report, pidfd.Exit) {
 	t.Helper()
 	out := Config(t, fd, args, env)
 	pid := Run(t, fd)
@@ -166,54 +165,6 @@ func Spawn(t testing.TB, fd int, args, env []string) (*childreport.Report, Exit)
 		t.Errorf("the child reports pid %d, pidfd_spawn_run returned %d", rep.Pid, pid)
 	}
 	return rep, ex
-}
-
-// SIGCHLD si_code values.
-const (
-	CLD_EXITED = 1
-	CLD_KILLED = 2
-	CLD_DUMPED = 3
-)
-
-// Exit is a child's end as waitid reports it.
-type Exit struct {
-	Pid    int
-	Code   int // CLD_EXITED, CLD_KILLED, ...; 0 if no child was reported
-	Status int // exit status or signal
-}
-
-func (e Exit) String() string {
-	switch e.Code {
-	case 0:
-		return "no child reported"
-	case CLD_EXITED:
-		return fmt.Sprintf("pid %d exited %d", e.Pid, e.Status)
-	case CLD_KILLED, CLD_DUMPED:
-		return fmt.Sprintf("pid %d killed by %v", e.Pid, unix.Signal(e.Status))
-	}
-	return fmt.Sprintf("pid %d code %d status %d", e.Pid, e.Code, e.Status)
-}
-
-// Exited says whether the child exited with status.
-func (e Exit) Exited(status int) bool { return e.Code == CLD_EXITED && e.Status == status }
-
-// DecodeSiginfo reads the SIGCHLD fields of a siginfo_t (64-bit Linux).
-func DecodeSiginfo(si *unix.Siginfo) Exit {
-	raw := (*[8]int32)(unsafe.Pointer(si))
-	// [0] signo [1] errno [2] code [3] pad [4] pid [5] uid [6] status
-	if raw[0] == 0 {
-		return Exit{}
-	}
-	return Exit{Pid: int(raw[4]), Code: int(raw[2]), Status: int(raw[6])}
-}
-
-// Waitid is waitid(idtype, id, options) decoded.
-func Waitid(idtype, id, options int) (Exit, error) {
-	var si unix.Siginfo
-	if err := unix.Waitid(idtype, id, &si, options, nil); err != nil {
-		return Exit{}, err
-	}
-	return DecodeSiginfo(&si), nil
 }
 
 // PollIn polls pidfd for POLLIN for up to timeout and returns the events.
@@ -237,7 +188,7 @@ func PollIn(fd int, timeout time.Duration) (int16, error) {
 }
 
 // Wait waits (up to Timeout) for the child of pidfd fd to exit and reaps it.
-func Wait(t testing.TB, fd int) Exit {
+func Wait(t testing.TB, fd int) pidfd.Exit {
 	t.Helper()
 	ex, err := WaitExit(fd, Timeout)
 	if err != nil {
@@ -247,16 +198,16 @@ func Wait(t testing.TB, fd int) Exit {
 }
 
 // WaitExit is Wait without a test.
-func WaitExit(fd int, timeout time.Duration) (Exit, error) {
+func WaitExit(fd int, timeout time.Duration) (pidfd.Exit, error) {
 	ev, err := PollIn(fd, timeout)
 	if err != nil {
-		return Exit{}, fmt.Errorf("poll on pidfd: %v", err)
+		return pidfd.Exit{}, fmt.Errorf("poll on pidfd: %v", err)
 	}
 	if ev == 0 {
-		return Exit{}, fmt.Errorf("child did not exit within %v", timeout)
+		return pidfd.Exit{}, fmt.Errorf("child did not exit within %v", timeout)
 	}
 	for {
-		ex, err := Waitid(unix.P_PIDFD, fd, unix.WEXITED)
+		ex, err := pidfd.Waitid(unix.P_PIDFD, fd, unix.WEXITED)
 		if err == unix.EINTR {
 			continue
 		}

@@ -1,4 +1,7 @@
-package embryo
+// Package helper runs a test binary again as a helper process: another
+// process than the test (one that did not create an embryo), another user,
+// or a sandbox that must not leak into the test binary.
+package helper
 
 import (
 	"bytes"
@@ -19,7 +22,7 @@ import (
 // A test that needs another process (one that did not create the embryo, an
 // unprivileged user, a sandbox that must not leak into the test binary, or a
 // process without other children) re-executes its own test binary as a
-// helper: TestMain hands over to Main, which runs the named HelperFunc
+// helper: TestMain hands over to Main, which runs the named Func
 // instead of the tests when the environment says so.
 
 const (
@@ -27,13 +30,13 @@ const (
 	envHelperArg = "EMPTYPIDFD_HELPER_ARG"
 )
 
-// HelperTimeout bounds a helper process.
-const HelperTimeout = 3 * time.Minute
+// Timeout bounds a helper process.
+const Timeout = 3 * time.Minute
 
-// A HelperFunc runs in the re-executed test binary. arg is the JSON of what
-// the test passed to NewHelper; the result goes back as JSON. The helper's
+// A Func runs in the re-executed test binary. arg is the JSON of what
+// the test passed to New; the result goes back as JSON. The helper's
 // stdout carries the result: it must write nothing else there.
-type HelperFunc func(arg json.RawMessage) (any, error)
+type Func func(arg json.RawMessage) (any, error)
 
 type helperReply struct {
 	Result json.RawMessage `json:",omitempty"`
@@ -42,7 +45,7 @@ type helperReply struct {
 
 // Main is the TestMain of a package with helpers: it runs the tests, or, in
 // a re-executed binary, the helper it was started for.
-func Main(m *testing.M, helpers map[string]HelperFunc) {
+func Main(m *testing.M, helpers map[string]Func) {
 	name, ok := os.LookupEnv(envHelper)
 	if !ok {
 		code := m.Run()
@@ -69,7 +72,7 @@ func Main(m *testing.M, helpers map[string]HelperFunc) {
 	os.Exit(0)
 }
 
-// Helper is a re-execution of the test binary running one HelperFunc.
+// Helper is a re-execution of the test binary running one Func.
 type Helper struct {
 	Cmd            *exec.Cmd
 	name           string
@@ -78,10 +81,10 @@ type Helper struct {
 	waited         bool
 }
 
-// NewHelper prepares (does not start) the helper name with arg. The caller
+// New prepares (does not start) the helper name with arg. The caller
 // may set Cmd's Stdin, ExtraFiles and SysProcAttr before starting it; its
 // stdout and stderr belong to Helper.
-func NewHelper(t testing.TB, name string, arg any) *Helper {
+func New(t testing.TB, name string, arg any) *Helper {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -91,7 +94,7 @@ func NewHelper(t testing.TB, name string, arg any) *Helper {
 	if err != nil {
 		t.Fatalf("encoding the helper's argument: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), HelperTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	h := &Helper{name: name, t: t}
 	h.Cmd = exec.CommandContext(ctx, exe, "-test.run=^$")
 	h.Cmd.Env = append(os.Environ(), envHelper+"="+name, envHelperArg+"="+string(b))

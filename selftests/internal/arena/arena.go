@@ -1,4 +1,6 @@
-package embryo
+// Package arena hands out memory outside the Go heap for the argument
+// structs, strings and vectors a test builds by hand for pidfd.Config.
+package arena
 
 import (
 	"testing"
@@ -20,9 +22,9 @@ type Arena struct {
 	end  int // Alloc stays below; AllocEnd hands out [end, len(mem))
 }
 
-// NewArena maps size bytes (rounded up to pages) and a guard page after
+// New maps size bytes (rounded up to pages) and a guard page after
 // them, unmapped when t ends.
-func NewArena(t testing.TB, size int) *Arena {
+func New(t testing.TB, size int) *Arena {
 	t.Helper()
 	page := unix.Getpagesize()
 	size = (size + page - 1) &^ (page - 1)
@@ -64,14 +66,15 @@ func (a *Arena) AllocEnd(n int) []byte {
 // Addr is the address of b's first byte.
 func Addr(b []byte) uint64 { return uint64(uintptr(unsafe.Pointer(&b[0]))) }
 
-// Ptr is b's first byte as an unsafe.Pointer, for pidfd.Config.
-func Ptr(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }
+// Ptr is the address of b's first byte, for pidfd.Config (arena memory
+// never moves, so an address of it may be held as a uintptr).
+func Ptr(b []byte) uintptr { return uintptr(unsafe.Pointer(&b[0])) }
 
 // Bad is the address of the guard page: any access faults.
 func (a *Arena) Bad() uint64 { return Addr(a.bad) }
 
-// BadPtr is Bad as an unsafe.Pointer.
-func (a *Arena) BadPtr() unsafe.Pointer { return Ptr(a.bad) }
+// BadPtr is Bad as a uintptr, for pidfd.Config.
+func (a *Arena) BadPtr() uintptr { return Ptr(a.bad) }
 
 // CString copies s, NUL-terminated, into the arena and returns its bytes
 // (without the NUL) so the test can change them later.

@@ -1,0 +1,192 @@
+package spawn
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emptypidfd/emptypidfd/pidfd"
+)
+
+// embryoUnusable says why c cannot start through an embryo ("" if it can):
+// no empty pidfds, or a SysProcAttr field no pidfd_config command does.
+func (c *Cmd) embryoUnusable() string {
+	if err := pidfd.Probe(); err != nil {
+		return err.Error()
+	}
+	if f := unsupportedAttr(c.SysProcAttr); f != "" {
+		return "SysProcAttr." + f + ": no pidfd_config command for it in this kernel"
+	}
+	return ""
+}
+
+// embryoAttrs are the SysProcAttr fields the embryo path honours.
+var embryoAttrs = map[string]bool{"PidFD": true}
+
+// unsupportedAttr names the first non-zero field of a that the embryo path
+// cannot do.
+func unsupportedAttr(a *syscall.SysProcAttr) string {
+	if a == nil {
+		return ""
+	}
+	v := reflect.ValueOf(a).Elem()
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		if !embryoAttrs[name] && !v.Field(i).IsZero() {
+			return name
+		}
+	}
+	return ""
+}
+
+// startEmbryo creates, configures and runs an embryo: files[i] becomes
+// the child's fd i (a nil entry stays closed), and the first candidate that
+// execs is the program.
+func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
+	fd, err := newEmbryo()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			unix.Close(fd)
+		}
+	}()
+	argv := c.argv()
+	if err := pidfd.ConfigArgv(fd, argv); err != nil {
+		return &StepError{Step: "ARGV", Arg: strconv.Quote(argv[0]) + "...", Err: err}
+	}
+	if err := pidfd.ConfigEnvp(fd, env); err != nil {
+		return &StepError{Step: "ENVP", Err: err}
+	}
+	for i, f := range files {
+		if f == nil {
+			continue
+		}
+		src := int(f.Fd())
+		if src < 0 {
+			// A closed *os.File: fork+exec leaves the child's fd
+			// closed, and so does the embryo.
+			continue
+		}
+		if err := pidfd.ConfigFDDup(fd, src, i, 0); err != nil {
+			return &StepError{Step: "FD DUP", Arg: fmt.Sprintf("%d→%d", src, i), Err: err}
+		}
+	}
+	runtime.KeepAlive(files)
+	if c.Dir != "" {
+		if err := pidfd.ConfigCwd(fd, unix.AT_FDCWD, c.Dir, 0); err != nil {
+			return &StepError{Step: "CWD", Arg: c.Dir, Err: err}
+		}
+	}
+	ignored, err := ignoredSignals()
+	if err != nil {
+		return &StepError{Step: "SIGNALS", Arg: "reading the caller's ignored set", Err: err}
+	}
+	if err := pidfd.ConfigSignals(fd, 0, ignored); err != nil {
+		return &StepError{Step: "SIGNALS", Arg: fmt.Sprintf("ignored %#x", ignored), Err: err}
+	}
+	var pid int
+	var first error
+	for _, path := range cands {
+		if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, path, 0); err != nil {
+			return &StepError{Step: "EXEC", Arg: path, Err: err}
+		}
+		pid, err = pidfd.SpawnRun(fd, 0)
+		if err == nil {
+			c.Path = path
+			break
+		}
+		if first == nil {
+			first = &StepError{Step: "RUN", Arg: path, Err: err}
+		}
+		if !retryable(err) {
+			break
+		}
+	}
+	if pid <= 0 {
+		return first
+	}
+	// The child is ours and unreaped: its pid cannot be reused before
+	// Wait, so FindProcess (which opens a pidfd of its own) finds it.
+	if c.Process, err = os.FindProcess(pid); err != nil {
+		return fmt.Errorf("spawn: started pid %d but cannot find it: %w", pid, err)
+	}
+	if err := c.givePidFD(fd); err != nil {
+		c.Process.Kill()
+		c.Process.Wait()
+		c.Process = nil
+		return err
+	}
+	c.pidfd = fd
+	return nil
+}
+
+// givePidFD hands SysProcAttr.PidFD a duplicate of fd, if asked.
+func (c *Cmd) givePidFD(fd int) error {
+	if c.SysProcAttr == nil || c.SysProcAttr.PidFD == nil {
+		return nil
+	}
+	d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("spawn: duplicating the pidfd for SysProcAttr.PidFD: %w", err)
+	}
+	*c.SysProcAttr.PidFD = d
+	return nil
+}
+
+// startForkExec is the fallback: os.StartProcess, candidate by candidate.
+// It asks for a pidfd (CLONE_PIDFD) to be the Cmd's handle as the embryo
+// is.
+func (c *Cmd) startForkExec(cands, env []string, files []*os.File) error {
+	pfd := -1
+	attr := syscall.SysProcAttr{}
+	if c.SysProcAttr != nil {
+		attr = *c.SysProcAttr
+	}
+	attr.PidFD = &pfd
+	var first error
+	for _, path := range cands {
+		p, err := os.StartProcess(path, c.argv(), &os.ProcAttr{Dir: c.Dir, Env: env, Files: files, Sys: &attr})
+		if err == nil {
+			c.Path, c.Process, c.pidfd = path, p, pfd
+			if err := c.givePidFD(pfd); err != nil {
+				p.Kill()
+				p.Wait()
+				unix.Close(pfd)
+				c.Process, c.pidfd = nil, -1
+				return err
+			}
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+		if !retryable(err) {
+			break
+		}
+	}
+	return first
+}
+
+// ignoredSignals is the caller's set of ignored signals (SigIgn), which a
+// forked child would keep across its exec.
+func ignoredSignals() (uint64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, errors.New("no SigIgn in /proc/self/status")
+}

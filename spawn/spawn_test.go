@@ -1,0 +1,332 @@
+package spawn_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/spawn"
+)
+
+// The guest harness writes what the booted kernel's headers promise here
+// (selftests/internal/guest.ExpectFile, which this package, outside
+// selftests/, cannot import).
+const guestExpectFile = "/etc/emptypidfd/expect"
+
+var want struct {
+	once sync.Once
+	mech spawn.Mechanism
+	why  string
+	err  error
+}
+
+// wantMechanism is the path every Cmd of these tests must take. In the
+// test VM the harness says whether the kernel has the series: if it does,
+// the embryo path is required, and a silent fallback fails the test. On
+// the host the probe decides (a stock kernel: fork+exec).
+func wantMechanism(t testing.TB) (spawn.Mechanism, string) {
+	t.Helper()
+	want.once.Do(func() {
+		probe := pidfd.Probe()
+		if os.Getenv("VMTEST_IN_GUEST") == "1" {
+			b, err := os.ReadFile(guestExpectFile)
+			if err != nil {
+				want.err = fmt.Errorf("in the test VM, reading what the harness expects: %v", err)
+				return
+			}
+			if strings.Contains(string(b), "PIDFD_EMPTY=present\n") {
+				if probe != nil {
+					want.err = fmt.Errorf("the test VM's kernel has PIDFD_EMPTY in its headers, but the probe says %v", probe)
+					return
+				}
+				want.mech, want.why = spawn.Embryo, "the test VM runs the series' kernel"
+				return
+			}
+			want.mech, want.why = spawn.ForkExec, "the test VM runs a stock kernel (harness: PIDFD_EMPTY absent)"
+			return
+		}
+		if probe == nil {
+			want.mech, want.why = spawn.Embryo, "the host kernel has empty pidfds"
+		} else {
+			want.mech, want.why = spawn.ForkExec, "the host kernel: "+probe.Error()
+		}
+	})
+	if want.err != nil {
+		t.Fatal(want.err)
+	}
+	return want.mech, want.why
+}
+
+// checkMechanism checks, when t ends, that cmd (if it started) took the
+// expected path; a fallback for a SysProcAttr field the kernel cannot do
+// is the one expected exception.
+func checkMechanism(t testing.TB, cmd *spawn.Cmd) {
+	t.Helper()
+	mech, why := wantMechanism(t)
+	t.Cleanup(func() {
+		got := cmd.Mechanism()
+		if got == spawn.NotStarted || got == mech {
+			return
+		}
+		if got == spawn.ForkExec && strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.") {
+			return
+		}
+		t.Errorf("%s started by %v (%s), want %v: %s", cmd, got, cmd.FallbackReason(), mech, why)
+	})
+}
+
+func init() {
+	registerHelperCommand("nofile", cmdNofile)
+	registerHelperCommand("sigign", cmdSigign)
+	registerHelperCommand("session", cmdSession)
+}
+
+// cmdNofile prints the soft and hard RLIMIT_NOFILE it started with.
+func cmdNofile(...string) {
+	b, err := os.ReadFile("/proc/self/limits")
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "Max open files") {
+			fmt.Println(strings.Join(strings.Fields(line)[3:5], " "))
+		}
+	}
+}
+
+// cmdSigign prints its SigIgn and SigBlk masks.
+func cmdSigign(...string) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "SigIgn:") {
+			fmt.Println(line)
+		}
+	}
+}
+
+// cmdSession prints whether it leads its session.
+func cmdSession(...string) {
+	sid, err := unix.Getsid(0)
+	fmt.Println(sid == os.Getpid(), err)
+}
+
+func TestMechanism(t *testing.T) {
+	mech, why := wantMechanism(t)
+	cmd := helperCommand(t, "echo", "x")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if cmd.Mechanism() != mech {
+		t.Fatalf("started by %v (%s), want %v: %s", cmd.Mechanism(), cmd.FallbackReason(), mech, why)
+	}
+	if (cmd.FallbackReason() == "") != (mech == spawn.Embryo) {
+		t.Errorf("FallbackReason %q with mechanism %v", cmd.FallbackReason(), mech)
+	}
+	t.Logf("mechanism %v: %s", mech, why)
+}
+
+// The child's RLIMIT_NOFILE is what os/exec gives its children (Go's
+// startup raise undone), on either path.
+func TestRlimitNofileAsOSExec(t *testing.T) {
+	exe := testenv.Executable(t)
+	ref, err := exec.Command(exe, "nofile").Output()
+	if err != nil {
+		t.Fatalf("os/exec: %v", err)
+	}
+	cmd := helperCommand(t, "nofile")
+	got, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("spawn: %v", err)
+	}
+	if string(got) != string(ref) {
+		t.Errorf("child's RLIMIT_NOFILE (soft hard): spawn %q, os/exec %q", got, ref)
+	}
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ours: %d %d; the child's: %s", cur.Cur, cur.Max, strings.TrimSpace(string(got)))
+}
+
+// The child ignores what the caller ignores, as after fork and exec.
+func TestIgnoredSignalsAsOSExec(t *testing.T) {
+	// SIGHUP is ignored only if the process was started with it
+	// ignored; signal.Ignore would leave a Go handler. Use SIG_IGN set
+	// raw for SIGURG-free, handler-free SIGWINCH... but the runtime owns
+	// every handler: compare what both paths give instead.
+	exe := testenv.Executable(t)
+	ref, err := exec.Command(exe, "sigign").Output()
+	if err != nil {
+		t.Fatalf("os/exec: %v", err)
+	}
+	got, err := helperCommand(t, "sigign").Output()
+	if err != nil {
+		t.Fatalf("spawn: %v", err)
+	}
+	if string(got) != string(ref) {
+		t.Errorf("child's ignored signals: spawn %q, os/exec %q", got, ref)
+	}
+}
+
+// A failed step names its command and argument and matches its errno.
+func TestStepErrors(t *testing.T) {
+	notOpen := os.NewFile(9999, "not open")
+	for _, tc := range []struct {
+		name   string
+		setup  func(*spawn.Cmd)
+		errno  syscall.Errno
+		prefix string // of the message on the embryo path
+	}{
+		{"extra file not open", func(c *spawn.Cmd) { c.ExtraFiles = []*os.File{notOpen} }, syscall.EBADF, "spawn: FD DUP 9999→3: EBADF"},
+		{"missing program", func(c *spawn.Cmd) { c.Path = "/nonexistent/prog"; c.Args = []string{"prog"} }, syscall.ENOENT, "spawn: RUN /nonexistent/prog: ENOENT"},
+		{"directory as program", func(c *spawn.Cmd) { c.Path = "/"; c.Args = []string{"/"} }, syscall.EACCES, "spawn: RUN /: EACCES"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := helperCommand(t, "echo")
+			tc.setup(cmd)
+			err := cmd.Run()
+			if !errors.Is(err, tc.errno) {
+				t.Fatalf("Run: %v, want %v", err, unix.ErrnoName(tc.errno))
+			}
+			mech, _ := wantMechanism(t)
+			if mech != spawn.Embryo {
+				return
+			}
+			var se *spawn.StepError
+			if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), tc.prefix) {
+				t.Errorf("Run: %v (%T), want a *StepError %q", err, err, tc.prefix)
+			}
+		})
+	}
+}
+
+// A PATH candidate that LookPath accepts (its mode bits say executable)
+// but the kernel refuses with EACCES (here a FIFO with x bits: exec takes
+// regular files only) does not end the search: the next $PATH entry runs,
+// on the same embryo.
+func TestPathSearchGoesOnAfterEACCES(t *testing.T) {
+	noexec, good := t.TempDir(), t.TempDir()
+	if err := unix.Mkfifo(filepath.Join(noexec, "spawn-prog"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(noexec, "spawn-prog"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFile(testenv.Executable(t), filepath.Join(good, "spawn-prog")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", noexec+string(filepath.ListSeparator)+good)
+	cmd := spawn.Command("spawn-prog", "echo", "found")
+	checkMechanism(t, cmd)
+	if want := filepath.Join(noexec, "spawn-prog"); cmd.Path != want {
+		t.Fatalf("Command resolved %q, want %q (LookPath's choice)", cmd.Path, want)
+	}
+	ref := exec.Command("spawn-prog", "echo", "found")
+	if err := ref.Run(); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("os/exec on the noexec candidate: %v, want EACCES (the difference this test shows)", err)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("spawn: %v", err)
+	}
+	if string(out) != "found\n" || cmd.Path != filepath.Join(good, "spawn-prog") {
+		t.Errorf("spawn ran %q, output %q; want the second PATH entry's program, \"found\\n\"", cmd.Path, out)
+	}
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
+}
+
+// SysProcAttr.PidFD gets a pidfd of its own on both paths; a field no
+// pidfd_config command does (Setsid) falls back, works, and says so.
+func TestSysProcAttr(t *testing.T) {
+	t.Run("PidFD", func(t *testing.T) {
+		pfd := -1
+		cmd := helperCommand(t, "echo", "x")
+		cmd.SysProcAttr = &syscall.SysProcAttr{PidFD: &pfd}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if pfd < 0 || pfd == cmd.PidFD() {
+			t.Errorf("SysProcAttr.PidFD = %d, the Cmd's pidfd %d: want a descriptor of its own", pfd, cmd.PidFD())
+		}
+		m, err := pidfd.Fdinfo(pfd)
+		if err != nil || m["Pid"] != strconv.Itoa(cmd.Process.Pid) {
+			t.Errorf("fdinfo of SysProcAttr.PidFD: %v, %v; want Pid %d", m, err, cmd.Process.Pid)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Error(err)
+		}
+		unix.Close(pfd)
+	})
+	t.Run("Setsid falls back", func(t *testing.T) {
+		cmd := helperCommand(t, "session")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != "true <nil>\n" {
+			t.Errorf("child: %q, want a session leader", out)
+		}
+		mech, _ := wantMechanism(t)
+		if cmd.Mechanism() != spawn.ForkExec || mech == spawn.Embryo && !strings.Contains(cmd.FallbackReason(), "SysProcAttr.Setsid") {
+			t.Errorf("mechanism %v, reason %q; want fork+exec for SysProcAttr.Setsid", cmd.Mechanism(), cmd.FallbackReason())
+		}
+	})
+}
+
+// Process.Signal reaches the child (through pidfd_send_signal), and the
+// pidfd polls readable at its exit.
+func TestSignalThroughProcess(t *testing.T) {
+	cmd := helperCommand(t, "pipetest")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	fds := []unix.PollFd{{Fd: int32(cmd.PidFD()), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, 60_000)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if fds[0].Revents&unix.POLLIN == 0 {
+		t.Errorf("pidfd not readable after the child was killed")
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("Wait: %v, want *exec.ExitError", err)
+	}
+	if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("Wait: %v, want killed by SIGTERM", err)
+	}
+}

@@ -1,0 +1,311 @@
+package spawn
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Start starts the command without waiting for it; Wait must follow to
+// release its resources.
+func (c *Cmd) Start() error {
+	if c.startCalled.Swap(true) {
+		return errors.New("exec: already started")
+	}
+	started := false
+	defer func() {
+		closeAll(c.childFiles)
+		c.childFiles = nil
+		if !started {
+			closeAll(c.parentPipes)
+			c.parentPipes = nil
+			c.copiers = nil
+		}
+	}()
+	if c.Path == "" && c.Err == nil {
+		c.Err = errors.New("exec: no command")
+	}
+	if c.Err != nil {
+		return c.Err
+	}
+	if c.Cancel != nil && c.ctx == nil {
+		return errors.New("exec: command with a non-nil Cancel was not created with CommandContext")
+	}
+	if c.ctx != nil {
+		select {
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		default:
+		}
+	}
+
+	files := make([]*os.File, 0, 3+len(c.ExtraFiles))
+	in, err := c.stdin()
+	if err != nil {
+		return err
+	}
+	out, err := c.writer(c.Stdout)
+	if err != nil {
+		return err
+	}
+	errf := out
+	if c.Stderr == nil || !sameWriter(c.Stderr, c.Stdout) {
+		if errf, err = c.writer(c.Stderr); err != nil {
+			return err
+		}
+	}
+	files = append(files, in, out, errf)
+	files = append(files, c.ExtraFiles...)
+
+	env, err := c.environ()
+	if err != nil {
+		return err
+	}
+	if c.Dir != "" {
+		if _, err := os.Stat(c.Dir); err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				pe.Op = "chdir"
+			}
+			return err
+		}
+	}
+	if err := c.start(c.candidates(), env, files); err != nil {
+		return err
+	}
+	started = true
+
+	if len(c.copiers) > 0 {
+		c.copyErr = runAll(c.copiers)
+		c.copiers = nil
+	}
+	if (c.Cancel != nil || c.WaitDelay != 0) && c.ctx != nil && c.ctx.Done() != nil {
+		c.watch = make(chan watchResult)
+		go c.watchCtx(c.watch)
+	}
+	return nil
+}
+
+// candidates lists the programs to try: Path, then, for a name Command
+// resolved in $PATH, the later $PATH entries that name it (absolute ones
+// only: a relative one is ErrDot's business).
+func (c *Cmd) candidates() []string {
+	cands := []string{c.Path}
+	if c.searchName == "" {
+		return cands
+	}
+	past := false
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, c.searchName)
+		if !filepath.IsAbs(p) {
+			continue
+		}
+		if p == c.Path {
+			past = true
+			continue
+		}
+		if past {
+			cands = append(cands, p)
+		}
+	}
+	return cands
+}
+
+// retryable says whether an exec error lets the PATH search go on, as
+// execvp's: the candidate is missing or not executable for the kernel.
+func retryable(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EACCES)
+}
+
+// start starts the first candidate that execs, through an embryo when it
+// can, else with os.StartProcess.
+func (c *Cmd) start(cands []string, env []string, files []*os.File) error {
+	reason := c.embryoUnusable()
+	if reason == "" {
+		switch err := c.startEmbryo(cands, env, files); {
+		case err == nil:
+			c.mech = Embryo
+			return nil
+		case errors.Is(err, errRlimitFallback):
+			reason = err.Error()
+		default:
+			return err
+		}
+	}
+	c.reason = reason
+	if err := c.startForkExec(cands, env, files); err != nil {
+		return err
+	}
+	c.mech = ForkExec
+	return nil
+}
+
+// Wait waits for the command to exit and for its I/O to be copied, and
+// releases what the Cmd holds. Its error is nil, an *ExitError for an
+// unsuccessful exit, or an error of the I/O, the context or WaitDelay, as
+// exec.Cmd.Wait's.
+func (c *Cmd) Wait() error {
+	if c.Process == nil {
+		return errors.New("exec: not started")
+	}
+	if c.ProcessState != nil {
+		return errors.New("exec: Wait was already called")
+	}
+	state, err := c.waitProcess()
+	if err == nil && !state.Success() {
+		err = &ExitError{ProcessState: state}
+	}
+	c.ProcessState = state
+
+	var timer *time.Timer
+	if c.watch != nil {
+		w := <-c.watch
+		timer = w.timer
+		if err == nil && w.err != nil {
+			err = w.err
+		}
+	}
+	if cerr := c.awaitCopiers(timer); err == nil {
+		err = cerr
+	}
+	closeAll(c.parentPipes)
+	c.parentPipes = nil
+	return err
+}
+
+// waitProcess waits on the pidfd for the exit, then reaps the child
+// through Process (for the ProcessState and its rusage) and closes the
+// pidfd.
+func (c *Cmd) waitProcess() (*os.ProcessState, error) {
+	if c.pidfd >= 0 {
+		var si unix.Siginfo
+		for {
+			err := unix.Waitid(unix.P_PIDFD, c.pidfd, &si, unix.WEXITED|unix.WNOWAIT, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+	}
+	state, err := c.Process.Wait()
+	if c.pidfd >= 0 {
+		unix.Close(c.pidfd)
+		c.pidfd = -1
+	}
+	return state, err
+}
+
+// runAll runs the copiers and returns a channel that yields the first
+// error once all have returned.
+func runAll(fns []func() error) chan error {
+	done := make(chan error, 1)
+	errs := make(chan error, len(fns))
+	for _, fn := range fns {
+		go func() { errs <- fn() }()
+	}
+	go func() {
+		var first error
+		for range fns {
+			if err := <-errs; first == nil {
+				first = err
+			}
+		}
+		done <- first
+	}()
+	return done
+}
+
+type watchResult struct {
+	err   error
+	timer *time.Timer // runs out WaitDelay after the context was done
+}
+
+// watchCtx hands Wait its result, calling Cancel when the context is done
+// first, and after WaitDelay more kills the process and stops the I/O.
+func (c *Cmd) watchCtx(result chan<- watchResult) {
+	select {
+	case result <- watchResult{}:
+		return
+	case <-c.ctx.Done():
+	}
+	var err error
+	if c.Cancel != nil {
+		switch cerr := c.Cancel(); {
+		case cerr == nil:
+			err = c.ctx.Err()
+		case errors.Is(cerr, os.ErrProcessDone):
+		default:
+			err = fmt.Errorf("exec: canceling Cmd: %w", cerr)
+		}
+	}
+	if c.WaitDelay == 0 {
+		result <- watchResult{err: err}
+		return
+	}
+	timer := time.NewTimer(c.WaitDelay)
+	select {
+	case result <- watchResult{err: err, timer: timer}:
+		return
+	case <-timer.C:
+	}
+	killed := false
+	if kerr := c.Process.Kill(); kerr == nil {
+		killed = true
+	} else if !errors.Is(kerr, os.ErrProcessDone) {
+		err = fmt.Errorf("exec: killing Cmd: %w", kerr)
+	}
+	if c.copyErr != nil {
+		select {
+		case cerr := <-c.copyErr:
+			if err == nil && !killed {
+				err = cerr
+			}
+		default:
+			// A grandchild may hold the pipes: close ours (after the
+			// signals, so the child dies of them, not of SIGPIPE).
+			closeAll(c.parentPipes)
+			<-c.copyErr
+			if err == nil {
+				err = ErrWaitDelay
+			}
+		}
+		c.copyErr = nil
+	}
+	result <- watchResult{err: err}
+}
+
+// awaitCopiers waits for the copying goroutines, up to WaitDelay (timer,
+// when watchCtx started it) before closing their pipes.
+func (c *Cmd) awaitCopiers(timer *time.Timer) error {
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		c.copyErr = nil
+	}()
+	if c.copyErr == nil {
+		return nil
+	}
+	if timer == nil {
+		if c.WaitDelay == 0 {
+			return <-c.copyErr
+		}
+		select {
+		case err := <-c.copyErr:
+			return err
+		default:
+		}
+		timer = time.NewTimer(c.WaitDelay)
+	}
+	select {
+	case err := <-c.copyErr:
+		return err
+	case <-timer.C:
+		closeAll(c.parentPipes)
+		<-c.copyErr
+		return ErrWaitDelay
+	}
+}
