@@ -55,6 +55,7 @@ var family = []Method{
 	{ID: "posix_spawn", Label: "posix_spawn", Binary: "spawnbench", Flag: "posix_spawn"},
 	{ID: "clone3", Label: "clone3 vfork+execve", Binary: "spawnbench", Flag: "clone3"},
 	{ID: "osexec", Label: "Go os/exec", Binary: "gospawn", Flag: "osexec"},
+	{ID: "spawn_go", Label: "Go spawn.Cmd", Binary: "gospawn", Flag: "spawn"},
 	{ID: "embryo_c", Label: "embryo (C)", Binary: "spawnbench", Flag: "embryo"},
 	{ID: "embryo_go", Label: "embryo (Go)", Binary: "gospawn", Flag: "embryo"},
 }
@@ -79,7 +80,9 @@ var Methods = func() []Method {
 
 // Embryo reports whether m spawns through an empty pidfd, which only a
 // kernel with the series has.
-func (m Method) Embryo() bool { return m.Family == "embryo_c" || m.Family == "embryo_go" }
+func (m Method) Embryo() bool {
+	return m.Family == "embryo_c" || m.Family == "embryo_go" || m.Family == "spawn_go"
+}
 
 // MethodByID returns the method with that ID.
 func MethodByID(id string) (Method, bool) {

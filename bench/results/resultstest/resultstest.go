@@ -35,7 +35,7 @@ type Run struct {
 // realistic variants 15%.
 var Profile = map[string]float64{
 	"fork": 3000, "vfork": 1500, "posix_spawn": 1800, "clone3": 1700,
-	"osexec": 2400, "embryo_c": 1400, "embryo_go": 2300,
+	"osexec": 2400, "spawn_go": 2350, "embryo_c": 1400, "embryo_go": 2300,
 }
 
 // NoEmbryo is the reason of an unavailable embryo cell.
