@@ -140,13 +140,13 @@ func TestPhaseTable(t *testing.T) {
 	got := PhaseTable(phases)
 	want := []string{
 		"### Where the time goes",
-		"| method | step | system calls | median µs (p25–p75) | share | spawns |",
-		"| vfork+execve | start → exec done | `vfork, execve` | 650 (600–720) | 71% | 500 |",
+		"| method | step | what runs | median µs (p25–p75) | share | spawns |",
+		"| vfork+execve | start → exec done | vfork, execve | 650 (600–720) | 71% | 500 |",
 		"|  | exec done → child exits |  | 210 (185–240) | 23% | 500 |",
-		"|  | child exits → reaped | `wait4` | 55.0 (48.0–70.0) | 6% | 500 |",
-		"| | **total** | | **915** | | |",
-		"| embryo (C) | start → pidfd_open returns | `pidfd_open` | 40.0 (35.0–50.0) | 4% | 500 |",
-		"| | **total** | | **1030** | | |",
+		"|  | child exits → reaped | wait4 | 55.0 (48.0–70.0) | 6% | 500 |",
+		"| | **total** (sum of the step medians) | | **915** | | |",
+		"| embryo (C) | start → pidfd_open returns | pidfd_open | 40.0 (35.0–50.0) | 4% | 500 |",
+		"| | **total** (sum of the step medians) | | **1030** | | |",
 		"The largest step: vfork+execve: start → exec done (71%); embryo (C): configured → exec done (68%).",
 	}
 	rest := got
@@ -188,5 +188,31 @@ func TestReadPhases(t *testing.T) {
 				t.Errorf("ReadPhases: %+v", got[0])
 			}
 		})
+	}
+}
+
+// TestPhaseTableWholeSpawn: a step named "total" is the whole spawn, the
+// base of the shares, and an "alongside" step never counts as the
+// largest.
+func TestPhaseTableWholeSpawn(t *testing.T) {
+	phases := []results.Phase{
+		{Method: "vfork", Step: 0, From: "start", To: "created", Syscalls: "vfork", N: 10, MedianUS: 100},
+		{Method: "vfork", Step: 1, From: "created", To: "exec_done", Syscalls: "the exec, alongside", N: 10, MedianUS: 900},
+		{Method: "vfork", Step: 2, From: "created", To: "vfork_returned", Syscalls: "wake", N: 10, MedianUS: 600},
+		{Method: "vfork", Step: 3, From: "start", To: "reaped", Syscalls: "total", N: 10, MedianUS: 1000, P25US: 900, P75US: 1100},
+	}
+	got := PhaseTable(phases)
+	for _, w := range []string{
+		"| vfork+execve | start → created | vfork | 100 (0.00–0.00) | 10% | 10 |",
+		"|  | created → exec_done | *the exec, alongside* | 900 (0.00–0.00) | 90% | 10 |",
+		"| | **start → reaped** | whole spawn | **1000** (900–1100) | | 10 |",
+		"The largest step: vfork+execve: created → vfork_returned (60%).",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("phase table lacks %q:\n%s", w, got)
+		}
+	}
+	if strings.Contains(got, "| start → reaped | total |") {
+		t.Errorf("the whole spawn is listed as a step:\n%s", got)
 	}
 }

@@ -39,13 +39,15 @@ func ReadPhases(path string) ([]results.Phase, error) {
 	return phases, nil
 }
 
-// PhaseTable returns the per-phase breakdown of the report's phases, or
-// nothing if it has none.
+// PhaseTable is the per-phase breakdown of the report's phases.
 func (r *Report) PhaseTable() string { return PhaseTable(r.phases) }
 
 // PhaseTable returns the per-phase breakdown as a Markdown table: for each
 // method (in results.Methods order), a row per step in order, then the
-// total, the sum of the step medians; and which step weighs most in each.
+// total, the median of whole spawns (the step named "total") or, without
+// it, the sum of the step medians; and which step weighs most in each.
+// Steps that run alongside another ("alongside" in their description) are
+// shown but do not count for the largest step.
 func PhaseTable(phases []results.Phase) string {
 	if len(phases) == 0 {
 		return ""
@@ -68,38 +70,58 @@ func PhaseTable(phases []results.Phase) string {
 
 	var b strings.Builder
 	b.WriteString("\n### Where the time goes\n\n")
-	b.WriteString("Each step of a spawn, from one milestone to the next: the median in µs over the spawns measured, " +
-		"with the 25th–75th percentiles, and its share of the total. Milestones are stamped by the caller " +
-		"(CLOCK_MONOTONIC around each system call) or by the kernel's sched_process_fork/exec/exit tracepoints. " +
-		"The total is the sum of the step medians, not the median of whole spawns.\n\n")
-	b.WriteString("| method | step | system calls | median µs (p25–p75) | share | spawns |\n")
+	b.WriteString("Each step of a spawn, from one milestone to another: the median in µs over the spawns measured, " +
+		"with the 25th–75th percentiles, and its share of the median whole spawn (start → reaped). Milestones are " +
+		"stamped by the caller (CLOCK_MONOTONIC after each system call) or by the kernel's " +
+		"sched_process_fork/exec/exit tracepoints (trace_clock mono). Steps marked *alongside* overlap the " +
+		"caller's steps, so the shares do not add up to 100%.\n\n")
+	b.WriteString("| method | step | what runs | median µs (p25–p75) | share | spawns |\n")
 	b.WriteString("|:---|:---|:---|---:|---:|---:|\n")
 	var largest []string
 	for _, id := range methods {
 		steps := byMethod[id]
 		slices.SortStableFunc(steps, func(a, b results.Phase) int { return cmp.Compare(a.Step, b.Step) })
-		total := 0.0
-		for _, p := range steps {
-			total += p.MedianUS
-		}
-		top := steps[0]
+		total, totalStep := 0.0, -1
 		for i, p := range steps {
-			label := ""
-			if i == 0 {
-				label = results.Label(id)
-			}
-			syscalls := ""
-			if p.Syscalls != "" {
-				syscalls = "`" + p.Syscalls + "`"
-			}
-			fmt.Fprintf(&b, "| %s | %s → %s | %s | %s (%s–%s) | %s | %d |\n", label, p.From, p.To, syscalls,
-				Num(p.MedianUS), Num(p.P25US), Num(p.P75US), share(p.MedianUS, total), p.N)
-			if p.MedianUS > top.MedianUS {
-				top = p
+			if p.Syscalls == "total" {
+				total, totalStep = p.MedianUS, i
 			}
 		}
-		fmt.Fprintf(&b, "| | **total** | | **%s** | | |\n", Num(total))
-		largest = append(largest, fmt.Sprintf("%s: %s → %s (%s)", results.Label(id), top.From, top.To, share(top.MedianUS, total)))
+		if totalStep < 0 {
+			for _, p := range steps {
+				total += p.MedianUS
+			}
+		}
+		var top *results.Phase
+		first := true
+		for i, p := range steps {
+			if i == totalStep {
+				continue
+			}
+			label := ""
+			if first {
+				label, first = results.Label(id), false
+			}
+			what := p.Syscalls
+			alongside := strings.Contains(what, "alongside")
+			if alongside {
+				what = "*" + what + "*"
+			}
+			fmt.Fprintf(&b, "| %s | %s → %s | %s | %s (%s–%s) | %s | %d |\n", label, p.From, p.To, what,
+				Num(p.MedianUS), Num(p.P25US), Num(p.P75US), share(p.MedianUS, total), p.N)
+			if !alongside && (top == nil || p.MedianUS > top.MedianUS) {
+				top = &steps[i]
+			}
+		}
+		if totalStep >= 0 {
+			t := steps[totalStep]
+			fmt.Fprintf(&b, "| | **start → reaped** | whole spawn | **%s** (%s–%s) | | %d |\n", Num(t.MedianUS), Num(t.P25US), Num(t.P75US), t.N)
+		} else {
+			fmt.Fprintf(&b, "| | **total** (sum of the step medians) | | **%s** | | |\n", Num(total))
+		}
+		if top != nil {
+			largest = append(largest, fmt.Sprintf("%s: %s → %s (%s)", results.Label(id), top.From, top.To, share(top.MedianUS, total)))
+		}
 	}
 	fmt.Fprintf(&b, "\nThe largest step: %s.\n", strings.Join(largest, "; "))
 	return b.String()
