@@ -76,7 +76,10 @@
 //     pidfd_open (rlimits are copied at creation; the kernel has no RLIMIT
 //     command yet). If the program changes its limit later, the next Start
 //     learns again, and that child is visible to it. If ptrace is not
-//     allowed, or the caller has so many descriptors open that pidfd_open
-//     fails under the lowered limit, Start falls back.
+//     allowed, or fewer than 64 descriptors are free below the lowered
+//     limit (the lowering is process-wide, and an open() in another
+//     goroutine would fail with EMFILE meanwhile), Start falls back. The
+//     lowering is serialized by a mutex, a lock around every pidfd_open,
+//     until the kernel can set an embryo's limits itself.
 //   - GODEBUG=execwait's finalizer check of leaked Cmds is not done.
 package spawn

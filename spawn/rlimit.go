@@ -76,6 +76,12 @@ func newEmbryo() (int, error) {
 	}
 	rlimitMu.Lock()
 	defer rlimitMu.Unlock()
+	// While the soft limit is lowered, an open() in another goroutine
+	// fails with EMFILE if every descriptor below the lowered limit is
+	// taken. Do not lower it unless room is left below it.
+	if low, err := lowestFreeFD(); err != nil || !roomBelow(low, want.Cur) {
+		return -1, fmt.Errorf("%w: the lowest free descriptor is %d (%v), too close to the limit %d the child must get: lowering it could fail other goroutines' open() with EMFILE", errRlimitFallback, low, err, want.Cur)
+	}
 	if err := setNofile(&want); err != nil {
 		return -1, fmt.Errorf("%w: lowering the soft limit to %d for the embryo: %v", errRlimitFallback, want.Cur, err)
 	}
@@ -99,6 +105,29 @@ func newEmbryoAsIs() (int, error) {
 	if err != nil {
 		return -1, &StepError{Step: "pidfd_open", Arg: "PIDFD_EMPTY", Err: err}
 	}
+	return fd, nil
+}
+
+// rlimitHeadroom is how many descriptors must stay free below the
+// lowered limit, for the other goroutines' open()s during the lowering.
+const rlimitHeadroom = 64
+
+// roomBelow says whether lowering the soft limit to limit leaves
+// rlimitHeadroom free descriptors from the lowest free one, low.
+func roomBelow(low int, limit uint64) bool {
+	return low >= 0 && uint64(low)+rlimitHeadroom <= limit
+}
+
+// lowestFreeFD returns the lowest descriptor number not in use.
+func lowestFreeFD() (int, error) {
+	fd, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 0)
+	if errors.Is(err, unix.EBADF) { // no fd 0: it is the lowest free
+		return 0, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	unix.Close(fd)
 	return fd, nil
 }
 
