@@ -77,7 +77,7 @@ help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 	@echo
 	@echo "Variables: FLAVOR=debug|plain (kernel for vmtest/test; default debug),"
-	@echo "           GUEST=pkg[,pkg] (run only these selftests/ packages), QEMU='...'"
+	@echo "           GUEST=pkg[,pkg] (run only these guest packages: selftests/*, pidfd, spawn), QEMU='...'"
 	@echo "           RUN=regexp (only the guest tests it matches: -test.run)"
 	@echo "           EMPTYPIDFD_ALLOW_STOCK_KERNEL=1: let vmtest/test run on a kernel without"
 	@echo "           the series (a stock kernel, for comparison), which otherwise fails;"
