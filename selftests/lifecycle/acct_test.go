@@ -45,6 +45,14 @@ func readAcct(path string) ([]acctV3, error) {
 	return recs, nil
 }
 
+// creatorComm is this test binary's comm, which an embryo it creates
+// carries until it execs: the executable's name, cut to 15 bytes.
+func creatorComm() string {
+	exe, _ := os.Executable()
+	c := filepath.Base(exe)
+	return c[:min(len(c), 15)]
+}
+
 func comm(r acctV3) string {
 	c, _, _ := bytes.Cut(r.Comm[:], []byte{0})
 	return string(c)
@@ -113,11 +121,7 @@ func TestAcctRecords(t *testing.T) {
 	if len(recs) != 2 {
 		t.Fatalf("%d accounting records with ppid %d, want 2 (the destroyed embryo, the started child)", len(recs), self)
 	}
-	exe, _ := os.Executable()
-	creator := filepath.Base(exe)
-	if len(creator) > 15 {
-		creator = creator[:15]
-	}
+	creator := creatorComm()
 	var destroyed, started bool
 	for _, r := range recs {
 		switch {

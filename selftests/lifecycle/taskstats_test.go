@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"testing"
@@ -200,11 +199,7 @@ func TestTaskstatsRecords(t *testing.T) {
 	embryo.Wait(t, fd2)
 
 	self := uint32(os.Getpid())
-	exe, _ := os.Executable()
-	creator := filepath.Base(exe)
-	if len(creator) > 15 {
-		creator = creator[:15]
-	}
+	creator := creatorComm()
 	var destroyed, started bool
 	deadline := time.Now().Add(10 * time.Second)
 	for !(destroyed && started) && time.Now().Before(deadline) {
