@@ -104,7 +104,7 @@ func TestRun(t *testing.T) {
 			name: "compare two runs into BENCH.md",
 			o:    options{compare: []string{withPhases, without}, benchMD: benchMD},
 			files: map[string][]string{
-				"b/compare.md": {"- Run A: `" + withPhases + "`", "**All variants**: over 48 ratios", "| 4 GiB | 2 | embryo (Go) |"},
+				"b/compare.md": {"- Run A: `" + withPhases + "`", "**All variants**: over 56 ratios", "| 4 GiB | 2 | embryo (Go) |"},
 				"BENCH.md":     {report.BeginMarker, report.CompareBegin + "\nTwo independent runs", "| B/A − 1 |", report.CompareEnd},
 			},
 			not: map[string][]string{"BENCH.md": {"old comparison"}},
