@@ -305,16 +305,11 @@ func helperDeepPgrp(json.RawMessage) (any, error) {
 		return nil, err
 	}
 	defer out.Close()
-	in, inW, err := os.Pipe()
+	inW, err := stdinPipe(fd)
 	if err != nil {
 		return nil, err
 	}
 	defer inW.Close()
-	err = pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0)
-	in.Close()
-	if err != nil {
-		return nil, fmt.Errorf("DUP to fd 0: %s", name(err))
-	}
 	res.Pgrp = unix.Getpgrp()
 	if err := unix.Setpgid(0, 0); err != nil {
 		return nil, fmt.Errorf("setpgid(0, 0): %v", err)
@@ -397,16 +392,11 @@ func helperDeepKillAll(json.RawMessage) (any, error) {
 		return nil, err
 	}
 	defer ctlOut.Close()
-	in, inW, err := os.Pipe()
+	inW, err := stdinPipe(ctl)
 	if err != nil {
 		return nil, err
 	}
 	defer inW.Close()
-	err = pidfd.ConfigFDDup(ctl, int(in.Fd()), 0, 0)
-	in.Close()
-	if err != nil {
-		return nil, fmt.Errorf("DUP to fd 0: %s", name(err))
-	}
 	if _, err := pidfd.SpawnRun(ctl, 0); err != nil {
 		return nil, fmt.Errorf("pidfd_spawn_run of the control: %s", name(err))
 	}
@@ -771,16 +761,11 @@ func helperDeepPidns(json.RawMessage) (any, error) {
 		return nil, err
 	}
 	defer out.Close()
-	in, inW, err := os.Pipe()
+	inW, err := stdinPipe(fd)
 	if err != nil {
 		return nil, err
 	}
 	defer inW.Close()
-	err = pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0)
-	in.Close()
-	if err != nil {
-		return nil, fmt.Errorf("DUP to fd 0: %s", name(err))
-	}
 	if res.Run, err = pidfd.SpawnRun(fd, 0); err != nil {
 		return nil, fmt.Errorf("pidfd_spawn_run: %s", name(err))
 	}
@@ -889,4 +874,20 @@ func deepElf(machine elf.Machine, interp string) []byte {
 	buf.WriteString(interp)
 	buf.WriteByte(0)
 	return buf.Bytes()
+}
+
+// stdinPipe makes the read end of a new pipe the embryo's fd 0 and returns
+// the write end, with which the test lets the child's read return.
+func stdinPipe(fd int) (*os.File, error) {
+	in, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	err = pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0)
+	in.Close()
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("DUP to fd 0: %s", name(err))
+	}
+	return w, nil
 }
