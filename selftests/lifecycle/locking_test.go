@@ -1,0 +1,248 @@
+package lifecycle
+
+// The embryo's config lock and the freezers (review of 2026-11-29, the
+// reproducers in testdata/review-2026-11-29). A call that waits for
+// something userspace controls must not hold ->lock where a freezer
+// stops it, and a call that waits for ->lock must be one a freezer can
+// stop:
+//
+//   - pidfd_spawn_run() waits, freezably, for the exec; with ->lock held,
+//     the suspend freezer froze a task holding a lock (a lockdep WARNING in
+//     __set_task_frozen()) and a second thread's config call slept in
+//     mutex_lock_killable(), which no freezer stops: suspend failed after
+//     20 s and cgroup.freeze never said frozen (finding A11 again).
+//   - A config call may block in userspace's hands (PIDFD_FD_OPEN of a FIFO
+//     with no writer) while holding ->lock; a second config call waits for
+//     the lock, and must freeze while it does.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
+)
+
+func init() { helpers["configlock"] = helperConfigLock }
+
+type configLockArg struct {
+	Prog   string // the program the embryo execs (a fanotify mark holds it)
+	Fifo   string // if set, PIDFD_FD_OPEN of this FIFO blocks instead of a run
+	MoveTo string // a cgroup the helper moves to after creating the embryo
+}
+
+type configLockResult struct {
+	First     string // pidfd_spawn_run(), or PIDFD_FD_OPEN of the FIFO
+	Second    string // PIDFD_CONFIG_SIGNALS from another thread
+	SecondNow bool   // the second call had returned when the helper said ready
+}
+
+// helperConfigLock creates an embryo, moves to arg.MoveTo, and starts a
+// call that blocks: pidfd_spawn_run() (the exec is held by the test's
+// fanotify group), or PIDFD_FD_OPEN of arg.Fifo. Then it makes a second
+// call from another thread, waits a little, and says "ready" on fd 3.
+// It returns when both calls have returned and stdin is closed.
+func helperConfigLock(raw json.RawMessage) (any, error) {
+	var arg configLockArg
+	if err := helper.DecodeArg(raw, &arg); err != nil {
+		return nil, err
+	}
+	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+	}
+	defer unix.Close(fd)
+	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, arg.Prog, 0); err != nil {
+		return nil, fmt.Errorf("PIDFD_CONFIG_EXEC: %s", name(err))
+	}
+	if err := pidfd.ConfigArgv(fd, []string{filepath.Base(arg.Prog)}); err != nil {
+		return nil, fmt.Errorf("PIDFD_CONFIG_ARGV: %s", name(err))
+	}
+	if arg.MoveTo != "" {
+		if err := writeCtl(filepath.Join(arg.MoveTo, "cgroup.procs"), "0"); err != nil {
+			return nil, fmt.Errorf("moving to %s: %s", arg.MoveTo, name(err))
+		}
+	}
+	first := make(chan string, 1)
+	go func() {
+		if arg.Fifo != "" {
+			how := unix.OpenHow{Flags: unix.O_RDONLY}
+			first <- name(pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, arg.Fifo, &how, 0))
+			return
+		}
+		_, err := pidfd.SpawnRun(fd, 0)
+		first <- name(err)
+	}()
+	time.Sleep(time.Second) // blocked by now: in the exec, or in the FIFO
+	second := make(chan string, 1)
+	go func() { second <- name(pidfd.ConfigSignals(fd, 0, 0)) }()
+	time.Sleep(500 * time.Millisecond)
+
+	var res configLockResult
+	select {
+	case res.Second = <-second:
+		res.SecondNow = true
+	default:
+	}
+	ready := os.NewFile(3, "ready")
+	if _, err := fmt.Fprint(ready, "ready"); err != nil {
+		return nil, fmt.Errorf("saying ready: %v", err)
+	}
+	ready.Close()
+	for _, c := range []struct {
+		ch  chan string
+		res *string
+	}{{first, &res.First}, {second, &res.Second}} {
+		if *c.res != "" {
+			continue
+		}
+		select {
+		case *c.res = <-c.ch:
+		case <-time.After(2 * time.Minute):
+			return nil, fmt.Errorf("a call has not returned 2 minutes after the test let it go (%+v)", res)
+		}
+	}
+	io.Copy(io.Discard, os.Stdin)
+	return res, nil
+}
+
+// TestConfigLockFreezable: while the embryo's exec is held (a fanotify
+// permission event that is not answered) or a config call is held (a
+// PIDFD_FD_OPEN of a FIFO with no writer), and a second thread of the
+// creator makes a config call, both freezers freeze the creator:
+// suspend to idle with pm_test=freezer succeeds, and the cgroup the
+// creator moved to reports frozen. Nothing is logged (a task frozen with
+// a lock held is a lockdep WARNING). A config call during a run is turned
+// away at once with EBUSY rather than queued behind the exec; one that
+// waits for another config call goes on after it. After the thaw, both
+// calls complete.
+func TestConfigLockFreezable(t *testing.T) {
+	embryo.Require(t)
+	if b, err := os.ReadFile("/sys/power/state"); err != nil || !slices.Contains(strings.Fields(string(b)), "freeze") {
+		t.Fatalf("/sys/power/state %q, %v: no suspend to idle, so the suspend freezer cannot be tested (CONFIG_SUSPEND)", b, err)
+	}
+	for _, freezer := range []string{"suspend", "cgroup"} {
+		for _, held := range []string{"exec", "fifo"} {
+			t.Run(freezer+"/"+held, func(t *testing.T) {
+				testConfigLockFreezable(t, freezer, held)
+			})
+		}
+	}
+}
+
+func testConfigLockFreezable(t *testing.T, freezer, held string) {
+	cgA, cgB := newCgroup2(t), newCgroup2(t)
+	prog := filepath.Join(tmpfsDir(t), "true-static")
+	helper.CopyFile(t, childreport.TruePath, prog, 0o755)
+	fan := newExecBlocker(t, prog)
+	defer fan.release()
+	arg := configLockArg{Prog: prog, MoveTo: cgB}
+	if held == "fifo" {
+		arg.Fifo = filepath.Join(t.TempDir(), "fifo")
+		if err := unix.Mkfifo(arg.Fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	released := false
+	release := func() {
+		if released {
+			return
+		}
+		released = true
+		if held == "exec" {
+			fan.release()
+			return
+		}
+		wfd, err := unix.Open(arg.Fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Errorf("opening the FIFO for writing: %v", err)
+			return
+		}
+		unix.Close(wfd)
+	}
+	defer release()
+
+	kmsg := openKmsg(t)
+	r, w := embryo.Pipe(t)
+	cgfd := openCgroup(t, cgA)
+	h := helper.New(t, "configlock", arg)
+	intoCgroup(h, cgfd)
+	h.Cmd.ExtraFiles = []*os.File{w}
+	stdin, err := h.Cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	unix.Close(cgfd)
+	w.Close()
+	if held == "exec" {
+		fan.waitExec(t, h.Pid())
+	}
+	if b, err := embryo.ReadAll(r, embryo.Timeout); err != nil || string(b) != "ready" {
+		release()
+		h.Cmd.Process.Kill()
+		h.Result(nil)
+		t.Fatalf("the helper did not get ready: read %q, %v", b, err)
+	}
+	if in, procs := cgroupHas(cgB, h.Pid()); !in {
+		t.Fatalf("the helper %d is not in cgroup B (cgroup.procs %q): the test is void", h.Pid(), procs)
+	}
+	t.Logf("helper %d wchans before the freeze: %s", h.Pid(), taskWchans(h.Pid()))
+
+	switch freezer {
+	case "suspend":
+		old := pmTest(t)
+		if !embryo.Check(t, "writing freezer to /sys/power/pm_test", writeCtl("/sys/power/pm_test", "freezer"), 0) {
+			t.FailNow()
+		}
+		start := time.Now()
+		err := writeCtl("/sys/power/state", "freeze")
+		took := time.Since(start)
+		if err := writeCtl("/sys/power/pm_test", old); err != nil {
+			t.Errorf("restoring /sys/power/pm_test to %s: %s", old, name(err))
+		}
+		t.Logf("suspend to idle with pm_test=freezer: %s after %v", name(err), took.Round(time.Millisecond))
+		embryo.Check(t, "writing freeze to /sys/power/state with pm_test=freezer (EBUSY: a task refused to freeze)", err, 0)
+	case "cgroup":
+		freeze := filepath.Join(cgB, "cgroup.freeze")
+		if !embryo.Check(t, "writing 1 to B/cgroup.freeze", writeCtl(freeze, "1"), 0) {
+			t.FailNow()
+		}
+		if v, ok := waitCgroupEvent(cgB, "frozen", "1", killWithin); !ok {
+			t.Errorf("B/cgroup.events says frozen %s %v after cgroup.freeze=1: the creator was not frozen (wchans %s)", v, killWithin, taskWchans(h.Pid()))
+		}
+		embryo.Check(t, "writing 0 to B/cgroup.freeze", writeCtl(freeze, "0"), 0)
+		if v, ok := waitCgroupEvent(cgB, "frozen", "0", killWithin); !ok {
+			t.Errorf("B/cgroup.events says frozen %s %v after the thaw", v, killWithin)
+		}
+	}
+	for _, line := range kmsg.read(t) {
+		if strings.Contains(line, "WARNING:") || strings.Contains(line, "BUG:") || strings.Contains(line, "Freezing") && strings.Contains(line, "failed") {
+			t.Errorf("kernel log during the freeze: %s", line)
+		}
+	}
+
+	release()
+	stdin.Close()
+	var res configLockResult
+	h.Result(&res)
+	t.Logf("result %+v", res)
+	want := configLockResult{First: "success", Second: "EBUSY", SecondNow: true}
+	if held == "fifo" {
+		want = configLockResult{First: "success", Second: "success", SecondNow: false}
+	}
+	if res != want {
+		t.Errorf("the calls: %+v; want %+v", res, want)
+	}
+}
