@@ -1,7 +1,7 @@
 package lifecycle
 
-// The embryo's config lock and the freezers (review of 2026-11-29, the
-// reproducers in testdata/review-2026-11-29). A call that waits for
+// The embryo's config lock and the freezers (from the reproducers of the
+// review of 2026-11-29). A call that waits for
 // something userspace controls must not hold ->lock where a freezer
 // stops it, and a call that waits for ->lock must be one a freezer can
 // stop:
