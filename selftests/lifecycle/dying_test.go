@@ -93,38 +93,12 @@ func TestDyingEmbryoDoesNotWaitForConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r, w := embryo.Pipe(t)
-	cgfd := openCgroup(t, cgA)
-	h := helper.New(t, "dying", dyingArg{Fifo: fifo, MoveTo: cgB})
-	intoCgroup(h, cgfd)
-	h.Cmd.ExtraFiles = []*os.File{w}
-	stdin, err := h.Cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	h, stdin, said := startReady(t, "dying", dyingArg{Fifo: fifo, MoveTo: cgB}, cgA)
+	fdStr, ok := strings.CutPrefix(said, "ready ")
+	if !ok {
+		t.Fatalf("the helper said %q, not ready <fd>", said)
 	}
-	h.Start()
-	unix.Close(cgfd)
-	w.Close()
-	b, err := embryo.ReadAll(r, embryo.Timeout)
-	fdStr, ok := strings.CutPrefix(string(b), "ready ")
-	if err != nil || !ok {
-		h.Cmd.Process.Kill()
-		h.Result(nil)
-		t.Fatalf("the helper did not get ready: read %q, %v", b, err)
-	}
-	released := false
-	release := func() {
-		if released {
-			return
-		}
-		released = true
-		// A writer lets the blocked open return.
-		if wfd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
-			unix.Close(wfd)
-		} else {
-			t.Errorf("opening the FIFO for writing: %v", err)
-		}
-	}
+	release := fifoWriter(t, fifo)
 	defer release()
 	helper := strconv.Itoa(h.Pid())
 

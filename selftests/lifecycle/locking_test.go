@@ -154,46 +154,19 @@ func testConfigLockFreezable(t *testing.T, freezer, held string) {
 			t.Fatal(err)
 		}
 	}
-	released := false
-	release := func() {
-		if released {
-			return
-		}
-		released = true
-		if held == "exec" {
-			fan.release()
-			return
-		}
-		wfd, err := unix.Open(arg.Fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		if err != nil {
-			t.Errorf("opening the FIFO for writing: %v", err)
-			return
-		}
-		unix.Close(wfd)
+	release := fan.release
+	if held == "fifo" {
+		release = fifoWriter(t, arg.Fifo)
 	}
 	defer release()
 
 	kmsg := openKmsg(t)
-	r, w := embryo.Pipe(t)
-	cgfd := openCgroup(t, cgA)
-	h := helper.New(t, "configlock", arg)
-	intoCgroup(h, cgfd)
-	h.Cmd.ExtraFiles = []*os.File{w}
-	stdin, err := h.Cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	h, stdin, said := startReady(t, "configlock", arg, cgA)
+	if said != "ready" {
+		t.Fatalf("the helper said %q, not ready", said)
 	}
-	h.Start()
-	unix.Close(cgfd)
-	w.Close()
 	if held == "exec" {
 		fan.waitExec(t, h.Pid())
-	}
-	if b, err := embryo.ReadAll(r, embryo.Timeout); err != nil || string(b) != "ready" {
-		release()
-		h.Cmd.Process.Kill()
-		h.Result(nil)
-		t.Fatalf("the helper did not get ready: read %q, %v", b, err)
 	}
 	if in, procs := cgroupHas(cgB, h.Pid()); !in {
 		t.Fatalf("the helper %d is not in cgroup B (cgroup.procs %q): the test is void", h.Pid(), procs)
