@@ -85,15 +85,22 @@ type execBlocker struct {
 // group is gone before the cleanups wait for the processes it holds.
 func newExecBlocker(t *testing.T, path string) *execBlocker {
 	t.Helper()
+	return newPermBlocker(t, path, unix.FAN_OPEN_EXEC_PERM)
+}
+
+// newPermBlocker is newExecBlocker for another permission event: with
+// FAN_OPEN_PERM, every open of path waits.
+func newPermBlocker(t *testing.T, path string, mask uint64) *execBlocker {
+	t.Helper()
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_LARGEFILE)
 	if err != nil {
 		t.Fatalf("fanotify_init(FAN_CLASS_CONTENT): %s (the test kernel has CONFIG_FANOTIFY_ACCESS_PERMISSIONS)", embryo.Name(err))
 	}
 	b := &execBlocker{fd: fd}
 	t.Cleanup(b.release)
-	if err := unix.FanotifyMark(fd, unix.FAN_MARK_ADD, unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, path); err != nil {
+	if err := unix.FanotifyMark(fd, unix.FAN_MARK_ADD, mask, unix.AT_FDCWD, path); err != nil {
 		b.release()
-		t.Fatalf("fanotify_mark(FAN_MARK_ADD, FAN_OPEN_EXEC_PERM, %s): %s", path, embryo.Name(err))
+		t.Fatalf("fanotify_mark(FAN_MARK_ADD, %#x, %s): %s", mask, path, embryo.Name(err))
 	}
 	return b
 }
