@@ -11,9 +11,10 @@ package lifecycle
 //     freezer stops: suspend failed after 20 s and cgroup.freeze never
 //     said frozen (finding A11 again). The run now drops ->lock first.
 //   - PIDFD_FD_OPEN of a file with a fanotify FAN_OPEN_PERM mark sleeps,
-//     freezably, in fanotify_get_response(); it held ->lock there, and
-//     the suspend freezer froze it with the lock held. Opens (and CWD's
-//     lookup) are now made before ->lock is taken.
+//     freezably, in fanotify_get_response(), holding ->lock, a mutex then:
+//     the suspend freezer froze it with the lock held. ->lock is now a bit
+//     lock whose only waiters (the creator's calls) wait interruptibly, so
+//     freezing its holder is safe, and lockdep does not track it.
 //   - PIDFD_FD_OPEN of a FIFO with no writer blocks in userspace's hands.
 //
 // The C selftest config_lock_wait_restarts covers a call that waits for
@@ -131,8 +132,8 @@ func helperConfigLock(raw json.RawMessage) (any, error) {
 // creator moved to reports frozen. Nothing is logged (a task frozen with
 // a lock held is a lockdep WARNING). A config call during a run is turned
 // away at once with EBUSY rather than queued behind the exec; one made
-// while another's open blocks goes on at once, as the open holds no
-// lock. After the thaw, both calls complete.
+// while another's open blocks waits for it. After the thaw, both calls
+// complete.
 func TestConfigLockFreezable(t *testing.T) {
 	embryo.Require(t)
 	if b, err := os.ReadFile("/sys/power/state"); err != nil || !slices.Contains(strings.Fields(string(b)), "freeze") {
@@ -241,8 +242,8 @@ func testConfigLockFreezable(t *testing.T, freezer, held string) {
 	t.Logf("result %+v", res)
 	want := configLockResult{First: "success", Second: "EBUSY", SecondNow: true}
 	if held != "exec" {
-		// The open is made before the lock is taken: nothing waits for it.
-		want = configLockResult{First: "success", Second: "success", SecondNow: true}
+		// The second call waits for the first, which holds ->lock.
+		want = configLockResult{First: "success", Second: "success", SecondNow: false}
 	}
 	if res != want {
 		t.Errorf("the calls: %+v; want %+v", res, want)
