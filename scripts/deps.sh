@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install what the build and the VM tests need on Debian 12, idempotently:
-# the pinned kernel source, the kernel build tools, QEMU, and the Go modules.
+# the kernel build tools, QEMU, the pinned kernel source (scripts/kernel-source.sh)
+# and the Go modules.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 pkgs=(
-	"$KERNEL_DEB_PACKAGE=$KERNEL_DEB_VERSION"
 	build-essential bc bison flex libelf-dev libssl-dev cpio kmod rsync xz-utils
 	ccache git perl python3 python3-ply python3-git # checkpatch's SPDX check (scripts/spdxcheck.py)
 	qemu-system-x86
@@ -33,27 +33,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 	[ "$(id -u)" = 0 ] || sudo=sudo
 	log "installing: ${missing[*]}"
 	$sudo apt-get update -qq
-	# The security archive keeps only the newest linux-source-6.12. When
-	# the pinned version is gone, take the newest 6.12 there is, and say so
-	# loudly: the series is then applied to a base it was not made on
-	# (scripts/kernel-tree.sh repeats the warning, and fails if it does
-	# not apply).
-	pinned="$KERNEL_DEB_PACKAGE=$KERNEL_DEB_VERSION"
-	if [[ " ${missing[*]} " == *" $pinned "* ]] &&
-		! apt-cache madison "$KERNEL_DEB_PACKAGE" 2>/dev/null | awk '{print $3}' | grep -qxF "$KERNEL_DEB_VERSION"; then
-		newest=$(apt-cache madison "$KERNEL_DEB_PACKAGE" 2>/dev/null | awk 'NR == 1 {print $3}')
-		[ -n "$newest" ] || die "$KERNEL_DEB_PACKAGE is not in the archive at all (apt-cache policy $KERNEL_DEB_PACKAGE)"
-		warn_banner "$KERNEL_DEB_PACKAGE $KERNEL_DEB_VERSION (scripts/versions.env) is no longer in the archive:" \
-			"installing $newest instead. The series was made on $KERNEL_VERSION; update" \
-			"scripts/versions.env once it is checked on the new base."
-		missing=("${missing[@]/$pinned/$KERNEL_DEB_PACKAGE=$newest}")
-	fi
 	if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
-		die "apt-get install failed; is $KERNEL_DEB_PACKAGE $KERNEL_DEB_VERSION still in the archive? (apt-cache policy $KERNEL_DEB_PACKAGE)"
+		die "apt-get install ${missing[*]} failed"
 	fi
 else
 	log "Debian packages: all present"
 fi
+
+"$TOP/scripts/kernel-source.sh"
 
 need go "Go from https://go.dev/dl (go.mod names the version)"
 log "Go modules"

@@ -71,6 +71,9 @@ unpack() {
 	export GIT_AUTHOR_DATE="2000-01-01T00:00:00Z" GIT_COMMITTER_DATE="2000-01-01T00:00:00Z"
 	git -C "$sub" init -q -b work
 	git -C "$sub" config core.autocrlf false
+	# No "git gc --auto" after the 80k-file commit: it would outlive this
+	# script and compete with the kernel build for the CPUs.
+	git -C "$sub" config gc.auto 0
 	git -C "$sub" add -A -f .
 	local msg="Linux $KERNEL_VERSION ($KERNEL_DEB_PACKAGE $KERNEL_DEB_VERSION)"
 	[ "$v" = "$KERNEL_VERSION" ] || msg="Linux $v ($KERNEL_DEB_PACKAGE, not the pinned $KERNEL_DEB_VERSION)"

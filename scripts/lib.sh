@@ -7,6 +7,8 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 BUILD_DIR=${BUILD_DIR:-$TOP/build}
 KSRC=${KSRC:-$BUILD_DIR/linux}
+# Where scripts/kernel-source.sh puts the Debian package's tarball.
+KERNEL_TARBALL=${KERNEL_TARBALL:-$BUILD_DIR/src/$KERNEL_DEB_PACKAGE.tar.xz}
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
