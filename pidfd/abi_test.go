@@ -92,8 +92,8 @@ func TestWrappersRejectNUL(t *testing.T) {
 
 // The calls at the series' numbers are gated on the probe: on a kernel
 // without empty pidfds they return ErrNotSupported, which no kernel can
-// return, so the call was not issued (on a stock kernel 463 and 464 are
-// other system calls). With the series they reach the kernel, which
+// return, so the call was not issued (a stock kernel may give 473 and 474
+// to other system calls). With the series they reach the kernel, which
 // answers EBADF for fd -1.
 func TestGatedOnProbe(t *testing.T) {
 	probeErr := Probe()

@@ -7,10 +7,11 @@
 // (ConfigExec, ConfigFDDup, ConfigSignals, ...); descriptors, flags and
 // commands are ints, as in x/sys/unix.
 //
-// pidfd_config and pidfd_spawn_run use system call numbers that a kernel
-// without the series gives to other system calls (mainline has its own
-// calls at 463 and 464). Config, SpawnRun and the Config* wrappers therefore
-// issue them only after Probe has found empty pidfds, and return
+// pidfd_config and pidfd_spawn_run use system call numbers (473 and 474)
+// that a kernel without the series may give to other system calls, as
+// mainline 7.3 gave the series' earlier numbers, 463 and 464, to
+// setxattrat and getxattrat. Config, SpawnRun and the Config* wrappers
+// therefore issue them only after Probe has found empty pidfds, and return
 // ErrNotSupported otherwise: on a stock kernel they never reach it.
 package pidfd
 
