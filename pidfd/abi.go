@@ -6,7 +6,7 @@ import "golang.org/x/sys/unix"
 // fchroot (472): the same on every architecture but alpha (583 and 584;
 // mips adds its ABI offsets). A kernel with the series on 6.12 had them at
 // 463 and 464, which 7.3 gives to setxattrat and getxattrat. Renumber here,
-// and only here.
+// and only here: Probe confirms the number before any other call uses it.
 const (
 	SYS_PIDFD_CONFIG    = 473
 	SYS_PIDFD_SPAWN_RUN = 474
