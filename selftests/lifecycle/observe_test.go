@@ -9,6 +9,7 @@ package lifecycle
 import (
 	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/netlink"
 )
 
 // probePath is selftests/childreport/probe.c in the guest (vmtest puts it
@@ -250,16 +252,13 @@ func cnProcSocket(t *testing.T) int {
 
 func cnProcOp(t *testing.T, s int, op uint32) {
 	t.Helper()
-	msg := make([]byte, unix.NLMSG_HDRLEN+cnMsgLen+4)
+	cn := make([]byte, cnMsgLen+4) // struct cn_msg, then the op
 	ne := binary.NativeEndian
-	ne.PutUint32(msg[0:], uint32(len(msg)))
-	ne.PutUint16(msg[4:], unix.NLMSG_DONE)
-	ne.PutUint32(msg[12:], uint32(os.Getpid()))
-	cn := msg[unix.NLMSG_HDRLEN:]
 	ne.PutUint32(cn[0:], cnIdxProc)
 	ne.PutUint32(cn[4:], cnValProc)
 	ne.PutUint16(cn[16:], 4)
 	ne.PutUint32(cn[cnMsgLen:], op)
+	msg := netlink.Encode(unix.NLMSG_DONE, 0, 0, uint32(os.Getpid()), cn)
 	if err := unix.Sendto(s, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		t.Fatalf("proc connector op %d: %s", op, name(err))
 	}
@@ -269,22 +268,22 @@ func cnProcOp(t *testing.T, s int, op uint32) {
 // timeout, or until until.
 func cnProcDrain(s int, until time.Time) []procEvent {
 	var evs []procEvent
+	c := netlink.Conn{FD: s}
 	buf := make([]byte, 8192)
 	ne := binary.NativeEndian
 	quiet := 0
 	for time.Now().Before(until) && quiet < 5 {
-		n, _, err := unix.Recvfrom(s, buf, 0)
-		if err != nil {
+		msgs, err := c.Recv(buf)
+		if err != nil && !errors.Is(err, netlink.ErrTruncated) {
 			quiet++
 			continue
 		}
 		quiet = 0
-		for off := 0; off+unix.NLMSG_HDRLEN <= n; {
-			l := int(ne.Uint32(buf[off:]))
-			if l < unix.NLMSG_HDRLEN || off+l > n {
-				break
+		for _, m := range msgs {
+			if len(m.Data) < cnMsgLen {
+				continue
 			}
-			ev := buf[off+unix.NLMSG_HDRLEN+cnMsgLen : off+l]
+			ev := m.Data[cnMsgLen:]
 			if len(ev) >= procEventHeaderLen+16 {
 				d := ev[procEventHeaderLen:]
 				e := procEvent{What: ne.Uint32(ev)}
@@ -297,7 +296,6 @@ func cnProcDrain(s int, until time.Time) []procEvent {
 				}
 				evs = append(evs, e)
 			}
-			off += (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
 		}
 	}
 	return evs

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -23,86 +22,27 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/netlink"
 )
 
-// genlConn is a NETLINK_GENERIC socket.
-type genlConn struct {
-	fd  int
-	seq uint32
-}
-
-// nlAttr encodes one netlink attribute, padded to 4 bytes.
-func nlAttr(typ uint16, val []byte) []byte {
-	b := make([]byte, unix.NLA_HDRLEN+len(val), unix.NLA_HDRLEN+(len(val)+3)&^3)
-	binary.NativeEndian.PutUint16(b[0:], uint16(unix.NLA_HDRLEN+len(val)))
-	binary.NativeEndian.PutUint16(b[2:], typ)
-	copy(b[unix.NLA_HDRLEN:], val)
-	return b[:cap(b)]
-}
-
-// nlAttrs decodes the attributes in b by type (the last of a type wins).
-func nlAttrs(b []byte) map[uint16][]byte {
-	attrs := map[uint16][]byte{}
-	for len(b) >= unix.NLA_HDRLEN {
-		l := int(binary.NativeEndian.Uint16(b))
-		if l < unix.NLA_HDRLEN || l > len(b) {
-			break
-		}
-		attrs[binary.NativeEndian.Uint16(b[2:])&^unix.NLA_F_NESTED] = b[unix.NLA_HDRLEN:l]
-		b = b[min(len(b), (l+3)&^3):]
-	}
-	return attrs
-}
-
-// request sends a generic netlink command with attributes and an ack
-// request, and returns the payloads (after the genl header) of the reply
-// messages, failing on a netlink error.
-func (c *genlConn) request(family uint16, cmd uint8, attrs ...[]byte) ([][]byte, error) {
-	c.seq++
-	msg := make([]byte, unix.NLMSG_HDRLEN+unix.GENL_HDRLEN)
-	for _, a := range attrs {
-		msg = append(msg, a...)
-	}
-	binary.NativeEndian.PutUint32(msg[0:], uint32(len(msg)))
-	binary.NativeEndian.PutUint16(msg[4:], family)
-	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
-	binary.NativeEndian.PutUint32(msg[8:], c.seq)
-	msg[unix.NLMSG_HDRLEN] = cmd
-	msg[unix.NLMSG_HDRLEN+1] = 1 // version
-	if err := unix.Sendto(c.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, err
-	}
-	var replies [][]byte
-	buf := make([]byte, 1<<16)
-	for {
-		n, _, err := unix.Recvfrom(c.fd, buf, 0)
-		if err != nil {
-			return nil, err
-		}
-		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range msgs {
-			if m.Header.Seq != c.seq {
-				continue
-			}
-			if m.Header.Type == unix.NLMSG_ERROR {
-				if e := int32(binary.NativeEndian.Uint32(m.Data)); e != 0 {
-					return nil, unix.Errno(-e)
-				}
-				return replies, nil // the ack
-			}
-			if len(m.Data) >= unix.GENL_HDRLEN {
-				replies = append(replies, bytes.Clone(m.Data[unix.GENL_HDRLEN:])) // buf is reused
-			}
+// genlRequest sends a generic netlink command with attributes and returns
+// the payloads (after the genl header) of the replies, failing on a
+// netlink error.
+func genlRequest(c *netlink.Conn, family uint16, cmd uint8, attrs ...[]byte) ([][]byte, error) {
+	hdr := []byte{cmd, 1, 0, 0} // struct genlmsghdr: cmd, version 1
+	replies, err := c.Request(family, 0, append([][]byte{hdr}, attrs...)...)
+	var payloads [][]byte
+	for _, r := range replies {
+		if len(r) >= unix.GENL_HDRLEN {
+			payloads = append(payloads, r[unix.GENL_HDRLEN:])
 		}
 	}
+	return payloads, err
 }
 
 // taskstatsListener registers a NETLINK_GENERIC socket for the taskstats
 // exit records of every CPU and returns it with the family's id.
-func taskstatsListener(t *testing.T) (*genlConn, uint16) {
+func taskstatsListener(t *testing.T) (*netlink.Conn, uint16) {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
 	if err != nil {
@@ -113,19 +53,19 @@ func taskstatsListener(t *testing.T) (*genlConn, uint16) {
 		t.Fatal(err)
 	}
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
-	c := &genlConn{fd: fd}
-	replies, err := c.request(unix.GENL_ID_CTRL, unix.CTRL_CMD_GETFAMILY,
-		nlAttr(unix.CTRL_ATTR_FAMILY_NAME, []byte(unix.TASKSTATS_GENL_NAME+"\x00")))
+	c := &netlink.Conn{FD: fd}
+	replies, err := genlRequest(c, unix.GENL_ID_CTRL, unix.CTRL_CMD_GETFAMILY,
+		netlink.Attr(unix.CTRL_ATTR_FAMILY_NAME, []byte(unix.TASKSTATS_GENL_NAME+"\x00")))
 	if err != nil || len(replies) == 0 {
 		t.Fatalf("generic netlink family %s: %d replies, %v (the test kernel has CONFIG_TASKSTATS)", unix.TASKSTATS_GENL_NAME, len(replies), err)
 	}
-	id, ok := nlAttrs(replies[0])[unix.CTRL_ATTR_FAMILY_ID]
+	id, ok := netlink.Attrs(replies[0])[unix.CTRL_ATTR_FAMILY_ID]
 	if !ok || len(id) < 2 {
 		t.Fatalf("no family id in the reply for %s", unix.TASKSTATS_GENL_NAME)
 	}
 	family := binary.NativeEndian.Uint16(id)
 	cpus := fmt.Sprintf("0-%d\x00", runtime.NumCPU()-1)
-	if _, err := c.request(family, unix.TASKSTATS_CMD_GET, nlAttr(unix.TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, []byte(cpus))); err != nil {
+	if _, err := genlRequest(c, family, unix.TASKSTATS_CMD_GET, netlink.Attr(unix.TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, []byte(cpus))); err != nil {
 		t.Fatalf("registering for the taskstats exit records of CPUs %s: %v", cpus[:len(cpus)-1], err)
 	}
 	return c, family
@@ -133,22 +73,18 @@ func taskstatsListener(t *testing.T) (*genlConn, uint16) {
 
 // taskstatsExits reads exit records until quiet passes without one or
 // until, and returns their per-pid statistics.
-func taskstatsExits(c *genlConn, family uint16, quiet time.Duration, until time.Time) ([]unix.Taskstats, error) {
+func taskstatsExits(c *netlink.Conn, family uint16, quiet time.Duration, until time.Time) ([]unix.Taskstats, error) {
 	var out []unix.Taskstats
 	buf := make([]byte, 1<<16)
 	for time.Now().Before(until) {
-		ev, err := embryo.PollIn(c.fd, quiet)
+		ev, err := embryo.PollIn(c.FD, quiet)
 		if err != nil {
 			return out, err
 		}
 		if ev == 0 {
 			return out, nil
 		}
-		n, _, err := unix.Recvfrom(c.fd, buf, 0)
-		if err != nil {
-			return out, err
-		}
-		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		msgs, err := c.Recv(buf)
 		if err != nil {
 			return out, err
 		}
@@ -156,11 +92,11 @@ func taskstatsExits(c *genlConn, family uint16, quiet time.Duration, until time.
 			if m.Header.Type != family || len(m.Data) < unix.GENL_HDRLEN {
 				continue
 			}
-			aggr, ok := nlAttrs(m.Data[unix.GENL_HDRLEN:])[unix.TASKSTATS_TYPE_AGGR_PID]
+			aggr, ok := netlink.Attrs(m.Data[unix.GENL_HDRLEN:])[unix.TASKSTATS_TYPE_AGGR_PID]
 			if !ok {
 				continue // a thread group's aggregate (AGGR_TGID)
 			}
-			raw, ok := nlAttrs(aggr)[unix.TASKSTATS_TYPE_STATS]
+			raw, ok := netlink.Attrs(aggr)[unix.TASKSTATS_TYPE_STATS]
 			if !ok {
 				return out, errors.New("a taskstats record without statistics")
 			}
