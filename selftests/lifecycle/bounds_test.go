@@ -130,9 +130,9 @@ func helperArgvLimits(json.RawMessage) (any, error) {
 		return nil
 	}
 	open := func() (int, error) {
-		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+		fd, err := openEmbryo()
 		if err != nil {
-			return -1, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+			return -1, err
 		}
 		if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, childreport.TruePath, 0); err != nil {
 			unix.Close(fd)

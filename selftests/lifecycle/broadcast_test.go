@@ -45,15 +45,11 @@ func helperBroadcast(raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	signal.Ignore(syscall.SIGUSR1)
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
-	}
-	defer unix.Close(fd)
-	out, err := configReport(fd, "exit", "0")
+	fd, out, err := reportEmbryo("exit", "0")
 	if err != nil {
 		return nil, err
 	}
+	defer unix.Close(fd)
 	defer out.Close()
 	var res broadcastResult
 	res.KillPgrp = name(unix.Kill(-unix.Getpgrp(), unix.SIGUSR1))
@@ -110,12 +106,29 @@ func TestBroadcastSkipsEmbryo(t *testing.T) {
 	}
 }
 
-type pgrpResult struct {
-	Pgrp, LeftTo   int // the process group at creation, and after setpgid(0, 0)
-	ChildPgid      int // the started child's process group
+// startedAfter is how an embryo started after the broadcasts went: its
+// exit, and the signals pending at its start by its report.
+type startedAfter struct {
 	Exit           string
 	Exited0        bool
 	SigPnd, ShdPnd string
+}
+
+// check fails t unless the embryo exited 0 with nothing pending at start.
+func (s startedAfter) check(t *testing.T) {
+	t.Helper()
+	if !s.Exited0 {
+		t.Errorf("the embryo started after the broadcasts: %s, want exit 0", s.Exit)
+	}
+	if s.SigPnd != "0000000000000000" || s.ShdPnd != "0000000000000000" {
+		t.Errorf("pending signals at start: SigPnd %s ShdPnd %s, want none", s.SigPnd, s.ShdPnd)
+	}
+}
+
+type pgrpResult struct {
+	Pgrp, LeftTo int // the process group at creation, and after setpgid(0, 0)
+	ChildPgid    int // the started child's process group
+	startedAfter
 }
 
 // helperPgrp starts in a process group another process leads. It
@@ -125,20 +138,12 @@ type pgrpResult struct {
 // second line it lets the child exit and reports on it.
 func helperPgrp(json.RawMessage) (any, error) {
 	var res pgrpResult
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	fd, out, inW, err := readingEmbryo()
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+		return nil, err
 	}
 	defer unix.Close(fd)
-	out, err := configReport(fd, "read")
-	if err != nil {
-		return nil, err
-	}
 	defer out.Close()
-	inW, err := stdinPipe(fd)
-	if err != nil {
-		return nil, err
-	}
 	defer inW.Close()
 	res.Pgrp = unix.Getpgrp()
 	if err := unix.Setpgid(0, 0); err != nil {
@@ -268,21 +273,14 @@ func TestBroadcastPgrpOnlyEmbryo(t *testing.T) {
 	if res.Pgrp != pgrp {
 		t.Errorf("the helper created the embryo in process group %d, want %d: the test is void", res.Pgrp, pgrp)
 	}
-	if !res.Exited0 {
-		t.Errorf("the embryo started after the broadcasts: %s, want exit 0", res.Exit)
-	}
-	if res.SigPnd != "0000000000000000" || res.ShdPnd != "0000000000000000" {
-		t.Errorf("pending signals at start: SigPnd %s ShdPnd %s, want none", res.SigPnd, res.ShdPnd)
-	}
+	res.check(t)
 }
 
 type killAllResult struct {
 	Self               int
 	KillZero, KillUsr1 string // kill(-1, ...) with only an unstarted embryo to reach
 	KillStarted        string // kill(-1, 0) with a started child: the control
-	Exit               string
-	Exited0            bool
-	SigPnd, ShdPnd     string
+	startedAfter
 }
 
 // helperKillAll is the init of a new pid namespace: kill(-1) there
@@ -293,34 +291,22 @@ func helperKillAll(json.RawMessage) (any, error) {
 	if res.Self != 1 {
 		return nil, fmt.Errorf("pid %d: not the init of a new pid namespace", res.Self)
 	}
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
-	}
-	defer unix.Close(fd)
-	out, err := configReport(fd, "exit", "0")
+	fd, out, err := reportEmbryo("exit", "0")
 	if err != nil {
 		return nil, err
 	}
+	defer unix.Close(fd)
 	defer out.Close()
 	res.KillZero = name(unix.Kill(-1, 0))
 	res.KillUsr1 = name(unix.Kill(-1, unix.SIGUSR1))
 
 	// The control: a started child is reached.
-	ctl, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	ctl, ctlOut, inW, err := readingEmbryo()
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY) for the control: %s", name(err))
+		return nil, fmt.Errorf("the control: %v", err)
 	}
 	defer unix.Close(ctl)
-	ctlOut, err := configReport(ctl, "read")
-	if err != nil {
-		return nil, err
-	}
 	defer ctlOut.Close()
-	inW, err := stdinPipe(ctl)
-	if err != nil {
-		return nil, err
-	}
 	defer inW.Close()
 	if _, err := pidfd.SpawnRun(ctl, 0); err != nil {
 		return nil, fmt.Errorf("pidfd_spawn_run of the control: %s", name(err))
@@ -367,10 +353,5 @@ func TestBroadcastKillAllSkipsEmbryo(t *testing.T) {
 	if res.KillUsr1 != "ESRCH" {
 		t.Errorf("kill(-1, SIGUSR1) from a pid namespace's init whose only other task is an unstarted embryo: %s, want ESRCH", res.KillUsr1)
 	}
-	if !res.Exited0 {
-		t.Errorf("the embryo started after the broadcasts: %s, want exit 0", res.Exit)
-	}
-	if res.SigPnd != "0000000000000000" || res.ShdPnd != "0000000000000000" {
-		t.Errorf("pending signals at start: SigPnd %s ShdPnd %s, want none", res.SigPnd, res.ShdPnd)
-	}
+	res.check(t)
 }

@@ -41,23 +41,18 @@ func helperPids(raw json.RawMessage) (any, error) {
 	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
-	prewarm(8)
 	cg := arg.Cgroup
-	if err := os.WriteFile(cg+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-		return nil, fmt.Errorf("joining %s: %v", cg, err)
+	if err := joinPidsCgroup(cg); err != nil {
+		return nil, err
 	}
 	var res pidsResult
 	var err error
 	if res.Base, err = embryoCharge(cg); err != nil {
 		return nil, err
 	}
-	var fds []int
-	for i := 0; i < arg.N; i++ {
-		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-		if err != nil {
-			return nil, fmt.Errorf("embryo %d: %s", i, name(err))
-		}
-		fds = append(fds, fd)
+	fds, err := openEmbryos(arg.N)
+	if err != nil {
+		return nil, err
 	}
 	if res.WithN, err = embryoCharge(cg); err != nil {
 		return nil, err
@@ -88,22 +83,14 @@ func helperPids(raw json.RawMessage) (any, error) {
 		}
 	}
 	e1, err1 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	e2, err2 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.First, res.Second = name(err1), name(err2)
-	if err2 == nil {
-		unix.Close(e2)
-	}
+	res.First, res.Second = name(err1), tryOpen()
 	if err1 == nil {
 		unix.Close(e1)
 		if _, err := waitCharge(cg, res.Base); err != nil {
 			return nil, err
 		}
 	}
-	e3, err3 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.Again = name(err3)
-	if err3 == nil {
-		unix.Close(e3)
-	}
+	res.Again = tryOpen()
 	return res, nil
 }
 
@@ -156,31 +143,12 @@ func helperNproc(json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("setrlimit(RLIMIT_NPROC, 0): %v", err)
 	}
 	var res nprocResult
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.AtZero = name(err)
-	if err == nil {
-		unix.Close(fd)
-	}
-	// A raw fork: the child, if any, exits at once without running Go.
-	pid, _, errno := unix.RawSyscall(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0)
-	if errno == 0 && pid == 0 {
-		unix.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
-	}
-	if errno == 0 {
-		var ws unix.WaitStatus
-		unix.Wait4(int(pid), &ws, 0, nil)
-		res.ForkZero = "success"
-	} else {
-		res.ForkZero = name(errno)
-	}
+	res.AtZero = tryOpen()
+	res.ForkZero = rawFork()
 	if err := unix.Setrlimit(unix.RLIMIT_NPROC, &old); err != nil {
 		return nil, fmt.Errorf("restoring RLIMIT_NPROC: %v", err)
 	}
-	fd, err = pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.Restored = name(err)
-	if err == nil {
-		unix.Close(fd)
-	}
+	res.Restored = tryOpen()
 	return res, nil
 }
 
@@ -261,24 +229,50 @@ func retryOpen() (result string, tries int, took time.Duration) {
 	}
 }
 
-// nprocChargeResult is what nprocChargeProbe saw, errnos by name.
-type nprocChargeResult struct {
-	Tasks, Limit int    // the user's tasks in /proc, and the RLIMIT_NPROC set: Tasks+1
-	First        string // pidfd_open(PIDFD_EMPTY) with one task of room
-	ForkAtLimit  string // fork while the first embryo holds that room
-	Second       string // pidfd_open(PIDFD_EMPTY) with no room
-	Third        string // pidfd_open(PIDFD_EMPTY) after closing the first (retried)
-	ThirdTries   int
-	ThirdTook    string
+// limitProbe is what probeLimit saw under a limit that leaves room for
+// one more task, errnos by name.
+type limitProbe struct {
+	First      string // pidfd_open(PIDFD_EMPTY) with room for one
+	Fork       string // fork while the first embryo holds that room
+	Second     string // pidfd_open(PIDFD_EMPTY) with no room
+	Third      string // pidfd_open(PIDFD_EMPTY) after closing the first (retried)
+	ThirdTries int
+	ThirdTook  string
 }
 
-// nprocChargeProbe sets RLIMIT_NPROC to the number of tasks the caller's user
-// has plus one, creates an embryo (it must fit), forks and creates a second
-// one (neither must fit while the first holds the room), closes the first
-// and creates a third (it must fit again once the first is gone), then
-// restores the limit. The caller must be unprivileged (root is exempt),
-// have idle threads for the Go runtime (prewarm) and run with GOMAXPROCS=1:
-// while the limit is tight the runtime cannot start a thread.
+// probeLimit creates an embryo (it must fit), runs afterFirst if it is
+// not nil, forks and creates a second embryo (neither must fit while the
+// first holds the room), closes the first and creates a third (it must
+// fit again once the first is gone).
+func probeLimit(afterFirst func()) limitProbe {
+	var p limitProbe
+	e1, err1 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	p.First = name(err1)
+	if afterFirst != nil {
+		afterFirst()
+	}
+	p.Fork = rawFork()
+	p.Second = tryOpen()
+	if err1 == nil {
+		unix.Close(e1)
+	}
+	var took time.Duration
+	p.Third, p.ThirdTries, took = retryOpen()
+	p.ThirdTook = took.String()
+	return p
+}
+
+// nprocChargeResult is what nprocChargeProbe saw.
+type nprocChargeResult struct {
+	Tasks, Limit int // the user's tasks in /proc, and the RLIMIT_NPROC set: Tasks+1
+	limitProbe
+}
+
+// nprocChargeProbe sets RLIMIT_NPROC to the number of tasks the caller's
+// user has plus one, probes that limit (probeLimit), then restores it. The
+// caller must be unprivileged (root is exempt), have idle threads for the
+// Go runtime (prewarm) and run with GOMAXPROCS=1: while the limit is tight
+// the runtime cannot start a thread.
 func nprocChargeProbe() (nprocChargeResult, error) {
 	var res nprocChargeResult
 	var old unix.Rlimit
@@ -304,20 +298,7 @@ func nprocChargeProbe() (nprocChargeResult, error) {
 			return res, fmt.Errorf("the task count of uid %d does not settle", uid)
 		}
 	}
-	e1, err1 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.First = name(err1)
-	res.ForkAtLimit = rawFork()
-	e2, err2 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.Second = name(err2)
-	if err2 == nil {
-		unix.Close(e2)
-	}
-	if err1 == nil {
-		unix.Close(e1)
-	}
-	var took time.Duration
-	res.Third, res.ThirdTries, took = retryOpen()
-	res.ThirdTook = took.String()
+	res.limitProbe = probeLimit(nil)
 	if err := unix.Setrlimit(unix.RLIMIT_NPROC, &old); err != nil {
 		return res, fmt.Errorf("restoring RLIMIT_NPROC: %v", err)
 	}
@@ -339,9 +320,9 @@ func checkNproc(t *testing.T, res nprocChargeResult, when string) {
 		t.Errorf("%spidfd_open(PIDFD_EMPTY) as nobody with RLIMIT_NPROC %d and %d tasks of nobody: %s, want success (one task of room)",
 			when, res.Limit, res.Tasks, res.First)
 	}
-	if res.ForkAtLimit != "EAGAIN" {
+	if res.Fork != "EAGAIN" {
 		t.Errorf("%sfork as nobody while the first embryo holds the last of RLIMIT_NPROC %d: %s, want EAGAIN (the embryo is not charged as a task)",
-			when, res.Limit, res.ForkAtLimit)
+			when, res.Limit, res.Fork)
 	}
 	if res.Second != "EAGAIN" {
 		t.Errorf("%sa second pidfd_open(PIDFD_EMPTY) at RLIMIT_NPROC %d: %s, want EAGAIN (the first embryo is not charged)",
@@ -384,22 +365,9 @@ type pidMaxResult struct {
 	Self           int
 	Fillers        int    // embryos that fill the namespace's numbers below PidMax-1
 	LastFilled     int    // ns_last_pid after filling: PidMax-2
-	First          string // pidfd_open(PIDFD_EMPTY) with one number left
-	LastAfterFirst int    // ns_last_pid after it: PidMax-1
-	ForkAtMax      string // fork with no number left
-	Second         string // pidfd_open(PIDFD_EMPTY) with no number left
-	Third          string // after closing the first (retried)
-	ThirdTries     int
-	ThirdTook      string
+	limitProbe            // with one number left
+	LastAfterFirst int    // ns_last_pid after the first embryo: PidMax-1
 	Window         string // how long pid_max was lowered
-}
-
-func readIntFile(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
 // helperPidMax is the init of a new pid namespace. It fills that
@@ -434,7 +402,7 @@ func helperPidMax(raw json.RawMessage) (any, error) {
 		}
 	}()
 	for {
-		last, err := readIntFile(nsLastPidPath)
+		last, err := embryo.ReadInt(nsLastPidPath)
 		if err != nil {
 			return nil, err
 		}
@@ -467,21 +435,7 @@ func helperPidMax(raw json.RawMessage) (any, error) {
 		return writeCtl(pidMaxPath, strconv.Itoa(arg.Old))
 	}
 	defer restore()
-	e1, err1 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.First = name(err1)
-	res.LastAfterFirst, _ = readIntFile(nsLastPidPath)
-	res.ForkAtMax = rawFork()
-	e2, err2 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.Second = name(err2)
-	if err2 == nil {
-		unix.Close(e2)
-	}
-	if err1 == nil {
-		unix.Close(e1)
-	}
-	var took time.Duration
-	res.Third, res.ThirdTries, took = retryOpen()
-	res.ThirdTook = took.String()
+	res.limitProbe = probeLimit(func() { res.LastAfterFirst, _ = embryo.ReadInt(nsLastPidPath) })
 	if err := restore(); err != nil {
 		return nil, fmt.Errorf("restoring pid_max to %d: %v", arg.Old, err)
 	}
@@ -549,7 +503,7 @@ func rootPidsInUse() (map[int]bool, error) {
 func TestPidMaxCountsEmbryos(t *testing.T) {
 	embryo.Require(t)
 	const margin = 64
-	old, err := readIntFile(pidMaxPath)
+	old, err := embryo.ReadInt(pidMaxPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -573,7 +527,7 @@ func TestPidMaxCountsEmbryos(t *testing.T) {
 	if old < p+need {
 		t.Fatalf("pid_max %d is too small to leave room above %d", old, p)
 	}
-	rootLast, err := readIntFile(nsLastPidPath)
+	rootLast, err := embryo.ReadInt(nsLastPidPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,7 +537,7 @@ func TestPidMaxCountsEmbryos(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() {
-		if now, err := readIntFile(pidMaxPath); err != nil || now != old {
+		if now, err := embryo.ReadInt(pidMaxPath); err != nil || now != old {
 			if err := writeCtl(pidMaxPath, strconv.Itoa(old)); err != nil {
 				t.Errorf("restoring pid_max to %d: %v", old, err)
 			}
@@ -594,7 +548,7 @@ func TestPidMaxCountsEmbryos(t *testing.T) {
 	var res pidMaxResult
 	h.Result(&res)
 	t.Logf("pid_max %d for %s (root ns_last_pid was %d); %+v", p, res.Window, rootLast, res)
-	if now, err := readIntFile(pidMaxPath); err != nil || now != old {
+	if now, err := embryo.ReadInt(pidMaxPath); err != nil || now != old {
 		t.Errorf("pid_max after the helper: %d, %v; want %d restored", now, err, old)
 	}
 	if res.First != "success" {
@@ -602,8 +556,8 @@ func TestPidMaxCountsEmbryos(t *testing.T) {
 	} else if res.LastAfterFirst != p-1 {
 		t.Errorf("after the first embryo the namespace's ns_last_pid is %d, want %d (the one number left): the test is void", res.LastAfterFirst, p-1)
 	}
-	if res.ForkAtMax != "EAGAIN" {
-		t.Errorf("fork with no pid number left in the namespace: %s, want EAGAIN: the test is void", res.ForkAtMax)
+	if res.Fork != "EAGAIN" {
+		t.Errorf("fork with no pid number left in the namespace: %s, want EAGAIN: the test is void", res.Fork)
 	}
 	if res.Second != "EAGAIN" {
 		t.Errorf("pidfd_open(PIDFD_EMPTY) with no pid number left under pid_max %d: %s, want EAGAIN (the embryo's pid is not allocated at creation)", p, res.Second)

@@ -56,9 +56,9 @@ func helperDestroy(raw json.RawMessage) (any, error) {
 	defer r.Close()
 	var fds []int
 	for i := 0; i < arg.N; i++ {
-		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+		fd, err := openEmbryo()
 		if err != nil {
-			return nil, fmt.Errorf("embryo %d: pidfd_open: %s", i, name(err))
+			return nil, fmt.Errorf("embryo %d: %v", i, err)
 		}
 		fds = append(fds, fd)
 		switch i {
@@ -81,11 +81,7 @@ func helperDestroy(raw json.RawMessage) (any, error) {
 		unix.Close(fd)
 	}
 	var res destroyResult
-	_, err = pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
-	res.Waitid = name(err)
-	var ws unix.WaitStatus
-	_, err = unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-	res.Wait4 = name(err)
+	res.Waitid, res.Wait4 = waitAny()
 	if res.Children, err = embryo.ChildrenInProc(); err != nil {
 		return nil, err
 	}
@@ -124,9 +120,9 @@ func TestDestroyOnClose(t *testing.T) {
 // pipe (fd 4) as its fd 1, sends it to the parent over the socket at fd 3,
 // and exits when its stdin closes.
 func helperCreator(json.RawMessage) (any, error) {
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	fd, err := openEmbryo()
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+		return nil, err
 	}
 	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, childreport.Path, 0); err != nil {
 		return nil, fmt.Errorf("EXEC: %s", name(err))
@@ -234,13 +230,9 @@ func helperRelease(raw json.RawMessage) (any, error) {
 	if res.Base, err = embryoCharge(arg.Cgroup); err != nil {
 		return nil, err
 	}
-	var fds []int
-	for i := 0; i < arg.N; i++ {
-		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-		if err != nil {
-			return nil, fmt.Errorf("embryo %d: pidfd_open: %s", i, name(err))
-		}
-		fds = append(fds, fd)
+	fds, err := openEmbryos(arg.N)
+	if err != nil {
+		return nil, err
 	}
 	if res.WithN, err = embryoCharge(arg.Cgroup); err != nil {
 		return nil, err
@@ -269,11 +261,7 @@ wait:
 			break wait
 		}
 	}
-	_, err = pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
-	res.Waitid = name(err)
-	var ws unix.WaitStatus
-	_, err = unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-	res.Wait4 = name(err)
+	res.Waitid, res.Wait4 = waitAny()
 	if res.Children, err = embryo.ChildrenInProc(); err != nil {
 		return nil, err
 	}
@@ -536,18 +524,11 @@ func helperInherit(raw json.RawMessage) (any, error) {
 	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
-	prewarm(8)
 	cg := arg.Cgroup
-	if err := os.WriteFile(cg+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-		return nil, fmt.Errorf("joining %s: %v", cg, err)
+	if err := joinPidsCgroup(cg); err != nil {
+		return nil, err
 	}
-	open := func() (int, error) {
-		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-		if err != nil {
-			return -1, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
-		}
-		return fd, nil
-	}
+	open := openEmbryo
 	var res inheritResult
 	var err error
 

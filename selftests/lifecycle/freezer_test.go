@@ -52,9 +52,9 @@ func helperHold(raw json.RawMessage) (any, error) {
 	res := make([]heldEmbryo, len(arg.FailedExec))
 	fds := make([]int, len(arg.FailedExec))
 	for i, failed := range arg.FailedExec {
-		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+		fd, err := openEmbryo()
 		if err != nil {
-			return nil, fmt.Errorf("embryo %d: pidfd_open(0, PIDFD_EMPTY): %s", i, name(err))
+			return nil, fmt.Errorf("embryo %d: %v", i, err)
 		}
 		defer unix.Close(fd)
 		fds[i] = fd
@@ -66,11 +66,9 @@ func helperHold(raw json.RawMessage) (any, error) {
 			res[i].Failed = name(err)
 		}
 	}
-	ready := os.NewFile(3, "ready")
-	if _, err := ready.Write([]byte("ready")); err != nil {
-		return nil, fmt.Errorf("saying ready: %v", err)
+	if err := sayReady("ready"); err != nil {
+		return nil, err
 	}
-	ready.Close()
 	io.Copy(io.Discard, os.Stdin)
 	for i, fd := range fds {
 		r := &res[i]
@@ -92,26 +90,13 @@ func helperHold(raw json.RawMessage) (any, error) {
 	return res, nil
 }
 
-// startHold starts helperHold (setup may change its command first) and
+// startHold starts helperHold in the cgroup cg ("": the test's own) and
 // waits until its embryos exist. Closing the returned stdin lets it go on.
-func startHold(t *testing.T, arg holdArg, setup func(h *helper.Helper)) (*helper.Helper, io.WriteCloser) {
+func startHold(t *testing.T, arg holdArg, cg string) (*helper.Helper, io.WriteCloser) {
 	t.Helper()
-	r, w := embryo.Pipe(t)
-	h := helper.New(t, "hold", arg)
-	h.Cmd.ExtraFiles = []*os.File{w}
-	stdin, err := h.Cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if setup != nil {
-		setup(h)
-	}
-	h.Start()
-	w.Close()
-	if b, err := embryo.ReadAll(r, embryo.Timeout); err != nil || string(b) != "ready" {
-		h.Cmd.Process.Kill()
-		h.Result(nil)
-		t.Fatalf("the helper did not get ready: read %q, %v", b, err)
+	h, stdin, said := startReady(t, "hold", arg, cg)
+	if said != "ready" {
+		t.Fatalf("the helper did not get ready: said %q", said)
 	}
 	return h, stdin
 }
@@ -149,10 +134,8 @@ func TestFreezerFreezesEmbryo(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cg := newCgroup2(t)
-			cgfd := openCgroup(t, cg)
 			arg := holdArg{FailedExec: []bool{tc.failed}}
-			h, stdin := startHold(t, arg, func(h *helper.Helper) { intoCgroup(h, cgfd) })
-			unix.Close(cgfd)
+			h, stdin := startHold(t, arg, cg)
 			freeze := filepath.Join(cg, "cgroup.freeze")
 			defer writeCtl(freeze, "0")
 
@@ -354,7 +337,7 @@ func TestSuspendFreezesEmbryo(t *testing.T) {
 		t.Logf("/sys/power/pm_test was %q", old)
 	}
 	arg := holdArg{FailedExec: []bool{false, true}}
-	h, stdin := startHold(t, arg, nil)
+	h, stdin := startHold(t, arg, "")
 
 	if !embryo.Check(t, "writing freezer to /sys/power/pm_test", writeCtl("/sys/power/pm_test", "freezer"), 0) {
 		t.FailNow()
@@ -428,9 +411,9 @@ func helperConfigLock(raw json.RawMessage) (any, error) {
 	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	fd, err := openEmbryo()
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+		return nil, err
 	}
 	defer unix.Close(fd)
 	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, arg.Prog, 0); err != nil {
@@ -465,11 +448,9 @@ func helperConfigLock(raw json.RawMessage) (any, error) {
 		res.SecondNow = true
 	default:
 	}
-	ready := os.NewFile(3, "ready")
-	if _, err := fmt.Fprint(ready, "ready"); err != nil {
-		return nil, fmt.Errorf("saying ready: %v", err)
+	if err := sayReady("ready"); err != nil {
+		return nil, err
 	}
-	ready.Close()
 	for _, c := range []struct {
 		ch  chan string
 		res *string

@@ -124,6 +124,91 @@ func configReport(fd int, args ...string) (*os.File, error) {
 	return r, nil
 }
 
+// openEmbryo is pidfd_open(0, PIDFD_EMPTY) in a helper process, its error
+// said with the errno's name.
+func openEmbryo() (int, error) {
+	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+	}
+	return fd, nil
+}
+
+// openEmbryos creates n embryos (openEmbryo).
+func openEmbryos(n int) ([]int, error) {
+	var fds []int
+	for i := 0; i < n; i++ {
+		fd, err := openEmbryo()
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, fmt.Errorf("embryo %d: %v", i, err)
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+// tryOpen creates an embryo and closes it at once: the errno's name, or
+// "success".
+func tryOpen() string {
+	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return name(err)
+}
+
+// reportEmbryo creates an embryo configured to run childreport with args
+// (configReport) and returns it with the read end of its stdout.
+func reportEmbryo(args ...string) (fd int, out *os.File, err error) {
+	if fd, err = openEmbryo(); err != nil {
+		return -1, nil, err
+	}
+	if out, err = configReport(fd, args...); err != nil {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	return fd, out, nil
+}
+
+// readingEmbryo is reportEmbryo of "childreport read", which reports and
+// then waits for its stdin to close: it returns the write end of that
+// stdin too (stdinPipe).
+func readingEmbryo() (fd int, out, in *os.File, err error) {
+	if fd, out, err = reportEmbryo("read"); err != nil {
+		return -1, nil, nil, err
+	}
+	if in, err = stdinPipe(fd); err != nil {
+		out.Close()
+		unix.Close(fd)
+		return -1, nil, nil, err
+	}
+	return fd, out, in, nil
+}
+
+// waitAny is waitid(P_ALL) and wait4(-1) with WNOHANG, by errno name:
+// ECHILD from both for a process without children.
+func waitAny() (waitid, wait4 string) {
+	_, err := pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
+	waitid = name(err)
+	var ws unix.WaitStatus
+	_, err = unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+	return waitid, name(err)
+}
+
+// sayReady writes what it is told to fd 3, on which the test waits for it
+// (startReady), and closes it.
+func sayReady(format string, args ...any) error {
+	ready := os.NewFile(3, "ready")
+	defer ready.Close()
+	if _, err := fmt.Fprintf(ready, format, args...); err != nil {
+		return fmt.Errorf("saying ready: %v", err)
+	}
+	return nil
+}
+
 // runReport starts a configured embryo and collects its report and exit.
 func runReport(fd int, out *os.File) (pid int, rep *childreport.Report, ex pidfd.Exit, err error) {
 	pid, err = pidfd.SpawnRun(fd, 0)
@@ -174,6 +259,17 @@ func prewarm(n int) {
 	started.Wait()
 	close(release)
 	time.Sleep(20 * time.Millisecond)
+}
+
+// joinPidsCgroup readies a helper process to count its embryos in the
+// pids cgroup cg (embryoCharge): idle threads for the Go runtime
+// (prewarm), then the move into cg.
+func joinPidsCgroup(cg string) error {
+	prewarm(8)
+	if err := os.WriteFile(cg+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		return fmt.Errorf("joining %s: %v", cg, err)
+	}
+	return nil
 }
 
 // embryoCharge is pids.current less this process's threads: what the
@@ -356,19 +452,25 @@ func (b *execBlocker) waitExec(t *testing.T, helper int) int {
 	return pid
 }
 
-// deny answers FAN_DENY to every event read and not answered yet; the
-// group stays open, so later execs of the file are held again.
-func (b *execBlocker) deny() error {
+// answer answers resp (FAN_ALLOW or FAN_DENY, named what) to every event
+// read and not answered yet.
+func (b *execBlocker) answer(resp uint32, what string) error {
 	var first error
 	for _, efd := range b.pending {
-		resp := unix.FanotifyResponse{Fd: efd, Response: unix.FAN_DENY}
-		if _, err := unix.Write(b.fd, unsafe.Slice((*byte)(unsafe.Pointer(&resp)), unsafe.Sizeof(resp))); err != nil && first == nil {
-			first = fmt.Errorf("answering FAN_DENY to event fd %d: %s", efd, name(err))
+		r := unix.FanotifyResponse{Fd: efd, Response: resp}
+		if _, err := unix.Write(b.fd, unsafe.Slice((*byte)(unsafe.Pointer(&r)), unsafe.Sizeof(r))); err != nil && first == nil {
+			first = fmt.Errorf("answering %s to event fd %d: %s", what, efd, name(err))
 		}
 		unix.Close(int(efd))
 	}
 	b.pending = nil
 	return first
+}
+
+// deny answers FAN_DENY to every event read and not answered yet; the
+// group stays open, so later execs of the file are held again.
+func (b *execBlocker) deny() error {
+	return b.answer(unix.FAN_DENY, "FAN_DENY")
 }
 
 // release allows every event read and closes the group, which allows
@@ -377,12 +479,7 @@ func (b *execBlocker) release() {
 	if b.fd < 0 {
 		return
 	}
-	for _, efd := range b.pending {
-		resp := unix.FanotifyResponse{Fd: efd, Response: unix.FAN_ALLOW}
-		unix.Write(b.fd, unsafe.Slice((*byte)(unsafe.Pointer(&resp)), unsafe.Sizeof(resp)))
-		unix.Close(int(efd))
-	}
-	b.pending = nil
+	b.answer(unix.FAN_ALLOW, "FAN_ALLOW")
 	unix.Close(b.fd)
 	b.fd = -1
 }
@@ -578,9 +675,9 @@ func helperExecBlock(raw json.RawMessage) (any, error) {
 			return nil, fmt.Errorf("setrlimit(RLIMIT_STACK, %d): %s", stack, name(err))
 		}
 	}
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	fd, err := openEmbryo()
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+		return nil, err
 	}
 	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, arg.Prog, 0); err != nil {
 		return nil, fmt.Errorf("EXEC %s: %s", arg.Prog, name(err))
@@ -637,17 +734,20 @@ func startExecBlock(t *testing.T, arg execBlockArg, setup func(h *helper.Helper)
 
 // Helpers that say when they are ready, and the kernel log.
 
-// startReady starts the helper name with arg in the cgroup cg, with a
-// pipe as its fd 3, on which it says when it is ready, and its stdin a
-// pipe that the caller closes to let it return. It returns what the
-// helper said, and fails t if it said nothing within embryo.Timeout.
+// startReady starts the helper name with arg in the cgroup cg ("": the
+// test's own), with a pipe as its fd 3, on which it says when it is ready
+// (sayReady), and its stdin a pipe that the caller closes to let it
+// return. It returns what the helper said, and fails t if it said nothing
+// within embryo.Timeout.
 func startReady(t *testing.T, name string, arg any, cg string) (*helper.Helper, io.WriteCloser, string) {
 	t.Helper()
 	r, w := embryo.Pipe(t)
-	cgfd := openCgroup(t, cg)
-	defer unix.Close(cgfd)
 	h := helper.New(t, name, arg)
-	intoCgroup(h, cgfd)
+	if cg != "" {
+		cgfd := openCgroup(t, cg)
+		defer unix.Close(cgfd)
+		intoCgroup(h, cgfd)
+	}
 	h.Cmd.ExtraFiles = []*os.File{w}
 	stdin, err := h.Cmd.StdinPipe()
 	if err != nil {

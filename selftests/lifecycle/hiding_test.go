@@ -261,15 +261,11 @@ func helperInvisible(json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
-	}
-	defer unix.Close(fd)
-	out, err := configReport(fd, "exit", "0")
+	fd, out, err := reportEmbryo("exit", "0")
 	if err != nil {
 		return nil, err
 	}
+	defer unix.Close(fd)
 	defer out.Close()
 	if res.After, err = runTrue(); err != nil {
 		return nil, err
@@ -287,11 +283,7 @@ func helperInvisible(json.RawMessage) (any, error) {
 			res.NewInProc[p] = pp
 		}
 	}
-	_, err = pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
-	res.Waitid = name(err)
-	var ws unix.WaitStatus
-	_, err = unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-	res.Wait4 = name(err)
+	res.Waitid, res.Wait4 = waitAny()
 	for p := res.Before + 1; p < res.After && p < res.Before+4096; p++ {
 		var rec pidRecord
 		_, err := os.Stat("/proc/" + strconv.Itoa(p))
@@ -575,9 +567,9 @@ func helperHidden(raw json.RawMessage) (any, error) {
 		}
 	}
 	cg2 := arg.Cgroup
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	fd, err := openEmbryo()
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+		return nil, err
 	}
 	defer unix.Close(fd)
 	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, "/bin/sleep", 0); err != nil {

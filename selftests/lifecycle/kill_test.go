@@ -258,9 +258,9 @@ func helperDying(raw json.RawMessage) (any, error) {
 	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	fd, err := openEmbryo()
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+		return nil, err
 	}
 	defer unix.Close(fd)
 	if err := os.WriteFile(filepath.Join(arg.MoveTo, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
@@ -273,11 +273,9 @@ func helperDying(raw json.RawMessage) (any, error) {
 	}()
 	// The open has had time to block in the FIFO.
 	time.Sleep(500 * time.Millisecond)
-	ready := os.NewFile(3, "ready")
-	if _, err := fmt.Fprintf(ready, "ready %d", fd); err != nil {
-		return nil, fmt.Errorf("saying ready: %v", err)
+	if err := sayReady("ready %d", fd); err != nil {
+		return nil, err
 	}
-	ready.Close()
 	var res dyingResult
 	select {
 	case err := <-done:
@@ -406,9 +404,9 @@ func helperKillVsConfig(raw json.RawMessage) (any, error) {
 		if err := writeCtl(filepath.Join(arg.A, "cgroup.procs"), "0"); err != nil {
 			return res, fmt.Errorf("moving to A: %s", name(err))
 		}
-		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+		fd, err := openEmbryo()
 		if err != nil {
-			return res, fmt.Errorf("round %d: pidfd_open(0, PIDFD_EMPTY): %s", i, name(err))
+			return res, fmt.Errorf("round %d: %v", i, err)
 		}
 		if err := writeCtl(filepath.Join(arg.B, "cgroup.procs"), "0"); err != nil {
 			unix.Close(fd)

@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
@@ -123,15 +122,11 @@ func helperBigCaller(raw json.RawMessage) (any, error) {
 
 	m2, _ := minflt()
 	start = time.Now()
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
-	}
-	defer unix.Close(fd)
-	out, err := configReport(fd, "exit", "0")
+	fd, out, err := reportEmbryo("exit", "0")
 	if err != nil {
 		return nil, err
 	}
+	defer unix.Close(fd)
 	defer out.Close()
 	pid, rep, ex, err := runReport(fd, out)
 	if err != nil {

@@ -346,6 +346,27 @@ func TestProcConnectorOrder(t *testing.T) {
 	}
 }
 
+// destroyedAndStarted makes the two embryos whose exit records the
+// accounting and taskstats tests look for: one destroyed unstarted, by
+// the close of its pidfd (it exits on its own), and one started, whose
+// program (true-static) it runs to its exit; it returns the started
+// child's pid.
+func destroyedAndStarted(t *testing.T) int {
+	t.Helper()
+	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	if err != nil {
+		t.Fatal(name(err))
+	}
+	unix.Close(fd)
+	fd2 := embryo.New(t)
+	if err := pidfd.ConfigExec(fd2, unix.AT_FDCWD, childreport.TruePath, 0); err != nil {
+		t.Fatal(name(err))
+	}
+	pid := embryo.Run(t, fd2)
+	embryo.Wait(t, fd2)
+	return pid
+}
+
 // acctV3 is struct acct_v3 (include/uapi/linux/acct.h), 64 bytes.
 type acctV3 struct {
 	Flag, Version byte
@@ -406,20 +427,7 @@ func TestAcctRecords(t *testing.T) {
 	}
 	t.Cleanup(off)
 
-	// One destroyed unstarted, by the close of its pidfd; the embryo
-	// exits on its own, and its record is waited for below.
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	if err != nil {
-		t.Fatal(name(err))
-	}
-	unix.Close(fd)
-	// One started.
-	fd2 := embryo.New(t)
-	if err := pidfd.ConfigExec(fd2, unix.AT_FDCWD, childreport.TruePath, 0); err != nil {
-		t.Fatal(name(err))
-	}
-	pid := embryo.Run(t, fd2)
-	embryo.Wait(t, fd2)
+	pid := destroyedAndStarted(t)
 
 	self := uint32(os.Getpid())
 	var recs []acctV3
@@ -562,17 +570,7 @@ func TestTaskstatsRecords(t *testing.T) {
 	embryo.Require(t)
 	c, family := taskstatsListener(t)
 
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	if err != nil {
-		t.Fatal(name(err))
-	}
-	unix.Close(fd) // destroyed unstarted
-	fd2 := embryo.New(t)
-	if err := pidfd.ConfigExec(fd2, unix.AT_FDCWD, childreport.TruePath, 0); err != nil {
-		t.Fatal(name(err))
-	}
-	pid := embryo.Run(t, fd2)
-	embryo.Wait(t, fd2)
+	pid := destroyedAndStarted(t)
 
 	self := uint32(os.Getpid())
 	creator := creatorComm()

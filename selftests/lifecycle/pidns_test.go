@@ -41,20 +41,12 @@ type pidnsResult struct {
 // /proc say.
 func helperPidns(json.RawMessage) (any, error) {
 	res := pidnsResult{Self: os.Getpid()}
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	fd, out, inW, err := readingEmbryo()
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+		return nil, err
 	}
 	defer unix.Close(fd)
-	out, err := configReport(fd, "read")
-	if err != nil {
-		return nil, err
-	}
 	defer out.Close()
-	inW, err := stdinPipe(fd)
-	if err != nil {
-		return nil, err
-	}
 	defer inW.Close()
 	if res.Run, err = pidfd.SpawnRun(fd, 0); err != nil {
 		return nil, fmt.Errorf("pidfd_spawn_run: %s", name(err))

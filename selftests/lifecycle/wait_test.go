@@ -98,6 +98,24 @@ func TestWaitAndPollAcrossStart(t *testing.T) {
 	}
 }
 
+// readingChild fork+execs "childreport read", the reference the waitid
+// tests compare an embryo with: a running child, once it has reported,
+// that waits for its stdin to close (the write end is returned). Its
+// pidfd is closed when t ends.
+func readingChild(t *testing.T) (pid, fd int, stdin *os.File) {
+	t.Helper()
+	in, inW := embryo.InputPipe(t)
+	out, w := embryo.Pipe(t)
+	pid, fd, err := embryo.ForkExec(childreport.Path, []string{childreport.Path, "read"}, nil, []int{int(in.Fd()), int(w.Fd())})
+	w.Close()
+	if err != nil {
+		t.Fatalf("fork+exec of the reference child: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	embryo.Report(t, out)
+	return pid, fd, inW
+}
+
 // waitidWithin runs waitid(P_PIDFD, fd, options) on a goroutine and
 // returns its result, or ok false if it has not returned within d (it is
 // left blocked).
@@ -149,15 +167,7 @@ func TestWaitidNonblockEmbryo(t *testing.T) {
 		}
 	}
 
-	refIn, refInW := embryo.InputPipe(t)
-	refOut, refW := embryo.Pipe(t)
-	refPid, refFd, err := embryo.ForkExec(childreport.Path, []string{childreport.Path, "read"}, nil, []int{int(refIn.Fd()), int(refW.Fd())})
-	refW.Close()
-	if err != nil {
-		t.Fatalf("fork+exec of the reference child: %v", err)
-	}
-	defer unix.Close(refFd)
-	embryo.Report(t, refOut)
+	refPid, refFd, refInW := readingChild(t)
 	refNB, err := pidfd.Open(refPid, pidfd.PIDFD_NONBLOCK)
 	if err != nil {
 		t.Fatalf("pidfd_open(%d, PIDFD_NONBLOCK): %v", refPid, err)
@@ -299,15 +309,7 @@ func TestWaitidEmbryoInterrupted(t *testing.T) {
 		}
 	}
 
-	refIn, refInW := embryo.InputPipe(t)
-	refOut, refW := embryo.Pipe(t)
-	_, refFd, err := embryo.ForkExec(childreport.Path, []string{childreport.Path, "read"}, nil, []int{int(refIn.Fd()), int(refW.Fd())})
-	refW.Close()
-	if err != nil {
-		t.Fatalf("fork+exec of the reference child: %v", err)
-	}
-	defer unix.Close(refFd)
-	embryo.Report(t, refOut)
+	_, refFd, refInW := readingChild(t)
 	interrupt("reference, a running child", refFd)
 	refInW.Close()
 	embryo.Wait(t, refFd)
