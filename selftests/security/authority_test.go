@@ -88,11 +88,11 @@ func changeSelf(arg authorityArg, fd int) (string, error) {
 		if err := seccompAllowAll(); err != nil {
 			return "", err
 		}
-		v, err := threadStatus("Seccomp")
+		v, err := embryo.StatusField("thread-self", "Seccomp")
 		return "Seccomp: " + v, err
 	case "nnp":
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return "", fmt.Errorf("PR_SET_NO_NEW_PRIVS: %v", err)
+		if err := setNoNewPrivs(); err != nil {
+			return "", err
 		}
 		v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
 		return fmt.Sprintf("no_new_privs: %d", v), err

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"unsafe"
 
@@ -81,8 +80,8 @@ func helperPair(raw json.RawMessage) (any, error) {
 	var res pairResult
 	sb := arg.Sandbox
 	if sb.NNP || (os.Geteuid() != 0 && (sb.Seccomp || sb.Landlock != "")) {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return nil, fmt.Errorf("PR_SET_NO_NEW_PRIVS: %v", err)
+		if err := setNoNewPrivs(); err != nil {
+			return nil, err
 		}
 		res.NoNewPrivs = true
 	}
@@ -247,18 +246,29 @@ func configProgram(fd int, prog string, argv []string) error {
 	return nil
 }
 
-// threadStatus returns a field of /proc/thread-self/status.
-func threadStatus(field string) (string, error) {
-	b, err := os.ReadFile("/proc/thread-self/status")
+// setNoNewPrivs is prctl(PR_SET_NO_NEW_PRIVS, 1), which an unprivileged
+// thread needs before it may install a seccomp filter or a Landlock
+// ruleset.
+func setNoNewPrivs() error {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("PR_SET_NO_NEW_PRIVS: %v", err)
+	}
+	return nil
+}
+
+// sharedTempDir creates a directory under /tmp that every user may
+// enter, removed when t ends.
+func sharedTempDir(t *testing.T, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", pattern)
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && k == field {
-			return strings.TrimSpace(v), nil
-		}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	return "", fmt.Errorf("/proc/thread-self/status has no %s", field)
+	return dir
 }
 
 // writeSecret creates a file only root may read (root:root, 0600) in dir.

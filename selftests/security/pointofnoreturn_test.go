@@ -27,6 +27,16 @@ const bigdataPath = "/bin/bigdata-static"
 // cannot be mapped.
 const dataLimit = 64 << 10
 
+// dataLimits are the cases of the point of no return tests: bigdata-static
+// under dataLimit, and without a limit, the control.
+var dataLimits = []struct {
+	name  string
+	limit uint64
+}{
+	{"RLIMIT_DATA 64KiB", dataLimit},
+	{"no limit (control)", 0},
+}
+
 func requireBigdata(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(bigdataPath); err != nil {
@@ -152,13 +162,7 @@ func TestPointOfNoReturn(t *testing.T) {
 	embryo.Require(t)
 	requireBigdata(t)
 	secret := writeSecret(t, t.TempDir())
-	for _, tc := range []struct {
-		name  string
-		limit uint64
-	}{
-		{"RLIMIT_DATA 64KiB", dataLimit},
-		{"no limit (control)", 0},
-	} {
+	for _, tc := range dataLimits {
 		t.Run(tc.name, func(t *testing.T) {
 			var res ponrResult
 			helper.New(t, "ponr", ponrArg{Prog: bigdataPath, Limit: tc.limit, Secret: secret}).Result(&res)
@@ -176,14 +180,7 @@ func TestPointOfNoReturn(t *testing.T) {
 func TestPointOfNoReturnSetuid(t *testing.T) {
 	embryo.Require(t)
 	requireBigdata(t)
-	base, err := os.MkdirTemp("/tmp", "emptypidfd-v2-ponr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	base := sharedTempDir(t, "emptypidfd-v2-ponr-")
 	// A fresh tmpfs (mode 0755, without nosuid), so that the set-uid bit
 	// counts whatever /tmp's options.
 	dir := filepath.Join(base, "exec")
@@ -197,13 +194,7 @@ func TestPointOfNoReturnSetuid(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := writeSecret(t, dir)
-	for _, tc := range []struct {
-		name  string
-		limit uint64
-	}{
-		{"RLIMIT_DATA 64KiB", dataLimit},
-		{"no limit (control)", 0},
-	} {
+	for _, tc := range dataLimits {
 		t.Run(tc.name, func(t *testing.T) {
 			var res ponrResult
 			helper.New(t, "ponr", ponrArg{Prog: prog, Limit: tc.limit, Secret: secret}).

@@ -98,8 +98,8 @@ func helperSeccomp(raw json.RawMessage) (any, error) {
 	runtime.LockOSThread()
 	var res seccompResult
 	if os.Geteuid() != 0 {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return nil, fmt.Errorf("PR_SET_NO_NEW_PRIVS: %v", err)
+		if err := setNoNewPrivs(); err != nil {
+			return nil, err
 		}
 		res.NoNewPrivs = true
 	}
