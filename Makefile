@@ -9,10 +9,11 @@ KBUILD := $(CURDIR)/build/kbuild-$(FLAVOR)
 KSELFTESTS := $(CURDIR)/build/kselftests-$(FLAVOR)
 LOGDIR := $(CURDIR)/build/logs
 # QEMU under TCG (no KVM here). Override to add -enable-kvm where you have it.
-# la57=off: with 5-level paging, 6.12's KASAN reports a wild access when an
+# la57=off: with 5-level paging, KASAN reports a wild access when an
 # interrupt hits identify_cpu() while it has cleared the CPU feature words
 # (pgtable_l5_enabled() reads 0 there); TCG makes that window wide enough to
-# hit in about one boot in two. Four-level paging has no such window.
+# hit in about one boot in two (found on 6.12, not checked again on 7.3).
+# Four-level paging has no such window.
 QEMU ?= qemu-system-x86_64 -m 2G -smp 2 -cpu max,la57=off
 # Optional: comma-separated selftest packages to run (e.g. GUEST=baseline);
 # a name that matches no package fails the run.

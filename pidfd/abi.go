@@ -2,12 +2,14 @@ package pidfd
 
 import "golang.org/x/sys/unix"
 
-// System call numbers of the series on 6.12: the same on every architecture
-// that uses the generic syscall table, and on x86_64 (mips adds its ABI
-// offsets). Mainline's numbers differ: renumber here, and only here.
+// System call numbers of the series on mainline 7.3, the first free after
+// fchroot (472): the same on every architecture but alpha (583 and 584;
+// mips adds its ABI offsets). A kernel with the series on 6.12 had them at
+// 463 and 464, which 7.3 gives to setxattrat and getxattrat. Renumber here,
+// and only here: Probe confirms the number before any other call uses it.
 const (
-	SYS_PIDFD_CONFIG    = 463
-	SYS_PIDFD_SPAWN_RUN = 464
+	SYS_PIDFD_CONFIG    = 473
+	SYS_PIDFD_SPAWN_RUN = 474
 )
 
 // Flags of pidfd_open(2) (include/uapi/linux/pidfd.h).

@@ -2,6 +2,7 @@ package pidfd
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -92,8 +93,8 @@ func TestWrappersRejectNUL(t *testing.T) {
 
 // The calls at the series' numbers are gated on the probe: on a kernel
 // without empty pidfds they return ErrNotSupported, which no kernel can
-// return, so the call was not issued (on a stock kernel 463 and 464 are
-// other system calls). With the series they reach the kernel, which
+// return, so the call was not issued (a stock kernel may give 473 and 474
+// to other system calls). With the series they reach the kernel, which
 // answers EBADF for fd -1.
 func TestGatedOnProbe(t *testing.T) {
 	probeErr := Probe()
@@ -116,11 +117,95 @@ func TestGatedOnProbe(t *testing.T) {
 		"SpawnRun":           runErr,
 	} {
 		if probeErr != nil {
-			if err != ErrNotSupported || !errors.Is(err, unix.ENOSYS) {
+			if !errors.Is(err, ErrNotSupported) || !errors.Is(err, unix.ENOSYS) {
 				t.Errorf("%s on a kernel without empty pidfds: %v, want ErrNotSupported (matching ENOSYS)", name, err)
 			}
 		} else if err != unix.EBADF {
 			t.Errorf("%s(-1, ...): %v, want EBADF", name, err)
 		}
+	}
+}
+
+// A probe issues the series' numbers only on an embryo PIDFD_EMPTY has
+// just made, and trusts them only when both calls answer as the series
+// does; a kernel with another version of the series (ENOSYS at 473 and
+// 474 on 6.12) is a kernel without empty pidfds.
+func TestProbeWith(t *testing.T) {
+	const fd = 42
+	for _, tc := range []struct {
+		name      string
+		openErr   error
+		config    unix.Errno
+		run       unix.Errno
+		wantErr   error // matched with errors.Is; nil: no error
+		wantDone  bool
+		wantCalls string
+	}{
+		{"the series", nil, unix.E2BIG, unix.EINVAL, nil, true, "open config run close"},
+		{"no PIDFD_EMPTY", unix.EINVAL, 0, 0, ErrNotSupported, true, "open"},
+		{"out of descriptors: ask again later", unix.EMFILE, 0, 0, unix.EMFILE, false, "open"},
+		{"out of pids: ask again later", unix.EAGAIN, 0, 0, unix.EAGAIN, false, "open"},
+		{"no system call at pidfd_config's number", nil, unix.ENOSYS, 0, ErrNotSupported, true, "open config close"},
+		{"another call refusing its arguments", nil, unix.EINVAL, 0, ErrNotSupported, true, "open config close"},
+		{"another call taking a bad address", nil, unix.EFAULT, 0, ErrNotSupported, true, "open config close"},
+		{"another call succeeding", nil, 0, 0, ErrNotSupported, true, "open config close"},
+		{"not the creator any more", nil, unix.EPERM, 0, ErrNotSupported, true, "open config close"},
+		{"no system call at pidfd_spawn_run's number", nil, unix.E2BIG, unix.ENOSYS, ErrNotSupported, true, "open config run close"},
+		{"another call succeeding at pidfd_spawn_run's", nil, unix.E2BIG, 0, ErrNotSupported, true, "open config run close"},
+		{"another call at pidfd_spawn_run's, bad descriptor", nil, unix.E2BIG, unix.EBADF, ErrNotSupported, true, "open config run close"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls []string
+			c := probeCalls{
+				open: func() (int, error) {
+					calls = append(calls, "open")
+					if tc.openErr != nil {
+						return -1, tc.openErr
+					}
+					return fd, nil
+				},
+				config: func(got int) unix.Errno {
+					calls = append(calls, "config")
+					if got != fd {
+						t.Errorf("pidfd_config on fd %d, want the new embryo %d", got, fd)
+					}
+					return tc.config
+				},
+				run: func(got int) unix.Errno {
+					calls = append(calls, "run")
+					if got != fd {
+						t.Errorf("pidfd_spawn_run on fd %d, want the new embryo %d", got, fd)
+					}
+					return tc.run
+				},
+				close: func(got int) {
+					calls = append(calls, "close")
+					if got != fd {
+						t.Errorf("closed fd %d, want the new embryo %d", got, fd)
+					}
+				},
+			}
+			done, err := probeWith(c)
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("probe: %v, want %v", err, tc.wantErr)
+			}
+			if errors.Is(tc.wantErr, ErrNotSupported) && !errors.Is(err, unix.ENOSYS) {
+				t.Errorf("probe: %v does not match ENOSYS", err)
+			}
+			if done != tc.wantDone {
+				t.Errorf("probe: cached %v, want %v", done, tc.wantDone)
+			}
+			if got := strings.Join(calls, " "); got != tc.wantCalls {
+				t.Errorf("calls: %q, want %q", got, tc.wantCalls)
+			}
+		})
+	}
+}
+
+// The confirming pidfd_config must fail its size check on every page size
+// (up to 256 KiB, hexagon's largest) and be a size a 32-bit size_t holds.
+func TestProbeConfigSize(t *testing.T) {
+	if probeConfigSize <= 256<<10 || probeConfigSize > 1<<31-1 {
+		t.Errorf("probeConfigSize %d: want more than any page, less than 2 GiB", probeConfigSize)
 	}
 }

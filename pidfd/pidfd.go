@@ -7,11 +7,13 @@
 // (ConfigExec, ConfigFDDup, ConfigSignals, ...); descriptors, flags and
 // commands are ints, as in x/sys/unix.
 //
-// pidfd_config and pidfd_spawn_run use system call numbers that a kernel
-// without the series gives to other system calls (mainline has its own
-// calls at 463 and 464). Config, SpawnRun and the Config* wrappers therefore
-// issue them only after Probe has found empty pidfds, and return
-// ErrNotSupported otherwise: on a stock kernel they never reach it.
+// pidfd_config and pidfd_spawn_run use system call numbers (473 and 474)
+// that a kernel without the series may give to other system calls, as
+// mainline 7.3 gave the series' earlier numbers, 463 and 464, to
+// setxattrat and getxattrat. Config, SpawnRun and the Config* wrappers
+// therefore issue them only after Probe has found empty pidfds and
+// confirmed both numbers, and return ErrNotSupported otherwise: on any
+// other kernel they never reach it.
 package pidfd
 
 import (
@@ -32,7 +34,9 @@ func Open(pid, flags int) (int, error) {
 }
 
 // ErrNotSupported is returned by Probe, and by every call of the series, on
-// kernels without empty pidfds. It matches unix.ENOSYS with errors.Is.
+// kernels without empty pidfds, or wrapped in an error that says why when
+// the kernel has PIDFD_EMPTY but another version of the series. Test for it
+// with errors.Is, which also matches unix.ENOSYS.
 var ErrNotSupported error = notSupported{}
 
 type notSupported struct{}
@@ -49,27 +53,97 @@ var probe struct {
 	err  error
 }
 
-// Probe reports whether the running kernel supports empty pidfds: nil if it
-// does, ErrNotSupported if pidfd_open rejects PIDFD_EMPTY with EINVAL, and
-// any other error (EMFILE, EAGAIN, ...) as it came. The first definite
-// answer is cached: later calls cost a mutex. A probe creates an embryo
-// and destroys it at once.
+// Probe reports whether the running kernel supports empty pidfds as this
+// package calls them: nil if it does, ErrNotSupported if pidfd_open rejects
+// PIDFD_EMPTY with EINVAL or the series' system call numbers turn out to be
+// other calls, and any other error (EMFILE, EAGAIN, ...) as it came. The
+// first definite answer is cached: later calls cost a mutex. A probe
+// creates an embryo and destroys it at once.
 func Probe() error {
 	probe.Lock()
 	defer probe.Unlock()
 	if probe.done {
 		return probe.err
 	}
-	fd, err := Open(0, PIDFD_EMPTY)
+	done, err := probeWith(kernelCalls)
+	probe.done, probe.err = done, err
+	return err
+}
+
+// probeCalls are the system calls of a probe; the host tests replace them.
+type probeCalls struct {
+	open   func() (int, error)     // pidfd_open(0, PIDFD_EMPTY)
+	config func(fd int) unix.Errno // pidfd_config(fd, EXEC, NULL, probeConfigSize)
+	run    func(fd int) unix.Errno // pidfd_spawn_run(fd, probeRunFlags)
+	close  func(fd int)
+}
+
+// A successful PIDFD_EMPTY shows that the kernel has some version of the
+// series, not that its system calls have the numbers this package was
+// built with: a 6.12 kernel of the series has them at 463 and 464, where
+// 473 and 474 answer ENOSYS, and a later kernel may give 473 and 474 to
+// other calls. So the probe calls each number once on the new embryo, in a
+// way that pidfd_config and pidfd_spawn_run refuse before they look at or
+// change anything, and requires their answer:
+//
+//   - pidfd_config(fd, PIDFD_CONFIG_EXEC, NULL, probeConfigSize): the
+//     caller is the embryo's creator, the command is known, and an argument
+//     struct larger than a page is E2BIG, checked before the struct is read
+//     or the embryo locked. E2BIG rather than an unknown command's EINVAL,
+//     which too many calls return to tell them apart.
+//   - pidfd_spawn_run(fd, probeRunFlags): unknown flags are EINVAL, checked
+//     before the embryo is locked or started.
+//
+// Any other answer, ENOSYS above all, means another version of the series
+// and ErrNotSupported: this package never issues those numbers there. (A
+// setuid(2) in another thread between the open and the confirmation would
+// make pidfd_config answer EPERM and the probe say ErrNotSupported.)
+const (
+	probeConfigSize = 1 << 30
+	probeRunFlags   = ^uint32(0)
+)
+
+var kernelCalls = probeCalls{
+	open: func() (int, error) { return Open(0, PIDFD_EMPTY) },
+	config: func(fd int) unix.Errno {
+		_, _, errno := unix.Syscall6(SYS_PIDFD_CONFIG, uintptr(fd), PIDFD_CONFIG_EXEC, 0, probeConfigSize, 0, 0)
+		return errno
+	},
+	run: func(fd int) unix.Errno {
+		_, _, errno := unix.Syscall(SYS_PIDFD_SPAWN_RUN, uintptr(fd), uintptr(probeRunFlags), 0)
+		return errno
+	},
+	close: func(fd int) { unix.Close(fd) },
+}
+
+// probeWith makes a probe with c. done says whether err is a definite
+// answer, to be cached.
+func probeWith(c probeCalls) (done bool, err error) {
+	fd, err := c.open()
 	switch {
-	case err == nil:
-		unix.Close(fd)
 	case errors.Is(err, unix.EINVAL):
-		probe.done, probe.err = true, ErrNotSupported
-		return probe.err
-	default:
-		return fmt.Errorf("pidfd: probing PIDFD_EMPTY: %w", err)
+		return true, ErrNotSupported
+	case err != nil:
+		return false, fmt.Errorf("pidfd: probing PIDFD_EMPTY: %w", err)
 	}
-	probe.done = true
-	return nil
+	defer c.close(fd)
+	if errno := c.config(fd); errno != unix.E2BIG {
+		return true, notTheSeries("pidfd_config", SYS_PIDFD_CONFIG, errno, unix.E2BIG)
+	}
+	if errno := c.run(fd); errno != unix.EINVAL {
+		return true, notTheSeries("pidfd_spawn_run", SYS_PIDFD_SPAWN_RUN, errno, unix.EINVAL)
+	}
+	return true, nil
+}
+
+func notTheSeries(name string, nr int, got, want unix.Errno) error {
+	answer := "success"
+	if got != 0 {
+		answer = unix.ErrnoName(got)
+		if answer == "" {
+			answer = fmt.Sprintf("errno %d", int(got))
+		}
+	}
+	return fmt.Errorf("%w: PIDFD_EMPTY works, but system call %d is not %s as this package knows it (%s, want %s): "+
+		"the kernel has another version of the series", ErrNotSupported, nr, name, answer, unix.ErrnoName(want))
 }

@@ -63,10 +63,10 @@ func TestCheckCatchesAWrongCopy(t *testing.T) {
 	}
 	dir := t.TempDir()
 	// A stand-in for the kernel's headers: the C copy as linux/pidfd.h
-	// and an asm/unistd.h with the same numbers.
+	// and an asm/unistd.h with the numbers of mainline 7.3.
 	for _, f := range []struct{ path, text string }{
 		{"linux/pidfd.h", string(good)},
-		{"asm/unistd.h", "#define __NR_pidfd_open 434\n#define __NR_pidfd_config 463\n#define __NR_pidfd_spawn_run 464\n"},
+		{"asm/unistd.h", "#define __NR_pidfd_open 434\n#define __NR_pidfd_config 473\n#define __NR_pidfd_spawn_run 474\n"},
 	} {
 		p := filepath.Join(dir, "include", f.path)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -79,16 +79,27 @@ func TestCheckCatchesAWrongCopy(t *testing.T) {
 	if err := Check(filepath.Join(dir, "include"), copyHeader); err != nil {
 		t.Fatalf("the copy against itself: %v", err)
 	}
-	bad := filepath.Join(dir, "bad.h")
-	text := strings.Replace(string(good), "#define PIDFD_FD_SIZE_VER0\t48", "#define PIDFD_FD_SIZE_VER0\t56", 1)
-	if text == string(good) {
-		t.Fatal("PIDFD_FD_SIZE_VER0 not found in the copy: update this test")
-	}
-	if err := os.WriteFile(bad, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err = Check(filepath.Join(dir, "include"), bad)
-	if err == nil || !strings.Contains(err.Error(), "const PIDFD_FD_SIZE_VER0: 56 (kernel: 48)") {
-		t.Errorf("Check of a copy with PIDFD_FD_SIZE_VER0 56: %v; want the difference named", err)
+	for _, tc := range []struct {
+		name, old, new, wantDiff string
+	}{
+		{"struct version size", "#define PIDFD_FD_SIZE_VER0\t48", "#define PIDFD_FD_SIZE_VER0\t56",
+			"const PIDFD_FD_SIZE_VER0: 56 (kernel: 48)"},
+		{"the 6.12 series' number", "#define __NR_pidfd_config\t473", "#define __NR_pidfd_config\t463",
+			"nr pidfd_config: 463 (kernel: 473)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := strings.Replace(string(good), tc.old, tc.new, 1)
+			if text == string(good) {
+				t.Fatalf("%q not found in the copy: update this test", tc.old)
+			}
+			bad := filepath.Join(t.TempDir(), "bad.h")
+			if err := os.WriteFile(bad, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := Check(filepath.Join(dir, "include"), bad)
+			if err == nil || !strings.Contains(err.Error(), tc.wantDiff) {
+				t.Errorf("Check of a copy with %q: %v; want the difference %q named", tc.new, err, tc.wantDiff)
+			}
+		})
 	}
 }

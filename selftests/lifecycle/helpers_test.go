@@ -1,19 +1,54 @@
+// Package lifecycle checks an embryo's life: it does not exist for the rest
+// of the system before start (ESRCH, invisible to /proc, kill and wait),
+// is charged to the pids cgroup, disappears without a trace when its last
+// fd closes or its creator exits, starts once, survives a failed exec,
+// answers waitid and poll across start and exit, and obeys only its
+// creator; after start its fd is an ordinary pidfd (DESIGN.md section 3).
+// It can be killed and frozen in every state, and privileged observers see
+// it as a task.
+//
+// Each test checks one row of DESIGN.md section 3 or of
+// Documentation/userspace-api/pidfd_empty.rst so that a kernel that gets
+// the row wrong fails it: a charge is shown by the refusal it causes and
+// its release by the room that comes back; a broadcast is sent where the
+// embryo is the only possible target; a lookup by number uses the
+// embryo's real pid; each measure has a reference that proves it can see
+// what it looks for.
+//
+// The files, by concern:
+//
+//	hiding_test.go     before start: ESRCH, /proc, lookups by number, cgroup and children files, fdinfo
+//	broadcast_test.go  process-group and kill(-1) broadcasts skip an embryo
+//	wait_test.go       waitid, poll and epoll across start and exit
+//	run_test.go        pidfd_spawn_run: once, on an embryo with an EXEC; a failed exec leaves it configurable
+//	creator_test.go    only the creator configures and runs it
+//	destroy_test.go    the last close and the creator's exit destroy it and release everything
+//	charge_test.go     RLIMIT_NPROC, the pids cgroup and pid_max count it
+//	memory_test.go     the caller's memory is never copied
+//	pidns_test.go      the pid pidfd_spawn_run returns; a thread with another pid_ns_for_children
+//	bounds_test.go     user-sized input is bounded as exec bounds it
+//	kill_test.go       killable in every state, and config calls racing with the kill
+//	freezer_test.go    the cgroup and suspend freezers, the config lock
+//	observers_test.go  tracing, the proc connector, BSD accounting, taskstats
+//	helpers_test.go    TestMain, the helper processes by name, and what several files use
 package lifecycle
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -23,15 +58,44 @@ import (
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
-// helpers are the functions a re-executed test binary runs (helper.Main).
+// helpers are the helper processes the tests start (helper.New), by name;
+// helper.Main runs them in the re-executed test binary. Each lives beside
+// the tests that start it.
 var helpers = map[string]helper.Func{
+	// hiding_test.go
 	"invisible": helperInvisible,
+	"hidden":    helperHidden,
+	// broadcast_test.go
 	"broadcast": helperBroadcast,
-	"destroy":   helperDestroy,
-	"pids":      helperPids,
-	"creator":   helperCreator,
-	"receiver":  helperReceiver,
-	"nproc":     helperNproc,
+	"pgrp":      helperPgrp,
+	"killall":   helperKillAll,
+	// creator_test.go
+	"receiver": helperReceiver,
+	// destroy_test.go
+	"destroy": helperDestroy,
+	"creator": helperCreator,
+	"release": helperRelease,
+	"inherit": helperInherit,
+	// charge_test.go
+	"pids":        helperPids,
+	"nproc":       helperNproc,
+	"nproccharge": helperNprocCharge,
+	"pidmax":      helperPidMax,
+	// memory_test.go
+	"bigcaller": helperBigCaller,
+	// pidns_test.go
+	"pidns": helperPidns,
+	// bounds_test.go
+	"argvlimits": helperArgvLimits,
+	// kill_test.go, freezer_test.go (here)
+	"execblock": helperExecBlock,
+	// kill_test.go
+	"dying":        helperDying,
+	"killvsconfig": helperKillVsConfig,
+	// freezer_test.go
+	"hold":         helperHold,
+	"vforkcontrol": helperVforkControl,
+	"configlock":   helperConfigLock,
 }
 
 func TestMain(m *testing.M) { helper.Main(m, helpers) }
@@ -60,6 +124,91 @@ func configReport(fd int, args ...string) (*os.File, error) {
 	return r, nil
 }
 
+// openEmbryo is pidfd_open(0, PIDFD_EMPTY) in a helper process, its error
+// said with the errno's name.
+func openEmbryo() (int, error) {
+	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+	}
+	return fd, nil
+}
+
+// openEmbryos creates n embryos (openEmbryo).
+func openEmbryos(n int) ([]int, error) {
+	var fds []int
+	for i := 0; i < n; i++ {
+		fd, err := openEmbryo()
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, fmt.Errorf("embryo %d: %v", i, err)
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+// tryOpen creates an embryo and closes it at once: the errno's name, or
+// "success".
+func tryOpen() string {
+	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return name(err)
+}
+
+// reportEmbryo creates an embryo configured to run childreport with args
+// (configReport) and returns it with the read end of its stdout.
+func reportEmbryo(args ...string) (fd int, out *os.File, err error) {
+	if fd, err = openEmbryo(); err != nil {
+		return -1, nil, err
+	}
+	if out, err = configReport(fd, args...); err != nil {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	return fd, out, nil
+}
+
+// readingEmbryo is reportEmbryo of "childreport read", which reports and
+// then waits for its stdin to close: it returns the write end of that
+// stdin too (stdinPipe).
+func readingEmbryo() (fd int, out, in *os.File, err error) {
+	if fd, out, err = reportEmbryo("read"); err != nil {
+		return -1, nil, nil, err
+	}
+	if in, err = stdinPipe(fd); err != nil {
+		out.Close()
+		unix.Close(fd)
+		return -1, nil, nil, err
+	}
+	return fd, out, in, nil
+}
+
+// waitAny is waitid(P_ALL) and wait4(-1) with WNOHANG, by errno name:
+// ECHILD from both for a process without children.
+func waitAny() (waitid, wait4 string) {
+	_, err := pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
+	waitid = name(err)
+	var ws unix.WaitStatus
+	_, err = unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+	return waitid, name(err)
+}
+
+// sayReady writes what it is told to fd 3, on which the test waits for it
+// (startReady), and closes it.
+func sayReady(format string, args ...any) error {
+	ready := os.NewFile(3, "ready")
+	defer ready.Close()
+	if _, err := fmt.Fprintf(ready, format, args...); err != nil {
+		return fmt.Errorf("saying ready: %v", err)
+	}
+	return nil
+}
+
 // runReport starts a configured embryo and collects its report and exit.
 func runReport(fd int, out *os.File) (pid int, rep *childreport.Report, ex pidfd.Exit, err error) {
 	pid, err = pidfd.SpawnRun(fd, 0)
@@ -77,227 +226,20 @@ func runReport(fd int, out *os.File) (pid int, rep *childreport.Report, ex pidfd
 	return pid, rep, ex, nil
 }
 
-// runTrue runs /bin/true-static to completion and returns its pid: a
-// marker in pid allocation order.
-func runTrue() (int, error) {
-	pid, fd, err := embryo.ForkExec(childreport.TruePath, []string{"true-static"}, nil, nil)
-	if err != nil {
-		return -1, fmt.Errorf("fork+exec %s: %v", childreport.TruePath, err)
-	}
-	defer unix.Close(fd)
-	if _, err := embryo.WaitExit(fd, embryo.Timeout); err != nil {
-		return -1, err
-	}
-	return pid, nil
-}
-
-type pidRecord struct {
-	InProc    bool   // /proc/<pid> existed before start
-	Kill      string // kill(pid, 0) before start
-	OwnThread bool   // a thread of the helper
-}
-
-type invisibleResult struct {
-	Self, Before, After, Pid int
-	Waitid, Wait4            string
-	NewInProc                map[int]string // new /proc entries before start: pid -> PPid
-	Records                  map[int]pidRecord
-	Exit                     string
-	Exited0                  bool
-}
-
-// helperInvisible runs in a process without other children: it creates an
-// embryo between two marker processes and records what the pids between
-// them looked like before start.
-func helperInvisible(json.RawMessage) (any, error) {
-	res := invisibleResult{Self: os.Getpid(), NewInProc: map[int]string{}, Records: map[int]pidRecord{}}
-	var err error
-	if res.Before, err = runTrue(); err != nil {
-		return nil, err
-	}
-	inProc, err := embryo.ProcPids()
+// stdinPipe makes the read end of a new pipe the embryo's fd 0 and returns
+// the write end, with which the test lets the child's read return.
+func stdinPipe(fd int) (*os.File, error) {
+	in, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	err = pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0)
+	in.Close()
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+		w.Close()
+		return nil, fmt.Errorf("DUP to fd 0: %s", name(err))
 	}
-	defer unix.Close(fd)
-	out, err := configReport(fd, "exit", "0")
-	if err != nil {
-		return nil, err
-	}
-	defer out.Close()
-	if res.After, err = runTrue(); err != nil {
-		return nil, err
-	}
-	now, err := embryo.ProcPids()
-	if err != nil {
-		return nil, err
-	}
-	for p := range now {
-		if !inProc[p] && p != res.After {
-			pp, err := embryo.StatusField(strconv.Itoa(p), "PPid")
-			if err != nil {
-				pp = err.Error()
-			}
-			res.NewInProc[p] = pp
-		}
-	}
-	_, err = pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
-	res.Waitid = name(err)
-	var ws unix.WaitStatus
-	_, err = unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-	res.Wait4 = name(err)
-	for p := res.Before + 1; p < res.After && p < res.Before+4096; p++ {
-		var rec pidRecord
-		_, err := os.Stat("/proc/" + strconv.Itoa(p))
-		rec.InProc = err == nil
-		rec.Kill = name(unix.Kill(p, 0))
-		_, err = os.Stat("/proc/self/task/" + strconv.Itoa(p))
-		rec.OwnThread = err == nil
-		res.Records[p] = rec
-	}
-	pid, _, ex, err := runReport(fd, out)
-	if err != nil {
-		return nil, err
-	}
-	res.Pid, res.Exit, res.Exited0 = pid, ex.String(), ex.Exited(0)
-	return res, nil
-}
-
-type broadcastArg struct{ KillAll bool }
-
-type broadcastResult struct {
-	KillPgrp, KillAll string
-	Exit              string
-	Exited0           bool
-	ReportErr         string
-	SigPnd, ShdPnd    string
-}
-
-// helperBroadcast runs as its own process group leader: it sends SIGUSR1
-// (ignored by itself) to its process group, and to every process it may
-// signal (kill(-1)), while it has an unstarted embryo, whose default
-// disposition for SIGUSR1 is to die.
-func helperBroadcast(raw json.RawMessage) (any, error) {
-	var arg broadcastArg
-	if err := helper.DecodeArg(raw, &arg); err != nil {
-		return nil, err
-	}
-	signal.Ignore(syscall.SIGUSR1)
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
-	}
-	defer unix.Close(fd)
-	out, err := configReport(fd, "exit", "0")
-	if err != nil {
-		return nil, err
-	}
-	defer out.Close()
-	var res broadcastResult
-	res.KillPgrp = name(unix.Kill(-unix.Getpgrp(), unix.SIGUSR1))
-	if arg.KillAll {
-		res.KillAll = name(unix.Kill(-1, unix.SIGUSR1))
-	}
-	if _, err := pidfd.SpawnRun(fd, 0); err != nil {
-		return nil, fmt.Errorf("pidfd_spawn_run: %s", name(err))
-	}
-	rep, raw2, rerr := embryo.ParseReport(out)
-	ex, err := embryo.WaitExit(fd, embryo.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	res.Exit, res.Exited0 = ex.String(), ex.Exited(0)
-	if rerr != nil {
-		res.ReportErr = fmt.Sprintf("%v: %q", rerr, raw2)
-	} else {
-		res.SigPnd, res.ShdPnd = rep.Status["SigPnd"], rep.Status["ShdPnd"]
-	}
-	return res, nil
-}
-
-type destroyArg struct{ N int }
-
-type destroyResult struct {
-	Waitid, Wait4 string
-	Children      []int
-	PipeEOF       string
-	PipeBytes     int
-	SIGCHLD       bool
-}
-
-// helperDestroy runs in a process without other children: it creates
-// embryos (two holding a pipe's write end), closes them and looks for
-// anything left behind.
-func helperDestroy(raw json.RawMessage) (any, error) {
-	var arg destroyArg
-	if err := helper.DecodeArg(raw, &arg); err != nil {
-		return nil, err
-	}
-	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, syscall.SIGCHLD)
-	r, w, err := embryo.NewPipe()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	var fds []int
-	for i := 0; i < arg.N; i++ {
-		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-		if err != nil {
-			return nil, fmt.Errorf("embryo %d: pidfd_open: %s", i, name(err))
-		}
-		fds = append(fds, fd)
-		switch i {
-		case 0:
-			if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, childreport.Path, 0); err != nil {
-				return nil, fmt.Errorf("EXEC: %s", name(err))
-			}
-			if err := pidfd.ConfigArgv(fd, []string{"childreport"}); err != nil {
-				return nil, fmt.Errorf("ARGV: %s", name(err))
-			}
-			fallthrough
-		case 1:
-			if err := pidfd.ConfigFDDup(fd, int(w.Fd()), 1+i, 0); err != nil {
-				return nil, fmt.Errorf("DUP: %s", name(err))
-			}
-		}
-	}
-	w.Close()
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
-	var res destroyResult
-	_, err = pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG)
-	res.Waitid = name(err)
-	var ws unix.WaitStatus
-	_, err = unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-	res.Wait4 = name(err)
-	if res.Children, err = embryo.ChildrenInProc(); err != nil {
-		return nil, err
-	}
-	b, err := embryo.ReadAll(r, 10*time.Second)
-	res.PipeEOF, res.PipeBytes = name(err), len(b)
-	select {
-	case <-sigc:
-		res.SIGCHLD = true
-	case <-time.After(500 * time.Millisecond):
-	}
-	return res, nil
-}
-
-type pidsArg struct {
-	Cgroup string
-	N      int
-}
-
-type pidsResult struct {
-	Base, WithN, AfterClose int
-	First, Second, Again    string
-	Limit                   int
+	return w, nil
 }
 
 // prewarm has the Go runtime start n threads and leave them idle, so that
@@ -317,6 +259,17 @@ func prewarm(n int) {
 	started.Wait()
 	close(release)
 	time.Sleep(20 * time.Millisecond)
+}
+
+// joinPidsCgroup readies a helper process to count its embryos in the
+// pids cgroup cg (embryoCharge): idle threads for the Go runtime
+// (prewarm), then the move into cg.
+func joinPidsCgroup(cg string) error {
+	prewarm(8)
+	if err := os.WriteFile(cg+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		return fmt.Errorf("joining %s: %v", cg, err)
+	}
+	return nil
 }
 
 // embryoCharge is pids.current less this process's threads: what the
@@ -356,203 +309,512 @@ func waitCharge(cg string, want int) (int, error) {
 	}
 }
 
-// helperPids moves itself into an empty pids cgroup and checks that
-// embryos are charged there and uncharged on close, and that pids.max
-// stops their creation with EAGAIN.
-func helperPids(raw json.RawMessage) (any, error) {
-	var arg pidsArg
+// rawFork forks with a bare clone(SIGCHLD), which copies the caller's
+// address space and page tables; the child exits at once without running
+// any Go and the parent reaps it. It returns the fork's errno by name.
+func rawFork() string {
+	pid, _, errno := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
+	if errno != 0 {
+		return name(errno)
+	}
+	if pid == 0 {
+		unix.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+	}
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(int(pid), &ws, 0, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	return "success"
+}
+
+// Control files, cgroup v2, fanotify.
+
+// killWithin bounds the waits for a kill or a freeze to take effect: the
+// kernel does both at once, 10 s leaves room for TCG and a debug kernel.
+const killWithin = 10 * time.Second
+
+// writeCtl writes val to a control file (cgroup, sysfs) in one write(2)
+// and returns its errno.
+func writeCtl(path, val string) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	n, err := unix.Write(fd, []byte(val))
+	if err != nil {
+		return err
+	}
+	if n != len(val) {
+		return fmt.Errorf("write of %q to %s: %d bytes written", val, path, n)
+	}
+	return nil
+}
+
+// tmpfsDir mounts a fresh tmpfs on a temporary directory, so that the
+// fanotify mark is on a filesystem that has permission events whatever
+// backs the guest's /tmp.
+func tmpfsDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=32m,mode=0755"); err != nil {
+		t.Fatalf("mounting a tmpfs on %s: %s", dir, embryo.Name(err))
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// execBlocker is a fanotify group of class FAN_CLASS_CONTENT with a
+// FAN_OPEN_EXEC_PERM mark on one file: an exec of that file waits, without
+// bound, until the group answers or is closed.
+type execBlocker struct {
+	fd      int
+	pending []int32 // event fds read and not answered yet
+}
+
+// newExecBlocker marks path. The caller must defer release, so that the
+// group is gone before the cleanups wait for the processes it holds.
+func newExecBlocker(t *testing.T, path string) *execBlocker {
+	t.Helper()
+	return newPermBlocker(t, path, unix.FAN_OPEN_EXEC_PERM)
+}
+
+// newPermBlocker is newExecBlocker for another permission event: with
+// FAN_OPEN_PERM, every open of path waits.
+func newPermBlocker(t *testing.T, path string, mask uint64) *execBlocker {
+	t.Helper()
+	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_LARGEFILE)
+	if err != nil {
+		t.Fatalf("fanotify_init(FAN_CLASS_CONTENT): %s (the test kernel has CONFIG_FANOTIFY_ACCESS_PERMISSIONS)", embryo.Name(err))
+	}
+	b := &execBlocker{fd: fd}
+	t.Cleanup(b.release)
+	if err := unix.FanotifyMark(fd, unix.FAN_MARK_ADD, mask, unix.AT_FDCWD, path); err != nil {
+		b.release()
+		t.Fatalf("fanotify_mark(FAN_MARK_ADD, %#x, %s): %s", mask, path, embryo.Name(err))
+	}
+	return b
+}
+
+// next waits up to timeout for events and returns them, keeping their
+// fds to answer at release.
+func (b *execBlocker) next(timeout time.Duration) ([]unix.FanotifyEventMetadata, error) {
+	if b.fd < 0 {
+		return nil, errors.New("fanotify group already released")
+	}
+	ev, err := embryo.PollIn(b.fd, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("poll on the fanotify fd: %v", err)
+	}
+	if ev == 0 {
+		return nil, fmt.Errorf("no fanotify event within %v", timeout)
+	}
+	buf := make([]byte, 4096)
+	n, err := unix.Read(b.fd, buf)
+	if err != nil {
+		return nil, fmt.Errorf("reading the fanotify fd: %s", embryo.Name(err))
+	}
+	var evs []unix.FanotifyEventMetadata
+	for off := 0; off+int(unsafe.Sizeof(unix.FanotifyEventMetadata{})) <= n; {
+		m := *(*unix.FanotifyEventMetadata)(unsafe.Pointer(&buf[off]))
+		if m.Vers != unix.FANOTIFY_METADATA_VERSION || m.Event_len == 0 {
+			return evs, fmt.Errorf("fanotify event version %d length %d", m.Vers, m.Event_len)
+		}
+		if m.Fd >= 0 {
+			b.pending = append(b.pending, m.Fd)
+		}
+		evs = append(evs, m)
+		off += int(m.Event_len)
+	}
+	return evs, nil
+}
+
+// waitExec waits for the permission event of the embryo's exec and returns
+// the pid it reports (fanotify, a privileged observer, names the execing
+// task; fdinfo of an unstarted embryo's pidfd does not). It fails t if
+// there is no event, or one comes from the helper itself.
+func (b *execBlocker) waitExec(t *testing.T, helper int) int {
+	t.Helper()
+	evs, err := b.next(embryo.Timeout)
+	if err != nil {
+		t.Fatalf("waiting for the embryo's exec to reach the fanotify permission check: %v", err)
+	}
+	pid := 0
+	for _, m := range evs {
+		if m.Mask&unix.FAN_OPEN_EXEC_PERM == 0 || int(m.Pid) == helper || (pid != 0 && int(m.Pid) != pid) {
+			t.Fatalf("fanotify event mask %#x from pid %d; want FAN_OPEN_EXEC_PERM from the embryo of helper %d", m.Mask, m.Pid, helper)
+		}
+		pid = int(m.Pid)
+	}
+	return pid
+}
+
+// answer answers resp (FAN_ALLOW or FAN_DENY, named what) to every event
+// read and not answered yet.
+func (b *execBlocker) answer(resp uint32, what string) error {
+	var first error
+	for _, efd := range b.pending {
+		r := unix.FanotifyResponse{Fd: efd, Response: resp}
+		if _, err := unix.Write(b.fd, unsafe.Slice((*byte)(unsafe.Pointer(&r)), unsafe.Sizeof(r))); err != nil && first == nil {
+			first = fmt.Errorf("answering %s to event fd %d: %s", what, efd, name(err))
+		}
+		unix.Close(int(efd))
+	}
+	b.pending = nil
+	return first
+}
+
+// deny answers FAN_DENY to every event read and not answered yet; the
+// group stays open, so later execs of the file are held again.
+func (b *execBlocker) deny() error {
+	return b.answer(unix.FAN_DENY, "FAN_DENY")
+}
+
+// release allows every event read and closes the group, which allows
+// those not read. Idempotent.
+func (b *execBlocker) release() {
+	if b.fd < 0 {
+		return
+	}
+	b.answer(unix.FAN_ALLOW, "FAN_ALLOW")
+	unix.Close(b.fd)
+	b.fd = -1
+}
+
+// cgroup2Root returns where the cgroup v2 hierarchy is mounted, mounting
+// it (until t ends) if it is not. The guest's u-root init binds the pids
+// controller to a v1 hierarchy; cgroup.kill and cgroup.freeze are v2's
+// and need no controller.
+func cgroup2Root(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		pf, qf := strings.Fields(pre), strings.Fields(post)
+		if ok && len(pf) >= 5 && len(qf) >= 1 && qf[0] == "cgroup2" {
+			return pf[4]
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("cgroup2", dir, "cgroup2", 0, ""); err != nil {
+		t.Fatalf("no cgroup2 mounted, and mounting one failed: %s", embryo.Name(err))
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// newCgroup2 returns a new child cgroup of the v2 hierarchy. When t ends
+// it is thawed, emptied (cgroup.kill as a last resort, for a test that
+// failed half way) and removed if the test has not removed it.
+func newCgroup2(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(cgroup2Root(t), "emptypidfd-v2-")
+	if err != nil {
+		t.Fatalf("creating a cgroup: %v", err)
+	}
+	for _, f := range []string{"cgroup.procs", "cgroup.events", "cgroup.kill", "cgroup.freeze"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			unix.Rmdir(dir)
+			t.Fatalf("cgroup %s: %v", dir, err)
+		}
+	}
+	t.Cleanup(func() {
+		writeCtl(filepath.Join(dir, "cgroup.freeze"), "0")
+		err := rmdirWithin(dir, killWithin)
+		if err == unix.EBUSY {
+			writeCtl(filepath.Join(dir, "cgroup.kill"), "1")
+			err = rmdirWithin(dir, killWithin)
+		}
+		if err != nil {
+			procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			t.Errorf("removing cgroup %s: %s (cgroup.procs %q)", dir, embryo.Name(err), procs)
+		}
+	})
+	return dir
+}
+
+// rmdirWithin retries rmdir while it fails with EBUSY; a directory that is
+// gone counts as removed.
+func rmdirWithin(dir string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := unix.Rmdir(dir)
+		if err == nil || err == unix.ENOENT {
+			return nil
+		}
+		if err != unix.EBUSY || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cgroupEvent returns the value of key in cgroup.events.
+func cgroupEvent(cg, key string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(cg, "cgroup.events"))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == key {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("%s/cgroup.events has no %q: %q", cg, key, b)
+}
+
+// waitCgroupEvent polls cgroup.events until key has value want, up to
+// timeout, and returns the last value read.
+func waitCgroupEvent(cg, key, want string, timeout time.Duration) (string, bool) {
+	deadline := time.Now().Add(timeout)
+	for {
+		v, err := cgroupEvent(cg, key)
+		if err != nil {
+			return err.Error(), false
+		}
+		if v == want {
+			return v, true
+		}
+		if time.Now().After(deadline) {
+			return v, false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// openCgroup opens a cgroup directory for CLONE_INTO_CGROUP.
+func openCgroup(t *testing.T, cg string) int {
+	t.Helper()
+	fd, err := unix.Open(cg, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("opening cgroup %s: %v", cg, err)
+	}
+	return fd
+}
+
+// intoCgroup makes the helper start in the cgroup open at cgfd.
+func intoCgroup(h *helper.Helper, cgfd int) {
+	h.Cmd.SysProcAttr.UseCgroupFD = true
+	h.Cmd.SysProcAttr.CgroupFD = cgfd
+}
+
+// cgroupHas says whether pid is listed in cg's cgroup.procs.
+func cgroupHas(cg string, pid int) (bool, string) {
+	b, err := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+	if err != nil {
+		return false, err.Error()
+	}
+	return slices.Contains(strings.Fields(string(b)), strconv.Itoa(pid)), strings.Join(strings.Fields(string(b)), " ")
+}
+
+// taskWchans is "tid:wchan" for each thread of pid, for failure messages.
+func taskWchans(pid int) string {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name(), "wchan"))
+		out = append(out, e.Name()+":"+string(b))
+	}
+	return strings.Join(out, " ")
+}
+
+// An embryo whose exec the test holds (kill_test.go, freezer_test.go).
+
+// maxArgStrlen is exec's MAX_ARG_STRLEN: the longest string argv or envp may hold, NUL included.
+const maxArgStrlen = 32 * 4096
+
+type execBlockArg struct {
+	Prog      string
+	Argv, Env []string
+	// BigArgs, if set, appends that many strings of MAX_ARG_STRLEN-1
+	// bytes to Argv (too big to pass to the helper itself), after raising
+	// RLIMIT_STACK so that exec's limit, a quarter of it, admits them.
+	BigArgs int
+	// MoveTo, if set, is a cgroup the helper moves itself into after
+	// creating and configuring the embryo, so that the embryo stays in
+	// the cgroup the helper started in and only the runner is in MoveTo.
+	MoveTo string
+}
+
+type execBlockResult struct {
+	Run string
+	Pid int
+}
+
+// helperExecBlock creates an embryo that execs arg.Prog, sends its pidfd
+// over the socket at fd 3 and starts it; the test holds the exec with a
+// fanotify permission event, so pidfd_spawn_run does not return unless
+// the exec is answered.
+func helperExecBlock(raw json.RawMessage) (any, error) {
+	var arg execBlockArg
 	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
-	prewarm(8)
-	cg := arg.Cgroup
-	if err := os.WriteFile(cg+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-		return nil, fmt.Errorf("joining %s: %v", cg, err)
-	}
-	var res pidsResult
-	var err error
-	if res.Base, err = embryoCharge(cg); err != nil {
-		return nil, err
-	}
-	var fds []int
-	for i := 0; i < arg.N; i++ {
-		fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-		if err != nil {
-			return nil, fmt.Errorf("embryo %d: %s", i, name(err))
+	if arg.BigArgs > 0 {
+		big := strings.Repeat("a", maxArgStrlen-1)
+		for range arg.BigArgs {
+			arg.Argv = append(arg.Argv, big)
 		}
-		fds = append(fds, fd)
-	}
-	if res.WithN, err = embryoCharge(cg); err != nil {
-		return nil, err
-	}
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
-	if res.AfterClose, err = waitCharge(cg, res.Base); err != nil {
-		return nil, err
-	}
-
-	// Room for exactly one more task.
-	defer os.WriteFile(cg+"/pids.max", []byte("max"), 0)
-	for i := 0; ; i++ {
-		cur, err := embryo.ReadInt(cg + "/pids.current")
-		if err != nil {
-			return nil, err
-		}
-		res.Limit = cur + 1
-		if err := os.WriteFile(cg+"/pids.max", []byte(strconv.Itoa(res.Limit)), 0); err != nil {
-			return nil, fmt.Errorf("setting pids.max: %v", err)
-		}
-		if now, err := embryo.ReadInt(cg + "/pids.current"); err == nil && now == cur {
-			break
-		}
-		if i == 10 {
-			return nil, errors.New("pids.current does not settle")
+		stack := uint64(8*arg.BigArgs*maxArgStrlen) + 8<<20
+		if err := unix.Setrlimit(unix.RLIMIT_STACK, &unix.Rlimit{Cur: stack, Max: unix.RLIM_INFINITY}); err != nil {
+			return nil, fmt.Errorf("setrlimit(RLIMIT_STACK, %d): %s", stack, name(err))
 		}
 	}
-	e1, err1 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	e2, err2 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.First, res.Second = name(err1), name(err2)
-	if err2 == nil {
-		unix.Close(e2)
-	}
-	if err1 == nil {
-		unix.Close(e1)
-		if _, err := waitCharge(cg, res.Base); err != nil {
-			return nil, err
-		}
-	}
-	e3, err3 := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.Again = name(err3)
-	if err3 == nil {
-		unix.Close(e3)
-	}
-	return res, nil
-}
-
-// helperCreator creates an embryo holding the write end of the parent's
-// pipe (fd 4) as its fd 1, sends it to the parent over the socket at fd 3,
-// and exits when its stdin closes.
-func helperCreator(json.RawMessage) (any, error) {
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	fd, err := openEmbryo()
 	if err != nil {
-		return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", name(err))
+		return nil, err
 	}
-	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, childreport.Path, 0); err != nil {
-		return nil, fmt.Errorf("EXEC: %s", name(err))
+	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, arg.Prog, 0); err != nil {
+		return nil, fmt.Errorf("EXEC %s: %s", arg.Prog, name(err))
 	}
-	if err := pidfd.ConfigFDDup(fd, 4, 1, 0); err != nil {
-		return nil, fmt.Errorf("DUP: %s", name(err))
+	if err := pidfd.ConfigArgv(fd, arg.Argv); err != nil {
+		return nil, fmt.Errorf("ARGV: %s", name(err))
 	}
-	unix.Close(4)
+	if err := pidfd.ConfigEnvp(fd, arg.Env); err != nil {
+		return nil, fmt.Errorf("ENVP: %s", name(err))
+	}
+	if arg.MoveTo != "" {
+		if err := writeCtl(filepath.Join(arg.MoveTo, "cgroup.procs"), "0"); err != nil {
+			return nil, fmt.Errorf("moving itself into %s: %s", arg.MoveTo, name(err))
+		}
+	}
 	if err := embryo.SendFD(3, fd); err != nil {
 		return nil, fmt.Errorf("sending the embryo: %v", err)
 	}
-	io.Copy(io.Discard, os.Stdin)
-	return nil, nil
+	unix.Close(3)
+	pid, err := pidfd.SpawnRun(fd, 0)
+	return execBlockResult{Run: name(err), Pid: pid}, nil
 }
 
-type receiverArg struct {
-	How string // "scm", "inherit" or "getfd"
-	Fd  int    // getfd: the embryo's fd number in the parent
-}
-
-type receiverResult struct {
-	Fdinfo                            string
-	Exec, Signals, Unknown, Run, RunF string
-	SendSignal                        string
-}
-
-// helperReceiver gets an embryo it did not create and tries to configure
-// and start it.
-func helperReceiver(raw json.RawMessage) (any, error) {
-	var arg receiverArg
-	if err := helper.DecodeArg(raw, &arg); err != nil {
-		return nil, err
-	}
-	var fd int
-	switch arg.How {
-	case "scm":
-		var err error
-		if fd, err = embryo.RecvFD(3, embryo.Timeout); err != nil {
-			return nil, err
-		}
-	case "inherit":
-		fd = 3
-	case "getfd":
-		pp, err := pidfd.Open(os.Getppid(), 0)
-		if err != nil {
-			return nil, fmt.Errorf("pidfd_open(parent): %v", err)
-		}
-		if fd, err = unix.PidfdGetfd(pp, arg.Fd, 0); err != nil {
-			return nil, fmt.Errorf("pidfd_getfd(parent, %d): %v", arg.Fd, err)
-		}
-	default:
-		return nil, fmt.Errorf("unknown way %q", arg.How)
-	}
-	var res receiverResult
-	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
+// startExecBlock starts helperExecBlock (setup may change its command
+// first), receives the embryo's pidfd, reads the embryo's pid from it and
+// closes it again: the helper's file is the only one left.
+func startExecBlock(t *testing.T, arg execBlockArg, setup func(h *helper.Helper)) *helper.Helper {
+	t.Helper()
+	sp, err := embryo.Socketpair()
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	res.Fdinfo = strings.TrimSpace(string(b))
-	res.Exec = name(pidfd.ConfigExec(fd, unix.AT_FDCWD, childreport.TruePath, 0))
-	res.Signals = name(pidfd.ConfigSignals(fd, 0, 0))
-	res.Unknown = name(pidfd.Config(fd, 99, 0, 0))
-	_, err = pidfd.SpawnRun(fd, 0)
-	res.Run = name(err)
-	_, err = pidfd.SpawnRun(fd, 1)
-	res.RunF = name(err)
-	res.SendSignal = name(unix.PidfdSendSignal(fd, 0, nil, 0))
-	return res, nil
+	defer unix.Close(sp[0])
+	sock := os.NewFile(uintptr(sp[1]), "sock")
+	h := helper.New(t, "execblock", arg)
+	h.Cmd.ExtraFiles = []*os.File{sock}
+	if setup != nil {
+		setup(h)
+	}
+	h.Start()
+	sock.Close()
+	fd, err := embryo.RecvFD(sp[0], embryo.Timeout)
+	if err != nil {
+		h.Cmd.Process.Kill()
+		h.Result(nil)
+		t.Fatalf("receiving the embryo from the helper: %v", err)
+	}
+	defer unix.Close(fd)
+	if !embryo.IsEmbryo(t, fd) {
+		t.Fatalf("the helper sent no unstarted embryo: %v", embryo.Fdinfo(t, fd))
+	}
+	return h
 }
 
-// nprocResult is what helperNproc saw, errnos by name.
-type nprocResult struct {
-	AtZero   string // pidfd_open(0, PIDFD_EMPTY) with RLIMIT_NPROC 0
-	ForkZero string // fork with RLIMIT_NPROC 0, for comparison
-	Restored string // pidfd_open after the limit is restored
+// Helpers that say when they are ready, and the kernel log.
+
+// startReady starts the helper name with arg in the cgroup cg ("": the
+// test's own), with a pipe as its fd 3, on which it says when it is ready
+// (sayReady), and its stdin a pipe that the caller closes to let it
+// return. It returns what the helper said, and fails t if it said nothing
+// within embryo.Timeout.
+func startReady(t *testing.T, name string, arg any, cg string) (*helper.Helper, io.WriteCloser, string) {
+	t.Helper()
+	r, w := embryo.Pipe(t)
+	h := helper.New(t, name, arg)
+	if cg != "" {
+		cgfd := openCgroup(t, cg)
+		defer unix.Close(cgfd)
+		intoCgroup(h, cgfd)
+	}
+	h.Cmd.ExtraFiles = []*os.File{w}
+	stdin, err := h.Cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	w.Close()
+	b, err := embryo.ReadAll(r, embryo.Timeout)
+	if err != nil || len(b) == 0 {
+		h.Cmd.Process.Kill()
+		h.Result(nil)
+		t.Fatalf("the helper %s did not say it was ready: read %q, %v", name, b, err)
+	}
+	return h, stdin, string(b)
 }
 
-// helperNproc runs as an unprivileged user, for whom RLIMIT_NPROC holds:
-// with a limit of 0 an embryo cannot be created, as a fork cannot.
-func helperNproc(json.RawMessage) (any, error) {
-	prewarm(8)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var old unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NPROC, &old); err != nil {
-		return nil, fmt.Errorf("getrlimit: %v", err)
+// fifoWriter returns a function that opens the FIFO at path for writing,
+// once, which lets an open of it for reading return.
+func fifoWriter(t *testing.T, path string) func() {
+	done := false
+	return func() {
+		if done {
+			return
+		}
+		done = true
+		wfd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Errorf("opening the FIFO %s for writing: %v", path, err)
+			return
+		}
+		unix.Close(wfd)
 	}
-	zero := unix.Rlimit{Cur: 0, Max: old.Max}
-	if err := unix.Setrlimit(unix.RLIMIT_NPROC, &zero); err != nil {
-		return nil, fmt.Errorf("setrlimit(RLIMIT_NPROC, 0): %v", err)
+}
+
+// kmsgReader reads the kernel log records written after it was opened.
+type kmsgReader struct{ fd int }
+
+func openKmsg(t *testing.T) *kmsgReader {
+	t.Helper()
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open /dev/kmsg: %v", err)
 	}
-	var res nprocResult
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.AtZero = name(err)
-	if err == nil {
-		unix.Close(fd)
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.Seek(fd, 0, io.SeekEnd); err != nil {
+		t.Fatalf("lseek(/dev/kmsg, 0, SEEK_END): %v", err)
 	}
-	// A raw fork: the child, if any, exits at once without running Go.
-	pid, _, errno := unix.RawSyscall(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0)
-	if errno == 0 && pid == 0 {
-		unix.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+	return &kmsgReader{fd: fd}
+}
+
+// read returns the message of each record logged since the last read.
+func (k *kmsgReader) read(t *testing.T) []string {
+	t.Helper()
+	var lines []string
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Read(k.fd, buf)
+		if errors.Is(err, unix.EAGAIN) {
+			return lines
+		}
+		if errors.Is(err, unix.EPIPE) { // overwritten records: read on
+			continue
+		}
+		if err != nil {
+			t.Fatalf("reading /dev/kmsg: %v", err)
+		}
+		_, msg, _ := strings.Cut(string(buf[:n]), ";")
+		lines = append(lines, strings.TrimRight(msg, "\n"))
 	}
-	if errno == 0 {
-		var ws unix.WaitStatus
-		unix.Wait4(int(pid), &ws, 0, nil)
-		res.ForkZero = "success"
-	} else {
-		res.ForkZero = name(errno)
-	}
-	if err := unix.Setrlimit(unix.RLIMIT_NPROC, &old); err != nil {
-		return nil, fmt.Errorf("restoring RLIMIT_NPROC: %v", err)
-	}
-	fd, err = pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	res.Restored = name(err)
-	if err == nil {
-		unix.Close(fd)
-	}
-	return res, nil
 }

@@ -5,7 +5,7 @@ package security
 
 import (
 	"encoding/binary"
-	"fmt"
+	"errors"
 	"os"
 	"regexp"
 	"strconv"
@@ -18,6 +18,7 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/netlink"
 )
 
 // linux/audit.h
@@ -41,13 +42,8 @@ const (
 	nrExecveat        = 322
 )
 
-// auditConn is a NETLINK_AUDIT socket.
-type auditConn struct {
-	fd  int
-	seq uint32
-}
-
-func auditSocket(t *testing.T) *auditConn {
+// auditSocket opens a NETLINK_AUDIT socket with a receive timeout.
+func auditSocket(t *testing.T) *netlink.Conn {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_AUDIT)
 	if err != nil {
@@ -58,53 +54,22 @@ func auditSocket(t *testing.T) *auditConn {
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		t.Fatal(err)
 	}
-	return &auditConn{fd: fd}
+	return &netlink.Conn{FD: fd}
 }
 
-// request sends a message with NLM_F_ACK and returns the kernel's errno.
-func (c *auditConn) request(typ uint16, payload []byte) error {
-	c.seq++
-	msg := make([]byte, unix.NLMSG_HDRLEN+len(payload))
-	ne := binary.NativeEndian
-	ne.PutUint32(msg[0:], uint32(len(msg)))
-	ne.PutUint16(msg[4:], typ)
-	ne.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
-	ne.PutUint32(msg[8:], c.seq)
-	copy(msg[unix.NLMSG_HDRLEN:], payload)
-	if err := unix.Sendto(c.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return err
-	}
-	buf := make([]byte, 8192)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		n, _, err := unix.Recvfrom(c.fd, buf, 0)
-		if err != nil {
-			continue
-		}
-		for off := 0; off+unix.NLMSG_HDRLEN <= n; {
-			l := int(ne.Uint32(buf[off:]))
-			if l < unix.NLMSG_HDRLEN || off+l > n {
-				break
-			}
-			if ne.Uint16(buf[off+4:]) == unix.NLMSG_ERROR && ne.Uint32(buf[off+8:]) == c.seq {
-				if e := int32(ne.Uint32(buf[off+unix.NLMSG_HDRLEN:])); e != 0 {
-					return unix.Errno(-e)
-				}
-				return nil
-			}
-			off += (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
-		}
-	}
-	return fmt.Errorf("no answer to audit request %d", typ)
+// auditRequest sends an audit request and returns the kernel's errno.
+func auditRequest(c *netlink.Conn, typ uint16, payload []byte) error {
+	_, err := c.Request(typ, 0, payload)
+	return err
 }
 
-func auditEnable(c *auditConn, on bool) error {
+func auditEnable(c *netlink.Conn, on bool) error {
 	st := make([]byte, auditStatusLen)
 	binary.NativeEndian.PutUint32(st[0:], auditStatusEnable)
 	if on {
 		binary.NativeEndian.PutUint32(st[4:], 1)
 	}
-	return c.request(auditSet, st)
+	return auditRequest(c, auditSet, st)
 }
 
 // execRule is an exit-filter rule, "always", for execve and execveat of
@@ -154,26 +119,19 @@ func parseAudit(typ uint16, text string) auditRecord {
 	return r
 }
 
-func auditRead(fd int, quiet time.Duration, until time.Time) []auditRecord {
+func auditRead(c *netlink.Conn, quiet time.Duration, until time.Time) []auditRecord {
 	var recs []auditRecord
 	buf := make([]byte, 65536)
-	ne := binary.NativeEndian
 	last := time.Now()
 	for time.Now().Before(until) && time.Since(last) < quiet {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
-		if err != nil {
+		msgs, err := c.Recv(buf)
+		if err != nil && !errors.Is(err, netlink.ErrTruncated) {
 			continue
 		}
 		last = time.Now()
-		for off := 0; off+unix.NLMSG_HDRLEN <= n; {
-			l := int(ne.Uint32(buf[off:]))
-			if l < unix.NLMSG_HDRLEN || off+l > n {
-				break
-			}
-			typ := ne.Uint16(buf[off+4:])
-			text := strings.TrimRight(string(buf[off+unix.NLMSG_HDRLEN:off+l]), "\x00\n")
-			recs = append(recs, parseAudit(typ, text))
-			off += (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
+		for _, m := range msgs {
+			text := strings.TrimRight(string(m.Data), "\x00\n")
+			recs = append(recs, parseAudit(m.Header.Type, text))
 		}
 	}
 	return recs
@@ -194,12 +152,12 @@ func TestAuditExec(t *testing.T) {
 	}
 	t.Cleanup(func() { auditEnable(ctl, false) })
 	rule := execRule(os.Getpid())
-	if err := ctl.request(auditAddRule, rule); err != nil {
+	if err := auditRequest(ctl, auditAddRule, rule); err != nil {
 		t.Fatalf("adding the exec rule: %s", embryo.Name(err))
 	}
-	t.Cleanup(func() { ctl.request(auditDelRule, rule) })
+	t.Cleanup(func() { auditRequest(ctl, auditDelRule, rule) })
 	logs := auditSocket(t)
-	if err := unix.Bind(logs.fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (auditNlgrpReadlog - 1)}); err != nil {
+	if err := unix.Bind(logs.FD, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (auditNlgrpReadlog - 1)}); err != nil {
 		t.Fatalf("joining AUDIT_NLGRP_READLOG: %s", embryo.Name(err))
 	}
 
@@ -228,7 +186,7 @@ func TestAuditExec(t *testing.T) {
 	defer unix.Close(cfd)
 	embryo.Wait(t, cfd)
 
-	recs := auditRead(logs.fd, 2*time.Second, time.Now().Add(20*time.Second))
+	recs := auditRead(logs, 2*time.Second, time.Now().Add(20*time.Second))
 	execve := map[string]auditRecord{}
 	for _, r := range recs {
 		if r.Type == auditExecve {

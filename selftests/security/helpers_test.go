@@ -1,9 +1,14 @@
 package security
 
+// The helper home: TestMain, the helper processes by name, the helper
+// that spawns one program both ways (helperPair), and what several files
+// use.
+
 import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"unsafe"
@@ -16,8 +21,19 @@ import (
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
-// helpers are the functions a re-executed test binary runs (helper.Main).
-var helpers = map[string]helper.Func{"pair": helperPair}
+// helpers are the helper processes the tests start (helper.New), by name;
+// helper.Main runs them in the re-executed test binary. Each locks its
+// goroutine to one OS thread before it creates an embryo and never leaves
+// it: sandboxes, capabilities and time_for_children are per thread, and
+// the creator's authority is judged on the thread that configures and
+// runs.
+var helpers = map[string]helper.Func{
+	"pair":      helperPair,      // here: security_test.go, binfmt_test.go
+	"ponr":      helperPONR,      // pointofnoreturn_test.go
+	"timens":    helperTimens,    // timens_test.go
+	"seccomp":   helperSeccomp,   // seccomp_test.go
+	"authority": helperAuthority, // authority_test.go
+}
 
 func TestMain(m *testing.M) { helper.Main(m, helpers) }
 
@@ -64,8 +80,8 @@ func helperPair(raw json.RawMessage) (any, error) {
 	var res pairResult
 	sb := arg.Sandbox
 	if sb.NNP || (os.Geteuid() != 0 && (sb.Seccomp || sb.Landlock != "")) {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return nil, fmt.Errorf("PR_SET_NO_NEW_PRIVS: %v", err)
+		if err := setNoNewPrivs(); err != nil {
+			return nil, err
 		}
 		res.NoNewPrivs = true
 	}
@@ -202,4 +218,77 @@ func seccompAllowAll() error {
 	}
 	runtime.KeepAlive(filter)
 	return nil
+}
+
+// openRead is open(path, O_RDONLY) by the caller itself, by errno name.
+func openRead(path string) string {
+	f, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		unix.Close(f)
+	}
+	return embryo.Name(err)
+}
+
+// fdOpenSecret is PIDFD_FD_OPEN of path, read-only, at the embryo's fd 3,
+// by errno name.
+func fdOpenSecret(fd int, path string) string {
+	return embryo.Name(pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, path, &unix.OpenHow{Flags: unix.O_RDONLY}, 3))
+}
+
+// configProgram sets the embryo's program and argv.
+func configProgram(fd int, prog string, argv []string) error {
+	if err := pidfd.ConfigExec(fd, unix.AT_FDCWD, prog, 0); err != nil {
+		return fmt.Errorf("PIDFD_CONFIG_EXEC %s: %s", prog, embryo.Name(err))
+	}
+	if err := pidfd.ConfigArgv(fd, argv); err != nil {
+		return fmt.Errorf("PIDFD_CONFIG_ARGV %q: %s", argv, embryo.Name(err))
+	}
+	return nil
+}
+
+// setNoNewPrivs is prctl(PR_SET_NO_NEW_PRIVS, 1), which an unprivileged
+// thread needs before it may install a seccomp filter or a Landlock
+// ruleset.
+func setNoNewPrivs() error {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("PR_SET_NO_NEW_PRIVS: %v", err)
+	}
+	return nil
+}
+
+// sharedTempDir creates a directory under /tmp that every user may
+// enter, removed when t ends.
+func sharedTempDir(t *testing.T, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// writeSecret creates a file only root may read (root:root, 0600) in dir.
+func writeSecret(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "secret")
+	if err := os.WriteFile(path, []byte("root only\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// killedBy says whether ex is a child killed by sig (with or without a
+// core dump).
+func killedBy(ex pidfd.Exit, sig unix.Signal) bool {
+	return (ex.Code == pidfd.CLD_KILLED || ex.Code == pidfd.CLD_DUMPED) && ex.Status == int(sig)
 }

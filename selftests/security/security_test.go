@@ -47,14 +47,7 @@ func mountTmpfs(t *testing.T, dir string, flags uintptr) {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	base, err := os.MkdirTemp("/tmp", "emptypidfd-security-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	base := sharedTempDir(t, "emptypidfd-security-")
 	f := fixture{exec: filepath.Join(base, "exec"), noexec: filepath.Join(base, "noexec")}
 	// A fresh mount, so that set-id bits count whatever /tmp's options.
 	mountTmpfs(t, f.exec, 0)

@@ -288,8 +288,11 @@ func run(cfg *config) error {
 		if strings.HasPrefix(m, "embryo") || strings.HasPrefix(m, "spawn") {
 			switch err := pidfd.Probe(); {
 			case errors.Is(err, pidfd.ErrNotSupported):
-				if err := emit(results.Raw{Method: m,
-					Reason: "pidfd_open(0, PIDFD_EMPTY) failed with EINVAL: the kernel has no empty pidfds"}); err != nil {
+				reason := "pidfd_open(0, PIDFD_EMPTY) failed with EINVAL: the kernel has no empty pidfds"
+				if err != pidfd.ErrNotSupported {
+					reason = err.Error() // PIDFD_EMPTY, but another version of the series
+				}
+				if err := emit(results.Raw{Method: m, Reason: reason}); err != nil {
 					return err
 				}
 				continue

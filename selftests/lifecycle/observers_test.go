@@ -1,29 +1,37 @@
 package lifecycle
 
-// v1 findings A12 and A14: what privileged observers of tasks see of an
-// embryo. Tracing and the proc connector see it as a task from its
-// creation: a fork then (its pid is allocated), an exec when it execs, an
-// exit when it ends. A uretprobe'd creator must not hand its pending
-// return instances to an embryo that has no mm.
+// What privileged observers of tasks see of an embryo (v1 findings A12,
+// A14, A15): tracing, the proc connector, BSD process accounting and
+// taskstats see it as a task from its creation, as they see a forked
+// child: a fork then (its pid is allocated), an exec when it execs, an exit
+// when it ends; one destroyed unstarted is a child that exited without
+// exec (a documented exception to "does not exist before start"). A
+// uretprobe'd creator must not hand its pending return instances to an
+// embryo that has no mm.
 
 import (
+	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/netlink"
 )
 
 // probePath is selftests/childreport/probe.c in the guest (vmtest puts it
@@ -250,16 +258,13 @@ func cnProcSocket(t *testing.T) int {
 
 func cnProcOp(t *testing.T, s int, op uint32) {
 	t.Helper()
-	msg := make([]byte, unix.NLMSG_HDRLEN+cnMsgLen+4)
+	cn := make([]byte, cnMsgLen+4) // struct cn_msg, then the op
 	ne := binary.NativeEndian
-	ne.PutUint32(msg[0:], uint32(len(msg)))
-	ne.PutUint16(msg[4:], unix.NLMSG_DONE)
-	ne.PutUint32(msg[12:], uint32(os.Getpid()))
-	cn := msg[unix.NLMSG_HDRLEN:]
 	ne.PutUint32(cn[0:], cnIdxProc)
 	ne.PutUint32(cn[4:], cnValProc)
 	ne.PutUint16(cn[16:], 4)
 	ne.PutUint32(cn[cnMsgLen:], op)
+	msg := netlink.Encode(unix.NLMSG_DONE, 0, 0, uint32(os.Getpid()), cn)
 	if err := unix.Sendto(s, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		t.Fatalf("proc connector op %d: %s", op, name(err))
 	}
@@ -269,22 +274,22 @@ func cnProcOp(t *testing.T, s int, op uint32) {
 // timeout, or until until.
 func cnProcDrain(s int, until time.Time) []procEvent {
 	var evs []procEvent
+	c := netlink.Conn{FD: s}
 	buf := make([]byte, 8192)
 	ne := binary.NativeEndian
 	quiet := 0
 	for time.Now().Before(until) && quiet < 5 {
-		n, _, err := unix.Recvfrom(s, buf, 0)
-		if err != nil {
+		msgs, err := c.Recv(buf)
+		if err != nil && !errors.Is(err, netlink.ErrTruncated) {
 			quiet++
 			continue
 		}
 		quiet = 0
-		for off := 0; off+unix.NLMSG_HDRLEN <= n; {
-			l := int(ne.Uint32(buf[off:]))
-			if l < unix.NLMSG_HDRLEN || off+l > n {
-				break
+		for _, m := range msgs {
+			if len(m.Data) < cnMsgLen {
+				continue
 			}
-			ev := buf[off+unix.NLMSG_HDRLEN+cnMsgLen : off+l]
+			ev := m.Data[cnMsgLen:]
 			if len(ev) >= procEventHeaderLen+16 {
 				d := ev[procEventHeaderLen:]
 				e := procEvent{What: ne.Uint32(ev)}
@@ -297,7 +302,6 @@ func cnProcDrain(s int, until time.Time) []procEvent {
 				}
 				evs = append(evs, e)
 			}
-			off += (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
 		}
 	}
 	return evs
@@ -339,5 +343,261 @@ func TestProcConnectorOrder(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "fork,exec,exit" {
 		t.Errorf("proc connector events of the child %d: %v, want [fork exec exit] (%d events read)", pid, got, len(evs))
+	}
+}
+
+// destroyedAndStarted makes the two embryos whose exit records the
+// accounting and taskstats tests look for: one destroyed unstarted, by
+// the close of its pidfd (it exits on its own), and one started, whose
+// program (true-static) it runs to its exit; it returns the started
+// child's pid.
+func destroyedAndStarted(t *testing.T) int {
+	t.Helper()
+	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
+	if err != nil {
+		t.Fatal(name(err))
+	}
+	unix.Close(fd)
+	fd2 := embryo.New(t)
+	if err := pidfd.ConfigExec(fd2, unix.AT_FDCWD, childreport.TruePath, 0); err != nil {
+		t.Fatal(name(err))
+	}
+	pid := embryo.Run(t, fd2)
+	embryo.Wait(t, fd2)
+	return pid
+}
+
+// acctV3 is struct acct_v3 (include/uapi/linux/acct.h), 64 bytes.
+type acctV3 struct {
+	Flag, Version byte
+	Tty           uint16
+	Exitcode      uint32
+	Uid, Gid      uint32
+	Pid, Ppid     uint32
+	Btime         uint32
+	Etime         float32
+	Times         [8]uint16 // utime, stime, mem, io, rw, minflt, majflt, swaps
+	Comm          [16]byte
+}
+
+func readAcct(path string) ([]acctV3, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]acctV3, len(b)/64)
+	if err := binary.Read(bytes.NewReader(b[:len(recs)*64]), binary.LittleEndian, recs); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// creatorComm is this test binary's comm, which an embryo it creates
+// carries until it execs: the executable's name, cut to 15 bytes.
+func creatorComm() string {
+	exe, _ := os.Executable()
+	c := filepath.Base(exe)
+	return c[:min(len(c), 15)]
+}
+
+func comm(r acctV3) string {
+	c, _, _ := bytes.Cut(r.Comm[:], []byte{0})
+	return string(c)
+}
+
+// TestAcctRecords: with process accounting on, an embryo destroyed before
+// it started leaves one record (the creator's comm, its pid as ppid, exit
+// code 0), and one that started leaves the record of the program it ran,
+// as fork's children do. The test counts the creator's children's records.
+func TestAcctRecords(t *testing.T) {
+	embryo.Require(t)
+	file := filepath.Join(t.TempDir(), "acct")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Acct(file); err != nil {
+		t.Fatalf("acct(%s): %s (the test kernel has BSD_PROCESS_ACCT)", file, name(err))
+	}
+	on := true
+	off := func() {
+		if on {
+			unix.Acct("")
+			on = false
+		}
+	}
+	t.Cleanup(off)
+
+	pid := destroyedAndStarted(t)
+
+	self := uint32(os.Getpid())
+	var recs []acctV3
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all, err := readAcct(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = recs[:0]
+		for _, r := range all {
+			if r.Ppid == self {
+				recs = append(recs, r)
+			}
+		}
+		if len(recs) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	off()
+	for _, r := range recs {
+		t.Logf("record: pid %d ppid %d comm %q exit %d version %d", r.Pid, r.Ppid, comm(r), r.Exitcode, r.Version&0x0f)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("%d accounting records with ppid %d, want 2 (the destroyed embryo, the started child)", len(recs), self)
+	}
+	creator := creatorComm()
+	var destroyed, started bool
+	for _, r := range recs {
+		switch {
+		case r.Pid == uint32(pid) && comm(r) == "true-static" && r.Exitcode == 0:
+			started = true
+		case r.Pid != uint32(pid) && comm(r) == creator && r.Exitcode == 0:
+			destroyed = true
+		}
+	}
+	if !destroyed {
+		t.Errorf("no record of the destroyed embryo (comm %q, exit 0)", creator)
+	}
+	if !started {
+		t.Errorf("no record of the started child %d (comm true-static, exit 0)", pid)
+	}
+}
+
+// genlRequest sends a generic netlink command with attributes and returns
+// the payloads (after the genl header) of the replies, failing on a
+// netlink error.
+func genlRequest(c *netlink.Conn, family uint16, cmd uint8, attrs ...[]byte) ([][]byte, error) {
+	hdr := []byte{cmd, 1, 0, 0} // struct genlmsghdr: cmd, version 1
+	replies, err := c.Request(family, 0, append([][]byte{hdr}, attrs...)...)
+	var payloads [][]byte
+	for _, r := range replies {
+		if len(r) >= unix.GENL_HDRLEN {
+			payloads = append(payloads, r[unix.GENL_HDRLEN:])
+		}
+	}
+	return payloads, err
+}
+
+// taskstatsListener registers a NETLINK_GENERIC socket for the taskstats
+// exit records of every CPU and returns it with the family's id.
+func taskstatsListener(t *testing.T) (*netlink.Conn, uint16) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_GENERIC)
+	if err != nil {
+		t.Fatalf("NETLINK_GENERIC socket: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		t.Fatal(err)
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+	c := &netlink.Conn{FD: fd}
+	replies, err := genlRequest(c, unix.GENL_ID_CTRL, unix.CTRL_CMD_GETFAMILY,
+		netlink.Attr(unix.CTRL_ATTR_FAMILY_NAME, []byte(unix.TASKSTATS_GENL_NAME+"\x00")))
+	if err != nil || len(replies) == 0 {
+		t.Fatalf("generic netlink family %s: %d replies, %v (the test kernel has CONFIG_TASKSTATS)", unix.TASKSTATS_GENL_NAME, len(replies), err)
+	}
+	id, ok := netlink.Attrs(replies[0])[unix.CTRL_ATTR_FAMILY_ID]
+	if !ok || len(id) < 2 {
+		t.Fatalf("no family id in the reply for %s", unix.TASKSTATS_GENL_NAME)
+	}
+	family := binary.NativeEndian.Uint16(id)
+	cpus := fmt.Sprintf("0-%d\x00", runtime.NumCPU()-1)
+	if _, err := genlRequest(c, family, unix.TASKSTATS_CMD_GET, netlink.Attr(unix.TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, []byte(cpus))); err != nil {
+		t.Fatalf("registering for the taskstats exit records of CPUs %s: %v", cpus[:len(cpus)-1], err)
+	}
+	return c, family
+}
+
+// taskstatsExits reads exit records until quiet passes without one or
+// until, and returns their per-pid statistics.
+func taskstatsExits(c *netlink.Conn, family uint16, quiet time.Duration, until time.Time) ([]unix.Taskstats, error) {
+	var out []unix.Taskstats
+	buf := make([]byte, 1<<16)
+	for time.Now().Before(until) {
+		ev, err := embryo.PollIn(c.FD, quiet)
+		if err != nil {
+			return out, err
+		}
+		if ev == 0 {
+			return out, nil
+		}
+		msgs, err := c.Recv(buf)
+		if err != nil {
+			return out, err
+		}
+		for _, m := range msgs {
+			if m.Header.Type != family || len(m.Data) < unix.GENL_HDRLEN {
+				continue
+			}
+			aggr, ok := netlink.Attrs(m.Data[unix.GENL_HDRLEN:])[unix.TASKSTATS_TYPE_AGGR_PID]
+			if !ok {
+				continue // a thread group's aggregate (AGGR_TGID)
+			}
+			raw, ok := netlink.Attrs(aggr)[unix.TASKSTATS_TYPE_STATS]
+			if !ok {
+				return out, errors.New("a taskstats record without statistics")
+			}
+			var ts unix.Taskstats
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&ts)), unsafe.Sizeof(ts)), raw)
+			out = append(out, ts)
+		}
+	}
+	return out, nil
+}
+
+func taskComm(ts unix.Taskstats) string {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&ts.Ac_comm[0])), len(ts.Ac_comm))
+	c, _, _ := bytes.Cut(b, []byte{0})
+	return string(c)
+}
+
+// TestTaskstatsRecords: with a taskstats listener registered, an embryo
+// destroyed before it started is reported on exit as the creator's child
+// with the creator's comm and exit code 0, and one that started as the
+// program it ran, as fork's children are (pidfd_empty.rst, "Observers").
+func TestTaskstatsRecords(t *testing.T) {
+	embryo.Require(t)
+	c, family := taskstatsListener(t)
+
+	pid := destroyedAndStarted(t)
+
+	self := uint32(os.Getpid())
+	creator := creatorComm()
+	var destroyed, started bool
+	deadline := time.Now().Add(10 * time.Second)
+	for !(destroyed && started) && time.Now().Before(deadline) {
+		recs, err := taskstatsExits(c, family, time.Second, deadline)
+		if err != nil {
+			t.Fatalf("reading taskstats records: %v", err)
+		}
+		for _, r := range recs {
+			if r.Ac_ppid != self {
+				continue
+			}
+			t.Logf("record: pid %d ppid %d comm %q exit %d", r.Ac_pid, r.Ac_ppid, taskComm(r), r.Ac_exitcode)
+			switch {
+			case r.Ac_pid == uint32(pid) && taskComm(r) == "true-static" && r.Ac_exitcode == 0:
+				started = true
+			case r.Ac_pid != uint32(pid) && taskComm(r) == creator && r.Ac_exitcode == 0:
+				destroyed = true
+			}
+		}
+	}
+	if !destroyed {
+		t.Errorf("no taskstats record of the destroyed embryo (ppid %d, comm %q, exit 0)", self, creator)
+	}
+	if !started {
+		t.Errorf("no taskstats record of the started child %d (comm true-static, exit 0)", pid)
 	}
 }

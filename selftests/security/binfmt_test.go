@@ -1,8 +1,9 @@
 package security
 
-// Issue 8, item 5: rows of DESIGN.md section 3 no test checked. binfmt_misc
-// here; file capabilities need a filesystem with security.* xattrs, which
-// the test kernel's tmpfs lacks (CONFIG_TMPFS_XATTR is not set).
+// binfmt_misc works for an embryo's exec as for execve (DESIGN.md section
+// 3, exec security). File capabilities are not tested: they need a
+// filesystem with security.* xattrs, which the test kernel's tmpfs lacks
+// (CONFIG_TMPFS_XATTR is not set).
 
 import (
 	"errors"

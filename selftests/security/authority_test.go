@@ -1,0 +1,215 @@
+package security
+
+// v1 finding A4: the right to configure and run an embryo lapses when its
+// creator drops privileges, enters a sandbox or execs after creating it.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
+)
+
+type authorityArg struct {
+	Change string // what the creator does to itself after creating the embryo
+	Secret string // a file only root may read
+}
+
+type authorityResult struct {
+	Changed string // what the helper saw of its change
+	Embryo  bool   // fdinfo says Embryo:\t1 after the change
+	FDOpen  string // PIDFD_FD_OPEN of Secret after the change
+	Run     string // pidfd_spawn_run after the change
+	Exit    pidfd.Exit
+}
+
+// envExeced tells the re-executed creator ("execve") its embryo's fd and
+// the pid it had: "fd pid".
+const envExeced = "EMPTYPIDFD_V2_CREATOR_EXECED"
+
+// landlockNoRead restricts the calling thread with a ruleset that handles
+// executing and reading files and allows only reading beneath /proc (for
+// fdinfo).
+func landlockNoRead() error {
+	return landlockAllowOnly(unix.LANDLOCK_ACCESS_FS_EXECUTE|unix.LANDLOCK_ACCESS_FS_READ_FILE,
+		"/proc", unix.LANDLOCK_ACCESS_FS_READ_FILE)
+}
+
+// dropDacOverride removes CAP_DAC_OVERRIDE from the calling thread's
+// effective set and reports whether it is still there.
+func dropDacOverride() (string, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return "", fmt.Errorf("capget: %v", err)
+	}
+	data[0].Effective &^= 1 << unix.CAP_DAC_OVERRIDE
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return "", fmt.Errorf("capset: %v", err)
+	}
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return "", fmt.Errorf("capget: %v", err)
+	}
+	return fmt.Sprintf("CAP_DAC_OVERRIDE effective: %v", data[0].Effective&(1<<unix.CAP_DAC_OVERRIDE) != 0), nil
+}
+
+// changeSelf makes the change arg names to the calling thread (or
+// process) and describes its effect.
+func changeSelf(arg authorityArg, fd int) (string, error) {
+	switch arg.Change {
+	case "none":
+		return "", nil
+	case "setresuid":
+		// syscall.Setresuid changes every thread of the process.
+		if err := syscall.Setresuid(helper.Nobody, helper.Nobody, helper.Nobody); err != nil {
+			return "", fmt.Errorf("setresuid: %v", err)
+		}
+		r, e, s := unix.Getresuid()
+		return fmt.Sprintf("uids %d %d %d", r, e, s), nil
+	case "capset":
+		return dropDacOverride()
+	case "landlock":
+		if err := landlockNoRead(); err != nil {
+			return "", err
+		}
+		return "open: " + openRead(arg.Secret), nil
+	case "seccomp":
+		if err := seccompAllowAll(); err != nil {
+			return "", err
+		}
+		v, err := embryo.StatusField("thread-self", "Seccomp")
+		return "Seccomp: " + v, err
+	case "nnp":
+		if err := setNoNewPrivs(); err != nil {
+			return "", err
+		}
+		v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+		return fmt.Sprintf("no_new_privs: %d", v), err
+	case "execve":
+		// Keep the embryo's fd across the exec and re-execute the
+		// test binary, which runs this helper again (the same
+		// argument) and finds envExeced.
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			return "", fmt.Errorf("clearing FD_CLOEXEC: %v", err)
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return "", err
+		}
+		env := append(os.Environ(), fmt.Sprintf("%s=%d %d", envExeced, fd, os.Getpid()))
+		err = syscall.Exec(exe, os.Args, env)
+		return "", fmt.Errorf("re-executing %s: %v", exe, err)
+	}
+	return "", fmt.Errorf("unknown change %q", arg.Change)
+}
+
+// helperAuthority creates an embryo that would run true-static, changes
+// itself as asked, and then tries to have the embryo open a root-only file
+// and to start it. For "execve" the second half runs in the re-executed
+// binary.
+func helperAuthority(raw json.RawMessage) (any, error) {
+	var arg authorityArg
+	if err := helper.DecodeArg(raw, &arg); err != nil {
+		return nil, err
+	}
+	runtime.LockOSThread()
+	var res authorityResult
+	var fd int
+	if v, ok := os.LookupEnv(envExeced); ok {
+		var pid int
+		if _, err := fmt.Sscanf(v, "%d %d", &fd, &pid); err != nil {
+			return nil, fmt.Errorf("%s=%q: %v", envExeced, v, err)
+		}
+		res.Changed = "re-executed, pid " + strconv.Itoa(pid)
+		if pid != os.Getpid() {
+			res.Changed = fmt.Sprintf("re-executed as pid %d, was %d", os.Getpid(), pid)
+		}
+	} else {
+		var err error
+		if fd, err = pidfd.Open(0, pidfd.PIDFD_EMPTY); err != nil {
+			return nil, fmt.Errorf("pidfd_open(0, PIDFD_EMPTY): %s", embryo.Name(err))
+		}
+		if err := configProgram(fd, childreport.TruePath, []string{"true-static"}); err != nil {
+			return nil, err
+		}
+		if res.Changed, err = changeSelf(arg, fd); err != nil {
+			return nil, err
+		}
+	}
+	defer unix.Close(fd)
+	var err error
+	if res.Embryo, err = pidfd.IsEmbryo(fd); err != nil {
+		return nil, err
+	}
+	res.FDOpen = fdOpenSecret(fd, arg.Secret)
+	_, err = pidfd.SpawnRun(fd, 0)
+	res.Run = embryo.Name(err)
+	if err == nil {
+		if res.Exit, err = embryo.WaitExit(fd, embryo.Timeout); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// TestAuthorityDropped (v1 finding A4): the right to configure and run an
+// embryo lapses when its creator drops privileges or enters a sandbox
+// after creating it (setresuid, capset, Landlock, seccomp, no_new_privs)
+// or execs: both PIDFD_FD_OPEN of a root-only file and pidfd_spawn_run get
+// EPERM. v1 let the creator go on with the authority it had at creation.
+// The control row changes nothing and must succeed.
+func TestAuthorityDropped(t *testing.T) {
+	embryo.Require(t)
+	secret := writeSecret(t, t.TempDir())
+	for _, tc := range []struct {
+		change  string
+		changed string // what the helper must see of its change
+	}{
+		{"none", ""},
+		{"setresuid", "uids 65534 65534 65534"},
+		{"capset", "CAP_DAC_OVERRIDE effective: false"},
+		{"landlock", "open: EACCES"},
+		{"seccomp", "Seccomp: 2"},
+		{"nnp", "no_new_privs: 1"},
+		{"execve", "re-executed, pid "},
+	} {
+		t.Run(tc.change, func(t *testing.T) {
+			var res authorityResult
+			helper.New(t, "authority", authorityArg{Change: tc.change, Secret: secret}).Result(&res)
+			if !strings.HasPrefix(res.Changed, tc.changed) || (tc.changed == "") != (res.Changed == "") {
+				t.Fatalf("after the change the helper saw %q, want %q", res.Changed, tc.changed)
+			}
+			if !res.Embryo {
+				t.Fatalf("fdinfo lacks Embryo:\\t1 after the change: the embryo did not survive it")
+			}
+			if tc.change == "none" {
+				if res.FDOpen != "success" {
+					t.Errorf("PIDFD_FD_OPEN of a root-only file by its unchanged root creator: %s, want success", res.FDOpen)
+				}
+				if res.Run != "success" {
+					t.Errorf("pidfd_spawn_run by its unchanged creator: %s, want success", res.Run)
+				} else if !res.Exit.Exited(0) {
+					t.Errorf("child: %v, want exit 0", res.Exit)
+				}
+				return
+			}
+			if res.FDOpen != "EPERM" {
+				t.Errorf("PIDFD_FD_OPEN of a root-only file after %s: %s, want EPERM", tc.change, res.FDOpen)
+			}
+			if res.Run != "EPERM" {
+				t.Errorf("pidfd_spawn_run after %s: %s, want EPERM (child: %v)", tc.change, res.Run, res.Exit)
+			}
+		})
+	}
+}
