@@ -24,6 +24,7 @@ import (
 type authorityArg struct {
 	Change string // what the creator does to itself after creating the embryo
 	Secret string // a file only root may read
+	Cgroup string // "cgroup": the cgroup (v2) the creator moves to
 }
 
 type authorityResult struct {
@@ -96,6 +97,30 @@ func changeSelf(arg authorityArg, fd int) (string, error) {
 		}
 		v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
 		return fmt.Sprintf("no_new_privs: %d", v), err
+	case "fsize":
+		// As OpenSSH's privilege-separated children lower their limits.
+		zero := unix.Rlimit{}
+		if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &zero); err != nil {
+			return "", fmt.Errorf("setrlimit(RLIMIT_FSIZE, 0): %v", err)
+		}
+		var got unix.Rlimit
+		err := unix.Getrlimit(unix.RLIMIT_FSIZE, &got)
+		return fmt.Sprintf("RLIMIT_FSIZE %d %d", got.Cur, got.Max), err
+	case "netns":
+		// The locked thread's namespaces: the one that configures.
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return "", fmt.Errorf("unshare(CLONE_NEWNET): %v", err)
+		}
+		return "new net namespace", nil
+	case "cgroup":
+		if err := os.WriteFile(arg.Cgroup+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+			return "", fmt.Errorf("moving to %s: %v", arg.Cgroup, err)
+		}
+		b, err := os.ReadFile("/proc/self/cgroup")
+		if !strings.Contains(string(b), "0::") {
+			return "", fmt.Errorf("no cgroup v2 line in /proc/self/cgroup: %q", b)
+		}
+		return "moved to another cgroup", err
 	case "execve":
 		// Keep the embryo's fd across the exec and re-execute the
 		// test binary, which runs this helper again (the same
@@ -163,15 +188,18 @@ func helperAuthority(raw json.RawMessage) (any, error) {
 	return res, nil
 }
 
-// TestAuthorityDropped (v1 finding A4): the right to configure and run an
-// embryo lapses when its creator drops privileges or enters a sandbox
-// after creating it (setresuid, capset, Landlock, seccomp, no_new_privs)
-// or execs: both PIDFD_FD_OPEN of a root-only file and pidfd_spawn_run get
-// EPERM. v1 let the creator go on with the authority it had at creation.
-// The control row changes nothing and must succeed.
+// TestAuthorityDropped (v1 finding A4, v2 review finding 3): the right to
+// configure and run an embryo lapses when its creator drops privileges or
+// enters a sandbox after creating it (setresuid, capset, Landlock,
+// seccomp, no_new_privs; a lowered resource limit, a new namespace,
+// another cgroup) or execs: both PIDFD_FD_OPEN of a root-only file and
+// pidfd_spawn_run get EPERM. v1 let the creator go on with the authority
+// it had at creation; v2 did so after rlimit, namespace and cgroup
+// changes. The control row changes nothing and must succeed.
 func TestAuthorityDropped(t *testing.T) {
 	embryo.Require(t)
 	secret := writeSecret(t, t.TempDir())
+	cg := embryo.PidsCgroup(t)
 	for _, tc := range []struct {
 		change  string
 		changed string // what the helper must see of its change
@@ -183,10 +211,13 @@ func TestAuthorityDropped(t *testing.T) {
 		{"seccomp", "Seccomp: 2"},
 		{"nnp", "no_new_privs: 1"},
 		{"execve", "re-executed, pid "},
+		{"fsize", "RLIMIT_FSIZE 0 0"},
+		{"netns", "new net namespace"},
+		{"cgroup", "moved to another cgroup"},
 	} {
 		t.Run(tc.change, func(t *testing.T) {
 			var res authorityResult
-			helper.New(t, "authority", authorityArg{Change: tc.change, Secret: secret}).Result(&res)
+			helper.New(t, "authority", authorityArg{Change: tc.change, Secret: secret, Cgroup: cg}).Result(&res)
 			if !strings.HasPrefix(res.Changed, tc.changed) || (tc.changed == "") != (res.Changed == "") {
 				t.Fatalf("after the change the helper saw %q, want %q", res.Changed, tc.changed)
 			}
