@@ -70,7 +70,7 @@ export EMPTYPIDFD_GUEST := $(GUEST)
 export EMPTYPIDFD_RUN := $(RUN)
 export EMPTYPIDFD_ALLOW_STOCK_KERNEL
 
-.PHONY: help deps kernel kselftests vmtest unit test patches checkpatch clean
+.PHONY: help deps kernel kselftests vmtest unit test patches checkpatch clean upstream-stock
 
 help: ## Show this help
 	@echo "Empty pidfds: kernel series, and Go selftests run under QEMU."
@@ -125,6 +125,21 @@ bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/ou
 	$(TIMED) bench go test -v -count=1 -timeout 190m -run '^TestBench$$' ./vmtest/
 	@$(TIMED) bench-report go run ./bench/cmd/benchreport -in $(BENCH_OUT)/results.jsonl \
 	-out $(BENCH_OUT) -benchmd BENCH.md -svg bench/latency.svg
+
+# The stock kernel (the base without the series) and its own selftests, for
+# 'make upstream-stock'. Its builds live under build/stock.
+STOCK_SRC := $(CURDIR)/build/linux-stock
+STOCK_BUILD := $(CURDIR)/build/stock
+upstream-stock: deps ## The kernel's own pidfd/clone3/exec selftests on the stock base (no series), for comparison
+	@$(TIMED) stock-tree scripts/stock-tree.sh
+	@$(TIMED) stock-kernel env KSRC=$(STOCK_SRC) BUILD_DIR=$(STOCK_BUILD) scripts/kernel-build.sh $(FLAVOR)
+	@$(TIMED) stock-kselftests env KSRC=$(STOCK_SRC) BUILD_DIR=$(STOCK_BUILD) scripts/kselftests.sh $(FLAVOR)
+	@VMTEST_KERNEL=$(STOCK_BUILD)/kbuild-$(FLAVOR)/arch/x86/boot/bzImage \
+	EMPTYPIDFD_KBUILD=$(STOCK_BUILD)/kbuild-$(FLAVOR) \
+	EMPTYPIDFD_KSELFTESTS=$(STOCK_BUILD)/kselftests-$(FLAVOR) \
+	EMPTYPIDFD_LOGDIR=$(STOCK_BUILD)/logs EMPTYPIDFD_GUEST=upstream \
+	EMPTYPIDFD_ALLOW_STOCK_KERNEL=1 \
+	$(TIMED) stock-vmtest go test -v -count=1 -timeout 60m ./vmtest/
 
 clean: ## Remove build outputs but keep the kernel work tree (build/linux)
 	rm -rf build/kbuild-* build/kselftests-* build/logs
