@@ -50,6 +50,13 @@ func unsupportedAttr(a *syscall.SysProcAttr) string {
 // the child's fd i (a nil entry stays closed), and the first candidate that
 // execs is the program.
 func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
+	// The kernel lets only the credentials that created an embryo
+	// configure and run it, compared by identity, and a process-wide
+	// set*id() (Go's AllThreadsSyscall, glibc's broadcast) gives each
+	// thread its own, equal, credentials: create, configure and run on
+	// one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	fd, err := newEmbryo()
 	if err != nil {
 		return err
