@@ -30,7 +30,6 @@ import (
 var helpers = map[string]helper.Func{
 	"pair":      helperPair,      // here: security_test.go, binfmt_test.go
 	"ponr":      helperPONR,      // pointofnoreturn_test.go
-	"ponrcore":  helperPONRCore,  // registers_test.go
 	"timens":    helperTimens,    // timens_test.go
 	"seccomp":   helperSeccomp,   // seccomp_test.go
 	"authority": helperAuthority, // authority_test.go
