@@ -200,6 +200,13 @@ func TestSelftests(t *testing.T) {
 		// looks up echo, as upstream's do on any Unix system.
 		"/bin/dash:bin/sh",
 		"/bin/echo:bin/echo",
+		// exec/check-exec-tests.sh (new since 6.12) is a
+		// "#!/usr/bin/env bash" script that finds its directory with
+		// dirname and readlink, and runs "#!/usr/bin/env inc" scripts.
+		"/usr/bin/env:usr/bin/env",
+		"/usr/bin/dirname:bin/dirname",
+		"/usr/bin/readlink:bin/readlink",
+		"/bin/cat:bin/cat",
 	}
 	// bin/childreport and the other C helpers the guest tests spawn.
 	files = append(files, guestPrograms(t)...)

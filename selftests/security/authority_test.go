@@ -6,7 +6,9 @@ package security
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -116,11 +118,16 @@ func changeSelf(arg authorityArg, fd int) (string, error) {
 		if err := os.WriteFile(arg.Cgroup+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
 			return "", fmt.Errorf("moving to %s: %v", arg.Cgroup, err)
 		}
+		// The pids hierarchy may be v1 or v2, whichever the guest
+		// mounted first (embryo.PidsCgroup): the move is the same.
 		b, err := os.ReadFile("/proc/self/cgroup")
-		if !strings.Contains(string(b), "0::") {
-			return "", fmt.Errorf("no cgroup v2 line in /proc/self/cgroup: %q", b)
+		if err != nil {
+			return "", err
 		}
-		return "moved to another cgroup", err
+		if !strings.Contains(string(b), "/"+filepath.Base(arg.Cgroup)+"\n") {
+			return "", fmt.Errorf("/proc/self/cgroup does not name %s: %q", arg.Cgroup, b)
+		}
+		return "moved to another cgroup", nil
 	case "execve":
 		// Keep the embryo's fd across the exec and re-execute the
 		// test binary, which runs this helper again (the same
@@ -168,14 +175,29 @@ func helperAuthority(raw json.RawMessage) (any, error) {
 		if err := configProgram(fd, childreport.TruePath, []string{"true-static"}); err != nil {
 			return nil, err
 		}
+		// Opened now, read after the change: a process that drops
+		// root may no longer open its own /proc files (the open is
+		// what is checked), and the row is about the embryo.
+		info, err := os.Open(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+		if err != nil {
+			return nil, err
+		}
+		defer info.Close()
 		if res.Changed, err = changeSelf(arg, fd); err != nil {
 			return nil, err
 		}
+		b, err := io.ReadAll(info)
+		if err != nil {
+			return nil, fmt.Errorf("fdinfo after the change: %v", err)
+		}
+		res.Embryo = strings.Contains(string(b), "Embryo:\t1\n")
 	}
 	defer unix.Close(fd)
 	var err error
-	if res.Embryo, err = pidfd.IsEmbryo(fd); err != nil {
-		return nil, err
+	if _, reexec := os.LookupEnv(envExeced); reexec {
+		if res.Embryo, err = pidfd.IsEmbryo(fd); err != nil {
+			return nil, err
+		}
 	}
 	res.FDOpen = fdOpenSecret(fd, arg.Secret)
 	_, err = pidfd.SpawnRun(fd, 0)
