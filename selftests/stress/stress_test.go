@@ -17,7 +17,7 @@
 //	-stress.duration  STRESS_DURATION  how long TestStress runs (default 40s)
 //	-stress.workers   STRESS_WORKERS   worker processes (default 2)
 //	-stress.threads   STRESS_THREADS   threads per worker (default 3)
-//	-stress.soak      STRESS_SOAK_N    TestSoak's cycles of each kind (default 2000)
+//	-stress.soak      STRESS_SOAK_N    TestSoak's cycles of each kind (default 300)
 //	-stress.faultmax  STRESS_FAULT_MAX the highest fault site tried per call (default 2000)
 //
 // The results are logged as parseable lines (counters_test.go):
@@ -68,7 +68,7 @@ var (
 	flagDuration = flag.Duration("stress.duration", 0, "how long TestStress runs (0: $STRESS_DURATION, else 40s)")
 	flagWorkers  = flag.Int("stress.workers", 0, "TestStress's worker processes (0: $STRESS_WORKERS, else 2)")
 	flagThreads  = flag.Int("stress.threads", 0, "threads per worker (0: $STRESS_THREADS, else 3)")
-	flagSoakN    = flag.Int("stress.soak", 0, "TestSoak's cycles of each kind (0: $STRESS_SOAK_N, else 2000)")
+	flagSoakN    = flag.Int("stress.soak", 0, "TestSoak's cycles of each kind (0: $STRESS_SOAK_N, else 300)")
 	flagFaultMax = flag.Int("stress.faultmax", 0, "the highest fault site TestFaultInjection tries per call (0: $STRESS_FAULT_MAX, else 2000)")
 )
 
@@ -82,7 +82,7 @@ type knobs struct {
 	FaultMax int
 }
 
-var defaultKnobs = knobs{Duration: 40 * time.Second, Workers: 2, Threads: 3, SoakN: 2000, FaultMax: 2000}
+var defaultKnobs = knobs{Duration: 40 * time.Second, Workers: 2, Threads: 3, SoakN: 300, FaultMax: 2000}
 
 // loadKnobs reads the flags, then the environment (getenv), then the
 // defaults.
