@@ -130,6 +130,7 @@ func TestKselftests(t *testing.T) {
 	known := knownIssues(t)
 	args := binaryArgs(t)
 	used := map[string]bool{}
+	ran := map[string]bool{} // collection:binary, when -test.run selected it
 	devFd(t)
 	for _, entry := range strings.Fields(string(list)) {
 		collection, bin, ok := strings.Cut(entry, ":")
@@ -137,11 +138,14 @@ func TestKselftests(t *testing.T) {
 			t.Fatalf("kselftest-list.txt: bad entry %q", entry)
 		}
 		t.Run(collection+"/"+bin, func(t *testing.T) {
+			ran[entry] = true
 			runBinary(t, collection, bin, known, used, args)
 		})
 	}
 	for key := range known {
-		if !used[key] {
+		// An entry of a binary that -test.run left out says nothing.
+		fields := strings.SplitN(key, ":", 3)
+		if !used[key] && ran[fields[0]+":"+fields[1]] {
 			t.Errorf("known-issues.txt lists %q, which did not fail: remove it", key)
 		}
 	}
