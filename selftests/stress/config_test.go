@@ -1,0 +1,505 @@
+package stress
+
+// pidfd_config ops: every command with valid and invalid arguments, and
+// every call's argument struct now and then passed with a bad size or at
+// a bad address (argMutation). What each answers is in contract_test.go
+// (configRule) and beside each variant.
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emptypidfd/emptypidfd/pidfd"
+)
+
+// cfgCall is one pidfd_config call to make on a picked target.
+type cfgCall struct {
+	key    string // counter key: "config.<cmd>/<variant>"
+	cmd    int
+	arg    []byte     // the struct, at its first version's size
+	cmdSet errset     // what the command may answer on an unstarted embryo of the thread's
+	cmdPre unix.Errno // the command's own check, made before the size's (an unknown command)
+	apply  func(e *emb)
+}
+
+// argMutation is how the argument struct of a call is passed: as built,
+// or with a size or address that the syscall's own checks refuse before
+// the embryo is looked at (pre).
+type argMutation struct {
+	name string
+	// place returns the address and size to pass, and the errno the
+	// size and copy checks give (0: none).
+	place func(th *thread, arg []byte) (uintptr, int, unix.Errno)
+}
+
+var argMutations = []argMutation{
+	{"", func(th *thread, a []byte) (uintptr, int, unix.Errno) { return th.mem.put(a, 0), len(a), 0 }},
+	// copy_struct_from_user(): a larger struct with a zero tail is the
+	// same struct; a non-zero tail is E2BIG.
+	{"size-bigger-zero", func(th *thread, a []byte) (uintptr, int, unix.Errno) {
+		n := len(a) + 8*(1+th.rng.IntN(8))
+		return th.mem.put(a, n), n, 0
+	}},
+	{"size-bigger-nonzero", func(th *thread, a []byte) (uintptr, int, unix.Errno) {
+		n := len(a) + 64
+		b := th.mem.putb(a, n)
+		b[n-1] = 1
+		return addr(b), n, unix.E2BIG
+	}},
+	// Below the first version: EINVAL; above a page: E2BIG (as
+	// openat2's open_how).
+	{"size-smaller", func(th *thread, a []byte) (uintptr, int, unix.Errno) {
+		return th.mem.put(a, 0), th.rng.IntN(len(a)), unix.EINVAL
+	}},
+	{"size-page", func(th *thread, a []byte) (uintptr, int, unix.Errno) {
+		return th.mem.put(a, 0), unix.Getpagesize() + 1 + th.rng.IntN(4096), unix.E2BIG
+	}},
+	{"size-huge", func(th *thread, a []byte) (uintptr, int, unix.Errno) { return th.mem.put(a, 0), 1 << 40, unix.E2BIG }},
+	// Unmapped pointers: EFAULT.
+	{"arg-null", func(th *thread, a []byte) (uintptr, int, unix.Errno) { return 0, len(a), unix.EFAULT }},
+	{"arg-unmapped", func(th *thread, a []byte) (uintptr, int, unix.Errno) { return th.mem.bad(), len(a), unix.EFAULT }},
+	// The struct ends at the guard page; its larger size runs into it.
+	{"arg-straddles", func(th *thread, a []byte) (uintptr, int, unix.Errno) {
+		return th.mem.putTail(a), len(a) + 8, unix.EFAULT
+	}},
+}
+
+// config makes c on a picked target (pickTarget).
+func (th *thread) config(c cfgCall) {
+	t := th.pickTarget()
+	defer t.release()
+	th.configTarget(c, t)
+}
+
+// slotTarget is the target of one of the thread's own fds.
+func slotTarget(s *slot) target { return target{kind: tgtSlot, fd: s.fd, slot: s, st: s.e.state} }
+
+// configTarget makes c on t, the argument mutated one time in six, and
+// checks the answer; on success on an unstarted embryo of the thread's it
+// updates the model.
+func (th *thread) configTarget(c cfgCall, t target) {
+	mut := argMutations[0]
+	if th.rng.IntN(6) == 0 {
+		mut = argMutations[1+th.rng.IntN(len(argMutations)-1)]
+	}
+	p, size, pre := mut.place(th, c.arg)
+	if c.cmdPre != 0 {
+		pre = c.cmdPre // the command is checked before the size
+	}
+	_, _, e := unix.Syscall6(pidfd.SYS_PIDFD_CONFIG, uintptr(t.fd), uintptr(c.cmd), p, uintptr(size), 0, 0)
+	key := c.key
+	switch {
+	case t.kind != tgtSlot:
+		key = "config.target/" + t.kind.String()
+	case mut.name != "" && c.cmdPre == 0:
+		key = "config.size/" + mut.name
+	}
+	d := fmt.Sprintf("%s (cmd %d) on %v, arg %#x size %d", c.key, c.cmd, t, p, size)
+	if th.expect(key, d, e, configRule(t.kind, t.st, pre, c.cmdSet)) && e == 0 && t.slot != nil && t.st == stNew && c.apply != nil {
+		c.apply(t.slot.e)
+	}
+}
+
+// opConfigBadCmd: an unknown command is EINVAL (after the authority check,
+// before the size).
+func opConfigBadCmd(th *thread) {
+	cmds := []int{0, 7, 99, 1 << 31}
+	th.config(cfgCall{
+		key:    "config.badcmd",
+		cmd:    cmds[th.rng.IntN(len(cmds))],
+		arg:    make([]byte, 16),
+		cmdPre: unix.EINVAL, // in every state: before the size and the state
+	})
+}
+
+// EXEC: the path is copied now and resolved at run (DESIGN.md: "EXEC
+// holds no write denial on the program before run ... the execve checks
+// happen at run"). Its own errnos (pidfd_config_exec()): EINVAL for
+// unknown flags, EFAULT for a bad path pointer, ENAMETOOLONG past
+// PATH_MAX. A failed call leaves the program configured before.
+func opConfigExec(th *thread) {
+	w := th.w
+	a := pidfd.ExecArg{Dirfd: unix.AT_FDCWD}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_EXEC, cmdSet: okOnly}
+	switch v := th.rng.IntN(10); {
+	case v < 6:
+		k := pickExec(th.rng)
+		a.Path, a.Flags = uint64(th.mem.cstr(w.paths[k])), k.flags()
+		c.key = "config.exec/" + k.String()
+		c.apply = func(e *emb) { e.exec = k }
+	case v == 6:
+		a.Path, a.Flags = uint64(th.mem.cstr(w.paths[kTrue])), 1<<uint(8+th.rng.IntN(20))&^(unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW)
+		if a.Flags == 0 {
+			a.Flags = unix.AT_REMOVEDIR
+		}
+		c.key, c.cmdSet = "config.exec/bad-flags", errs(unix.EINVAL)
+	case v == 7:
+		ptrs := []uint64{0, uint64(th.mem.bad())}
+		a.Path = ptrs[th.rng.IntN(2)]
+		c.key, c.cmdSet = "config.exec/bad-path-pointer", errs(unix.EFAULT)
+	case v == 8:
+		// A path that runs into the guard page, unterminated.
+		b := th.mem.tail(64)
+		for i := range b {
+			b[i] = 'u'
+		}
+		a.Path = uint64(addr(b))
+		c.key, c.cmdSet = "config.exec/unterminated-path", errs(unix.EFAULT)
+	default:
+		a.Path = uint64(th.big.longPath)
+		c.key, c.cmdSet = "config.exec/path-too-long", errs(unix.ENAMETOOLONG)
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// ARGV, ENVP: string vectors copied at once, with execve's limits
+// (DESIGN.md: "ARGV, ENVP ... execve's limits (E2BIG)"; "ARGV/ENVP are a
+// snapshot taken at config time"). pidfd_strv_copy(): EFAULT for a bad
+// vector or string, E2BIG for a string past MAX_ARG_STRLEN or a total
+// past the embryo's share of RLIMIT_STACK.
+func opConfigStrings(th *thread, cmd int, name string) {
+	var a pidfd.StringsArg
+	c := cfgCall{cmd: cmd, cmdSet: okOnly}
+	switch v := th.rng.IntN(14); {
+	case v < 7:
+		n := th.rng.IntN(6)
+		ss := make([]string, n)
+		for i := range ss {
+			ss[i] = fmt.Sprintf("s%d=%x", i, th.rng.Uint64())
+		}
+		if n > 0 {
+			a.Strings = uint64(th.mem.strs(ss...))
+		}
+		c.key = name + "/valid"
+	case v == 7:
+		a.Strings = uint64(th.mem.bad())
+		c.key, c.cmdSet = name+"/vector-unmapped", errs(unix.EFAULT)
+	case v == 8:
+		a.Strings = uint64(th.mem.vec(th.mem.cstr("ok"), th.mem.bad()))
+		c.key, c.cmdSet = name+"/string-unmapped", errs(unix.EFAULT)
+	case v == 9:
+		// The vector has no NULL before the guard page.
+		b := th.mem.tail(64)
+		s := th.mem.cstr("x")
+		for i := 0; i < 64; i += 8 {
+			*(*uintptr)(unsafe.Pointer(&b[i])) = s
+		}
+		a.Strings = uint64(addr(b))
+		c.key, c.cmdSet = name+"/vector-unterminated", errs(unix.EFAULT)
+	case v == 10:
+		b := th.mem.tail(32)
+		for i := range b {
+			b[i] = 'u'
+		}
+		a.Strings = uint64(th.mem.vec(addr(b)))
+		c.key, c.cmdSet = name+"/string-unterminated", errs(unix.EFAULT)
+	case v == 11:
+		a.Strings = uint64(th.mem.vec(th.big.longStr))
+		c.key, c.cmdSet = name+"/string-too-long", errs(unix.E2BIG)
+	case v == 12:
+		// More than exec's limit whatever RLIMIT_STACK is (at most
+		// 6 MiB: _STK_LIM/4*3): 64 strings of MAX_ARG_STRLEN-1.
+		ptrs := make([]uintptr, 64)
+		for i := range ptrs {
+			ptrs[i] = th.big.maxStr
+		}
+		a.Strings = uint64(th.mem.vec(ptrs...))
+		c.key, c.cmdSet = name+"/vector-huge", errs(unix.E2BIG)
+	default:
+		a.Strings = 0
+		c.key = name + "/empty"
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// FD actions (pidfd_config_fd()): DUP is dup2 of the caller's fd (EBADF
+// for a closed source, EBADF for a target at or past the embryo's
+// RLIMIT_NOFILE, EINVAL for an unstarted embryo's pidfd: no cycles);
+// CLOSE is EBADF for a descriptor that is not open; CLOSE_RANGE is
+// close_range's EINVAL for first > last and unknown flags; OPEN is
+// openat2 as the embryo (its errors), EINVAL for a how_size below the
+// first version, E2BIG above a page or with a non-zero tail; INHERIT
+// takes no flags. Unknown actions, flags and a non-zero spare: EINVAL.
+func opConfigFD(th *thread) {
+	w := th.w
+	a := pidfd.FDArg{}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_FD, cmdSet: okOnly}
+	dst := th.rng.IntN(40)
+	var fixed *slot
+	switch v := th.rng.IntN(30); {
+	case v < 6: // DUP of a valid source
+		srcs := []int{w.devnull, w.pipeR, w.pipeW, w.fifoFd, w.dirFd, w.pathFd, w.fileFd, w.selfPidfd}
+		if s := th.slotWhere(func(e *emb) bool { return e.state != stNew }); s != nil {
+			srcs = append(srcs, s.fd) // a started embryo's fd is an ordinary pidfd
+		}
+		a.Action, a.SrcFd, a.Fd = pidfd.PIDFD_FD_DUP, int32(srcs[th.rng.IntN(len(srcs))]), uint32(dst)
+		if th.rng.IntN(2) == 0 {
+			a.Flags = pidfd.PIDFD_FD_CLOEXEC
+		}
+		c.key = "config.fd/dup"
+		c.apply = func(e *emb) { e.table.add(dst) }
+	case v == 6:
+		a.Action, a.SrcFd, a.Fd = pidfd.PIDFD_FD_DUP, int32(w.closedFd), uint32(dst)
+		c.key, c.cmdSet = "config.fd/dup-closed-src", errs(unix.EBADF)
+	case v == 7:
+		s := th.slotWhere(func(e *emb) bool { return e.state == stNew })
+		if s == nil {
+			return
+		}
+		a.Action, a.SrcFd, a.Fd = pidfd.PIDFD_FD_DUP, int32(s.fd), uint32(dst)
+		c.key, c.cmdSet = "config.fd/dup-embryo-src", errs(unix.EINVAL)
+	case v == 8:
+		a.Action, a.SrcFd, a.Fd = pidfd.PIDFD_FD_DUP, int32(w.devnull), 0x7fffffff
+		c.key, c.cmdSet = "config.fd/dup-past-nofile", errs(unix.EBADF)
+	case v == 9:
+		a.Action, a.SrcFd, a.Fd, a.Flags = pidfd.PIDFD_FD_DUP, int32(w.devnull), uint32(dst), 2
+		c.key, c.cmdSet = "config.fd/dup-bad-flags", errs(unix.EINVAL)
+	case v == 10:
+		a.Action, a.SrcFd, a.Fd, a.Spare = pidfd.PIDFD_FD_DUP, int32(w.devnull), uint32(dst), 1
+		c.key, c.cmdSet = "config.fd/spare", errs(unix.EINVAL)
+	case v == 11:
+		acts := []uint32{0, 6, 1000}
+		a.Action = acts[th.rng.IntN(len(acts))]
+		c.key, c.cmdSet = "config.fd/bad-action", errs(unix.EINVAL)
+	case v < 15: // CLOSE
+		a.Action, a.Fd = pidfd.PIDFD_FD_CLOSE, uint32(dst)
+		c.key = "config.fd/close"
+		c.cmdSet = errs(0, unix.EBADF)
+		// The answer depends on the embryo's table: the target is
+		// fixed now.
+		if fixed = th.anySlot(); fixed != nil && !fixed.e.table.unknown {
+			if fixed.e.table.open[dst] {
+				c.cmdSet = okOnly
+			} else {
+				c.cmdSet = errs(unix.EBADF)
+			}
+		}
+		c.apply = func(e *emb) { e.table.del(dst) }
+		if v == 14 {
+			a.Flags = 1
+			c.key, c.cmdSet, c.apply = "config.fd/close-flags", errs(unix.EINVAL), nil
+		}
+	case v < 18: // CLOSE_RANGE
+		first := uint32(th.rng.IntN(40))
+		last := first + uint32(th.rng.IntN(40))
+		if th.rng.IntN(4) == 0 {
+			last = ^uint32(0)
+		}
+		a.Action, a.Fd, a.MaxFd = pidfd.PIDFD_FD_CLOSE_RANGE, first, last
+		c.key = "config.fd/close_range"
+		switch v {
+		case 15:
+			a.Flags = unix.CLOSE_RANGE_CLOEXEC
+			c.key += "-cloexec"
+		case 16:
+			c.apply = func(e *emb) {
+				for fd := range e.table.open {
+					if uint32(fd) >= first && uint32(fd) <= last {
+						e.table.del(fd)
+					}
+				}
+			}
+		default:
+			if th.rng.IntN(2) == 0 {
+				a.Fd, a.MaxFd = last, first-1
+				if first == 0 {
+					a.Fd, a.MaxFd = 5, 4
+				}
+				c.key, c.cmdSet = "config.fd/close_range-reversed", errs(unix.EINVAL)
+			} else {
+				a.Flags = unix.CLOSE_RANGE_UNSHARE
+				c.key, c.cmdSet = "config.fd/close_range-unshare", errs(unix.EINVAL)
+			}
+		}
+	case v < 27:
+		th.fdOpenVariant(&a, &c, dst)
+	case v == 27:
+		a.Action = pidfd.PIDFD_FD_INHERIT
+		c.key = "config.fd/inherit"
+		c.apply = func(e *emb) { e.table = fdModel{unknown: true} }
+	case v == 28:
+		a.Action, a.Flags = pidfd.PIDFD_FD_INHERIT, 1
+		c.key, c.cmdSet = "config.fd/inherit-flags", errs(unix.EINVAL)
+	default:
+		a.Action, a.SrcFd, a.Fd = pidfd.PIDFD_FD_DUP, int32(w.devnull), uint32(dst)
+		c.key = "config.fd/dup"
+		c.apply = func(e *emb) { e.table.add(dst) }
+	}
+	c.arg = raw(a)
+	if fixed != nil {
+		th.configTarget(c, slotTarget(fixed))
+		return
+	}
+	th.config(c)
+}
+
+// fdOpenVariant fills a PIDFD_FD_OPEN: openat2 as the embryo (its cwd,
+// root and credentials), at the embryo's fd dst.
+func (th *thread) fdOpenVariant(a *pidfd.FDArg, c *cfgCall, dst int) {
+	w := th.w
+	how := unix.OpenHow{Flags: unix.O_RDONLY}
+	path := "/dev/null"
+	a.Action, a.SrcFd, a.Fd = pidfd.PIDFD_FD_OPEN, unix.AT_FDCWD, uint32(dst)
+	c.key = "config.fd/open"
+	c.apply = func(e *emb) { e.table.add(dst) }
+	howSize := int(unsafe.Sizeof(how))
+	var howPtr uintptr
+	switch v := th.rng.IntN(22); v {
+	case 0:
+		how.Flags = unix.O_RDWR
+	case 1:
+		path, how.Flags = w.sub, unix.O_RDONLY|unix.O_DIRECTORY
+	case 2:
+		path, how.Flags = w.fifo2, unix.O_RDONLY|unix.O_NONBLOCK
+	case 3:
+		// ENXIO unless an embryo's table holds the FIFO open for
+		// reading (case 2).
+		path, how.Flags = w.fifo2, unix.O_WRONLY|unix.O_NONBLOCK
+		c.cmdSet = errs(0, unix.ENXIO)
+	case 4:
+		path = fmt.Sprintf("%s/created-%d", w.dir, w.seq.Add(1))
+		how.Flags, how.Mode = unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o600
+	case 5:
+		path, how.Flags = "/bin", unix.O_PATH
+	case 6:
+		path, a.SrcFd = "sub", int32(w.dirFd)
+	case 7:
+		path = w.dir + "/missing"
+		c.key, c.cmdSet, c.apply = "config.fd/open-missing", errs(unix.ENOENT), nil
+	case 8:
+		how.Resolve = unix.RESOLVE_BENEATH
+		c.key, c.cmdSet, c.apply = "config.fd/open-beneath", errs(unix.EXDEV), nil
+	case 9:
+		how.Flags = 1 << 30
+		c.key, c.cmdSet, c.apply = "config.fd/open-bad-flags", errs(unix.EINVAL), nil
+	case 10:
+		how.Mode = 0o644
+		c.key, c.cmdSet, c.apply = "config.fd/open-mode-without-creat", errs(unix.EINVAL), nil
+	case 11:
+		howSize = th.rng.IntN(unix.SizeofOpenHow)
+		c.key, c.cmdSet, c.apply = "config.fd/open-how-small", errs(unix.EINVAL), nil
+	case 12:
+		howSize = unix.Getpagesize() + 8
+		c.key, c.cmdSet, c.apply = "config.fd/open-how-page", errs(unix.E2BIG), nil
+	case 13:
+		b := th.mem.alloc(64)
+		copy(b, raw(how))
+		b[63] = 1
+		howPtr, howSize = addr(b), 64
+		c.key, c.cmdSet, c.apply = "config.fd/open-how-tail", errs(unix.E2BIG), nil
+	case 14:
+		howPtr = th.mem.bad()
+		c.key, c.cmdSet, c.apply = "config.fd/open-how-unmapped", errs(unix.EFAULT), nil
+	case 15:
+		a.Path = uint64(th.mem.bad())
+		c.key, c.cmdSet, c.apply = "config.fd/open-path-unmapped", errs(unix.EFAULT), nil
+	case 16:
+		a.Flags = 1
+		c.key, c.cmdSet, c.apply = "config.fd/open-flags", errs(unix.EINVAL), nil
+	case 17:
+		path, a.SrcFd = "sub", int32(w.closedFd)
+		c.key, c.cmdSet, c.apply = "config.fd/open-closed-dirfd", errs(unix.EBADF), nil
+	case 18:
+		dirfds := []int{w.fifoFd, w.fileFd, w.selfPidfd}
+		if s := th.anySlot(); s != nil {
+			dirfds = append(dirfds, s.fd)
+		}
+		path, a.SrcFd = "sub", int32(dirfds[th.rng.IntN(len(dirfds))])
+		c.key, c.cmdSet, c.apply = "config.fd/open-dirfd-not-dir", errs(unix.ENOTDIR), nil
+	case 19:
+		path, how.Flags = w.file, unix.O_RDONLY|unix.O_DIRECTORY
+		c.key, c.cmdSet, c.apply = "config.fd/open-not-dir", errs(unix.ENOTDIR), nil
+	case 20:
+		path, how.Flags = w.sub, unix.O_WRONLY
+		c.key, c.cmdSet, c.apply = "config.fd/open-dir-write", errs(unix.EISDIR), nil
+	default:
+		a.Fd = 0x7fffffff
+		c.key, c.cmdSet, c.apply = "config.fd/open-past-nofile", errs(unix.EBADF), nil
+	}
+	if a.Path == 0 {
+		a.Path = uint64(th.mem.cstr(path))
+	}
+	if howPtr == 0 {
+		howPtr = th.mem.put(raw(how), 0)
+	}
+	a.How, a.HowSize = uint64(howPtr), uint64(howSize)
+}
+
+// CWD (pidfd_config_cwd()): chdir as the embryo, relative to the caller's
+// dirfd; AT_EMPTY_PATH with "" is fchdir(dirfd). The lookup's errnos:
+// ENOENT, ENOTDIR, EBADF, EFAULT; unknown flags EINVAL.
+func opConfigCwd(th *thread) {
+	w := th.w
+	a := pidfd.CwdArg{Dirfd: unix.AT_FDCWD}
+	path := "/"
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_CWD, cmdSet: okOnly, key: "config.cwd/valid"}
+	switch v := th.rng.IntN(13); v {
+	case 0:
+	case 1:
+		path = "/bin" // where kRelative runs
+	case 2:
+		path = w.dir
+	case 3:
+		// Relative to the embryo's own cwd: there only if it is
+		// the worker's directory.
+		path = "sub"
+		c.cmdSet = errs(0, unix.ENOENT)
+	case 4:
+		path, a.Dirfd, a.Flags = "", int32(w.dirFd), unix.AT_EMPTY_PATH
+	case 5:
+		path, a.Dirfd = "sub", int32(w.dirFd)
+	case 6:
+		path = w.dir + "/missing"
+		c.key, c.cmdSet = "config.cwd/missing", errs(unix.ENOENT)
+	case 7:
+		paths := []string{w.file, w.paths[kFifo], "/dev/null"}
+		path = paths[th.rng.IntN(len(paths))]
+		c.key, c.cmdSet = "config.cwd/not-dir", errs(unix.ENOTDIR)
+	case 8:
+		fds := []int{w.fifoFd, w.fileFd, w.selfPidfd}
+		path, a.Dirfd, a.Flags = "", int32(fds[th.rng.IntN(len(fds))]), unix.AT_EMPTY_PATH
+		c.key, c.cmdSet = "config.cwd/empty-path-not-dir", errs(unix.ENOTDIR)
+	case 9:
+		path = ""
+		c.key, c.cmdSet = "config.cwd/empty-path", errs(unix.ENOENT)
+	case 10:
+		a.Flags = unix.AT_SYMLINK_NOFOLLOW
+		c.key, c.cmdSet = "config.cwd/bad-flags", errs(unix.EINVAL)
+	case 11:
+		path, a.Dirfd = "sub", int32(w.closedFd)
+		c.key, c.cmdSet = "config.cwd/closed-dirfd", errs(unix.EBADF)
+	default:
+		a.Path = uint64(th.mem.bad())
+		c.key, c.cmdSet = "config.cwd/path-unmapped", errs(unix.EFAULT)
+	}
+	if a.Path == 0 {
+		a.Path = uint64(th.mem.cstr(path))
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// SIGNALS (pidfd_config_signals()): any blocked mask (SIGKILL and SIGSTOP
+// cannot be blocked and are dropped), any ignored set but SIGKILL and
+// SIGSTOP (EINVAL).
+func opConfigSignals(th *thread) {
+	kill, stop := uint64(1)<<(unix.SIGKILL-1), uint64(1)<<(unix.SIGSTOP-1)
+	a := pidfd.SignalsArg{Blocked: th.rng.Uint64(), Ignored: th.rng.Uint64() &^ (kill | stop)}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_SIGNALS, cmdSet: okOnly, key: "config.signals/valid"}
+	switch th.rng.IntN(6) {
+	case 0:
+		a.Ignored |= kill
+		c.key, c.cmdSet = "config.signals/ignore-kill", errs(unix.EINVAL)
+	case 1:
+		a.Ignored |= stop
+		c.key, c.cmdSet = "config.signals/ignore-stop", errs(unix.EINVAL)
+	case 2:
+		a = pidfd.SignalsArg{}
+	}
+	c.arg = raw(a)
+	th.config(c)
+}

@@ -1,0 +1,382 @@
+package stress
+
+// Invariants: what must hold once a round's work is undone. In each
+// worker (checkLocal): no child left (no zombie), no embryo charged to its
+// pids cgroup, no fd whose fdinfo says "Embryo", the same fds as before.
+// In the test (roundEnv.check), after the workers have exited: their pids
+// cgroups empty, the kernel's pid, task_struct and filp slab counts back
+// near where they were, and no kernel error report in the log
+// (/dev/kmsg, matched as internal/consolelog matches the console, plus
+// DESIGN's list: BUG:, WARNING:, KASAN, UBSAN, lockdep, possible
+// circular, Oops, general protection).
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emptypidfd/emptypidfd/internal/consolelog"
+	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+)
+
+// settle bounds the waits for the kernel to finish releasing (RCU, the
+// reaping of destroyed embryos, TCG).
+const settle = 15 * time.Second
+
+// Worker-local invariants.
+
+type localBase struct {
+	fds map[int]string
+}
+
+func (w *worker) baseline() (localBase, error) {
+	fds, err := openFDs()
+	if err != nil {
+		return localBase{}, err
+	}
+	if n, err := embryoCharge(w.arg.PidsCg); err != nil || n != 0 {
+		return localBase{}, fmt.Errorf("embryo charge before the round: %d, %v", n, err)
+	}
+	return localBase{fds: fds}, nil
+}
+
+// checkLocal checks the worker's invariants after its threads are done.
+func (w *worker) checkLocal(base localBase) {
+	fail := func(op, format string, args ...any) {
+		w.record(failure{Where: fmt.Sprintf("round %d worker %d end", w.arg.Round, w.arg.Worker), Op: op, What: fmt.Sprintf(format, args...)})
+	}
+	c := w.res.Counters
+	// Children: every started child was reaped by its thread.
+	c.Invariants++
+	kids, err := waitNoChildren(settle)
+	if err != nil || len(kids) > 0 {
+		fail("invariant.children", "children left (zombies included): %v (%v)", kids, err)
+		reapAll()
+	}
+	// The pids cgroup: what is left beyond the worker's threads is an
+	// embryo (or a child) that outlived its last fd or its creator.
+	c.Invariants++
+	if n, err := waitCharge(w.arg.PidsCg, 0, settle); err != nil || n != 0 {
+		fail("invariant.pids", "%d tasks beyond the worker's threads in %s after %v (%v): an embryo outlived its last close or its creator", n, w.arg.PidsCg, settle, err)
+	}
+	// No fd of an unstarted embryo.
+	c.Invariants++
+	fds, err := openFDs()
+	if err != nil {
+		fail("invariant.fds", "%v", err)
+		return
+	}
+	for fd := range fds {
+		if e, err := pidfd.IsEmbryo(fd); err == nil && e {
+			fail("invariant.embryo-fd", "fd %d is still an unstarted embryo (%s)", fd, fds[fd])
+		}
+	}
+	// The same fds as before.
+	c.Invariants++
+	var extra, gone []string
+	for fd, tgt := range fds {
+		if _, ok := base.fds[fd]; !ok {
+			extra = append(extra, fmt.Sprintf("%d->%s", fd, tgt))
+		}
+	}
+	for fd, tgt := range base.fds {
+		if _, ok := fds[fd]; !ok {
+			gone = append(gone, fmt.Sprintf("%d->%s", fd, tgt))
+		}
+	}
+	if len(extra) > 0 || len(gone) > 0 {
+		slices.Sort(extra)
+		slices.Sort(gone)
+		fail("invariant.fds", "fds differ from the round's start: new %v, gone %v", extra, gone)
+	}
+}
+
+// openFDs maps this process's open fds to what they are (readlink).
+func openFDs() (map[int]string, error) {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, err
+	}
+	fds := map[int]string{}
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		tgt, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil {
+			continue // the directory's own fd, closed since
+		}
+		fds[n] = tgt
+	}
+	return fds, nil
+}
+
+// waitNoChildren polls /proc until this process has no child, up to
+// timeout, and returns those left.
+func waitNoChildren(timeout time.Duration) ([]int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		kids, err := embryo.ChildrenInProc()
+		if err != nil || len(kids) == 0 || time.Now().After(deadline) {
+			return kids, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// reapAll reaps whatever children are left (after a failure).
+func reapAll() {
+	for {
+		if _, err := pidfd.Waitid(unix.P_ALL, 0, unix.WEXITED|unix.WNOHANG); err != nil {
+			return
+		}
+		if kids, _ := embryo.ChildrenInProc(); len(kids) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// embryoCharge is pids.current less this process's threads: the embryos
+// and children it has in the cgroup, read when the thread count is
+// stable around it (as lifecycle's embryoCharge).
+func embryoCharge(cg string) (int, error) {
+	for i := 0; i < 100; i++ {
+		t1, err := embryo.StatusField("self", "Threads")
+		if err != nil {
+			return 0, err
+		}
+		cur, err := embryo.ReadInt(filepath.Join(cg, "pids.current"))
+		if err != nil {
+			return 0, err
+		}
+		t2, err := embryo.StatusField("self", "Threads")
+		if err != nil {
+			return 0, err
+		}
+		if t1 == t2 {
+			n, err := strconv.Atoi(t1)
+			return cur - n, err
+		}
+	}
+	return 0, errors.New("thread count does not settle")
+}
+
+// waitCharge polls until the embryo charge is want, up to timeout.
+func waitCharge(cg string, want int, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := embryoCharge(cg)
+		if err != nil || n == want || time.Now().After(deadline) {
+			return n, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The kernel log.
+
+// kmsgReader reads the kernel log records written after it was opened.
+type kmsgReader struct{ fd int }
+
+func openKmsg(t *testing.T) *kmsgReader {
+	t.Helper()
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open /dev/kmsg: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.Seek(fd, 0, io.SeekEnd); err != nil {
+		t.Fatalf("lseek(/dev/kmsg, 0, SEEK_END): %v", err)
+	}
+	return &kmsgReader{fd: fd}
+}
+
+// read returns the message of each record logged since the last read.
+func (k *kmsgReader) read() ([]string, error) {
+	var lines []string
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Read(k.fd, buf)
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			return lines, nil
+		case errors.Is(err, unix.EPIPE): // records overwritten: read on
+			lines = append(lines, "(kmsg: records were overwritten before they were read)")
+			continue
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return lines, fmt.Errorf("reading /dev/kmsg: %w", err)
+		}
+		lines = append(lines, kmsgMessage(string(buf[:n])))
+	}
+}
+
+// kmsgMessage is the message of a /dev/kmsg record
+// ("prio,seq,ts,flags;message\n KEY=value...").
+func kmsgMessage(rec string) string {
+	_, msg, _ := strings.Cut(rec, ";")
+	msg, _, _ = strings.Cut(msg, "\n")
+	return msg
+}
+
+// kmsgBad is DESIGN's list of what must not appear during a round.
+var kmsgBad = regexp.MustCompile(`BUG:|WARNING:|KASAN|UBSAN|lockdep|possible circular|Oops|general protection`)
+
+// kmsgError says whether a kernel log line reports a kernel error: a
+// report internal/consolelog fails a VM run on (but a bare stack trace,
+// which is part of such a report and also of benign dumps), or a line of
+// DESIGN's list.
+func kmsgError(line string) (string, bool) {
+	if kind, ok := consolelog.Match(line); ok && kind != "stack-trace" {
+		return kind, true
+	}
+	if kmsgBad.MatchString(line) {
+		return "listed", true
+	}
+	return "", false
+}
+
+// Slab counts.
+
+// slabCaches are the caches counted: one per task, per pid, per file.
+var slabCaches = []string{"pid", "task_struct", "filp"}
+
+// slabCounts maps a cache to its objects in use.
+type slabCounts map[string]int
+
+// readSlab reads the objects in use of slabCaches from
+// /sys/kernel/slab/<cache>/objects (CONFIG_SLUB_DEBUG), after writing 1
+// to its shrink file: that flushes the per-CPU caches and empties KASAN's
+// quarantine of the cache, whose freed objects would count as in use.
+func readSlab() (slabCounts, error) {
+	c := slabCounts{}
+	for _, name := range slabCaches {
+		dir := filepath.Join("/sys/kernel/slab", name)
+		writeCtl(filepath.Join(dir, "shrink"), "1")
+		b, err := os.ReadFile(filepath.Join(dir, "objects"))
+		if err != nil {
+			return nil, fmt.Errorf("slab counts unavailable (%v): they need CONFIG_SLUB_DEBUG", err)
+		}
+		n, err := parseSlabObjects(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s/objects: %w", dir, err)
+		}
+		c[name] = n
+	}
+	return c, nil
+}
+
+// parseSlabObjects parses a SLUB sysfs count ("123 N0=100 N1=23").
+func parseSlabObjects(s string) (int, error) {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return 0, fmt.Errorf("empty count %q", s)
+	}
+	return strconv.Atoi(f[0])
+}
+
+// slabSlack is how far above its baseline a count may end: other tasks
+// of the guest come and go, and the test's own threads and files.
+func slabSlack(name string, base int) int {
+	abs := map[string]int{"pid": 64, "task_struct": 64, "filp": 256}[name]
+	return abs + base/20
+}
+
+// waitSlab polls the counts until each is within its slack of base, up to
+// timeout, and returns the last counts and whether they got there.
+func waitSlab(base slabCounts, timeout time.Duration) (slabCounts, bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := readSlab()
+		if err != nil {
+			return nil, false, err
+		}
+		ok := true
+		for name, n := range base {
+			if c[name] > n+slabSlack(name, n) {
+				ok = false
+			}
+		}
+		if ok || time.Now().After(deadline) {
+			return c, ok, nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// roundEnv holds what the test checks after each round.
+type roundEnv struct {
+	kmsg    *kmsgReader
+	slab    slabCounts // nil if unavailable
+	slabErr error
+	checks  int
+	peak    slabCounts
+}
+
+func newRoundEnv(t *testing.T) *roundEnv {
+	t.Helper()
+	env := &roundEnv{kmsg: openKmsg(t), peak: slabCounts{}}
+	env.slab, env.slabErr = readSlab()
+	if env.slabErr != nil {
+		t.Logf("stress-note: %v: the slab invariant is not checked", env.slabErr)
+	}
+	return env
+}
+
+// check checks the global invariants after a round whose helpers have all
+// exited; pidsCgs are the cgroups they ran in.
+func (env *roundEnv) check(t *testing.T, when string, pidsCgs ...string) {
+	t.Helper()
+	for _, cg := range pidsCgs {
+		env.checks++
+		if n, err := waitPidsCurrent(cg, 0, settle); err != nil || n != 0 {
+			t.Errorf("%s: %s/pids.current is %d %v after its processes exited (%v): an embryo outlived its creator (cgroup.procs %s)",
+				when, cg, n, settle, err, cgroupProcs(cg))
+		}
+	}
+	if env.slab != nil {
+		env.checks++
+		c, ok, err := waitSlab(env.slab, settle)
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", when, err)
+		case !ok:
+			t.Errorf("%s: slab objects in use %v, baseline %v: more than the slack %v after %v: a leak?", when, c, env.slab, env.slacks(), settle)
+		}
+		for k, v := range c {
+			env.peak[k] = max(env.peak[k], v)
+		}
+	}
+	env.checks++
+	lines, err := env.kmsg.read()
+	if err != nil {
+		t.Errorf("%s: %v", when, err)
+	}
+	for _, l := range lines {
+		if kind, bad := kmsgError(l); bad {
+			t.Errorf("%s: kernel log (%s): %s", when, kind, l)
+		}
+	}
+}
+
+func (env *roundEnv) slacks() map[string]int {
+	m := map[string]int{}
+	for k, v := range env.slab {
+		m[k] = slabSlack(k, v)
+	}
+	return m
+}
