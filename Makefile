@@ -98,6 +98,23 @@ kselftests: kernel ## Build the upstream pidfd/clone3/exec selftests for the gue
 vmtest: kselftests ## Build everything and run the selftests in a QEMU VM (main job)
 	@$(TIMED) vmtest go test -v -count=1 -timeout 80m ./vmtest/
 
+# Long stress (make stress): selftests/stress's TestStress alone, on the
+# FLAVOR kernel, for STRESS_DURATION, with the seed STRESS_SEED ("clock": a
+# new one each run; a failure prints the line that replays it), and
+# STRESS_WORKERS/STRESS_THREADS when set. They reach the guest test on the
+# kernel command line. A hang is caught by the console watchdog
+# (EMPTYPIDFD_VM_SILENCE), not by these caps.
+STRESS_DURATION ?= 30m
+STRESS_SEED ?= clock
+STRESS_WORKERS ?=
+STRESS_THREADS ?=
+STRESS_APPEND = console=ttyS0 STRESS_DURATION=$(STRESS_DURATION) STRESS_SEED=$(STRESS_SEED)$(if $(STRESS_WORKERS), STRESS_WORKERS=$(STRESS_WORKERS))$(if $(STRESS_THREADS), STRESS_THREADS=$(STRESS_THREADS))
+.PHONY: stress
+stress: kselftests ## Randomized stress of the three calls in QEMU for STRESS_DURATION (default 30m; STRESS_SEED=clock|N)
+	@VMTEST_KERNEL_APPEND='$(STRESS_APPEND)' EMPTYPIDFD_GUEST=stress \
+	EMPTYPIDFD_RUN='^TestStress$$' EMPTYPIDFD_GUEST_TIMEOUT=3h \
+	$(TIMED) stress go test -v -count=1 -timeout 4h ./vmtest/
+
 unit: ## Run go vet and the host-side unit tests
 	@$(TIMED) vet go vet ./...
 	@$(TIMED) unit go run ./internal/skips/hosttest -list vmtest/testdata/allowed-skips.txt -- -count=1 $(GO_HOST_PKGS)

@@ -24,7 +24,26 @@ const (
 	envKselftests = "EMPTYPIDFD_KSELFTESTS" // installed upstream kselftests
 	envLogDir     = "EMPTYPIDFD_LOGDIR"     // where console logs go
 	envGuest      = "EMPTYPIDFD_GUEST"      // optional: comma-separated guest packages to run
+	// Optional: how long one guest test binary may run (a Go duration,
+	// default 25m); make stress raises it for a long stress run.
+	envGuestTimeout = "EMPTYPIDFD_GUEST_TIMEOUT"
 )
+
+// guestTimeout is how long one guest test binary may run, and the VM's
+// limit that follows from it: the binary's, plus room for the boot and
+// the other binaries of a default run.
+func guestTimeout(t *testing.T) (test, vm time.Duration) {
+	t.Helper()
+	test = 25 * time.Minute
+	if v := os.Getenv(envGuestTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("%s=%q: want a positive Go duration such as 45m", envGuestTimeout, v)
+		}
+		test = d
+	}
+	return test, max(50*time.Minute, test+25*time.Minute)
+}
 
 func mustEnv(t *testing.T, name string) string {
 	t.Helper()
@@ -213,12 +232,13 @@ func TestSelftests(t *testing.T) {
 	if slices.ContainsFunc(pkgs, func(p string) bool { return strings.HasSuffix(p, "/selftests/benchsmoke") }) {
 		files = append(files, benchPrograms(t))
 	}
+	testTimeout, vmTimeout := guestTimeout(t)
 	vmrun.Run(t, vmrun.Config{
 		Name:        "selftests",
 		Packages:    pkgs,
 		Files:       files,
-		TestTimeout: 25 * time.Minute,
-		VMTimeout:   50 * time.Minute,
+		TestTimeout: testTimeout,
+		VMTimeout:   vmTimeout,
 		LogDir:      mustEnv(t, envLogDir),
 		Skips:       skipBudget(t, e),
 	})
