@@ -62,7 +62,16 @@ export VMTEST_QEMU := $(QEMU)
 # (AE_AML_LOOP_TIMEOUT), leaving virtio-9p without an interrupt and the guest
 # silently stuck. EMPTYPIDFD_VM_SILENCE (a Go duration, default 5m, 0 = off)
 # is how long the guest console may be silent before the VM is stopped.
-export VMTEST_KERNEL_APPEND := console=ttyS0
+#
+# make vmtest STRESS=30m runs the whole suite with TestStress lasting that
+# long (seed STRESS_SEED) instead of its smoke, and STRESS_SOAK_N=N makes
+# TestSoak's cycles N of each kind: the run whose figures and coverage
+# RELIABILITY.md reports (make reliability). The time limits grow with it.
+STRESS ?=
+STRESS_SOAK_N ?=
+VMTEST_TIMEOUT := $(if $(STRESS)$(STRESS_SOAK_N),8h,80m)
+export VMTEST_KERNEL_APPEND = console=ttyS0$(if $(STRESS), STRESS_DURATION=$(STRESS) STRESS_SEED=$(STRESS_SEED))$(if $(STRESS_SOAK_N), STRESS_SOAK_N=$(STRESS_SOAK_N))
+export EMPTYPIDFD_GUEST_TIMEOUT := $(if $(STRESS)$(STRESS_SOAK_N),7h)
 export EMPTYPIDFD_KBUILD := $(KBUILD)
 export EMPTYPIDFD_KSELFTESTS := $(KSELFTESTS)
 export EMPTYPIDFD_LOGDIR := $(LOGDIR)
@@ -77,9 +86,11 @@ help: ## Show this help
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 	@echo
-	@echo "Variables: FLAVOR=debug|plain (kernel for vmtest/test; default debug),"
+	@echo "Variables: FLAVOR=debug|plain|race (kernel for vmtest/test; default debug; race: KCSAN),"
 	@echo "           GUEST=pkg[,pkg] (run only these guest packages: selftests/*, pidfd, spawn), QEMU='...'"
 	@echo "           RUN=regexp (only the guest tests it matches: -test.run)"
+	@echo "           STRESS=30m STRESS_SEED=clock|N STRESS_SOAK_N=N: vmtest with TestStress that long"
+	@echo "           and TestSoak that many cycles (the runs make reliability reports)"
 	@echo "           EMPTYPIDFD_ALLOW_STOCK_KERNEL=1: let vmtest/test run on a kernel without"
 	@echo "           the series (a stock kernel, for comparison), which otherwise fails;"
 	@echo "           the empty-pidfd tests then skip, loudly, and skips do not fail the run."
@@ -96,7 +107,7 @@ kselftests: kernel ## Build the upstream pidfd/clone3/exec selftests for the gue
 	@$(TIMED) kselftests scripts/kselftests.sh $(FLAVOR)
 
 vmtest: kselftests ## Build everything and run the selftests in a QEMU VM (main job)
-	@$(TIMED) vmtest go test -v -count=1 -timeout 80m ./vmtest/
+	@$(TIMED) vmtest go test -v -count=1 -timeout $(VMTEST_TIMEOUT) ./vmtest/
 
 # Long stress (make stress): selftests/stress's TestStress alone, on the
 # FLAVOR kernel, for STRESS_DURATION, with the seed STRESS_SEED ("clock": a
@@ -114,6 +125,17 @@ stress: kselftests ## Randomized stress of the three calls in QEMU for STRESS_DU
 	@VMTEST_KERNEL_APPEND='$(STRESS_APPEND)' EMPTYPIDFD_GUEST=stress \
 	EMPTYPIDFD_RUN='^TestStress$$' EMPTYPIDFD_GUEST_TIMEOUT=3h \
 	$(TIMED) stress go test -v -count=1 -timeout 4h ./vmtest/
+
+# make reliability: after a VM run (make vmtest STRESS=30m, or a race
+# flavour run), keep its figures as reliability/runs/RELIABILITY_RUN.json
+# and regenerate RELIABILITY.md's generated section from every kept run.
+RELIABILITY_RUN ?= $(shell date +%Y-%m-%d)-$(FLAVOR)
+.PHONY: reliability
+reliability: ## Keep the last VM run's stress figures, KCSAN races and coverage (reliability/runs/) and regenerate RELIABILITY.md
+	@$(TIMED) reliability go run ./reliability/cmd/reliabilityreport -console $(LOGDIR)/selftests.console.log \
+	-kbuild $(KBUILD) -gcda $(LOGDIR)/selftests-out/gcov -flavour $(FLAVOR) \
+	-save reliability/runs/$(RELIABILITY_RUN).json -runs reliability/runs \
+	-reasons reliability/unreached.txt -md RELIABILITY.md
 
 unit: ## Run go vet and the host-side unit tests
 	@$(TIMED) vet go vet ./...

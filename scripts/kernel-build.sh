@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Build one flavour of the kernel from build/linux, out of tree.
 #
-#   scripts/kernel-build.sh plain|debug
+#   scripts/kernel-build.sh plain|debug|race
 #
 # plain: tinyconfig + configs/vmtest.config (benchmarks)
 # debug: plain + configs/debug.config (KASAN, lockdep, ...; correctness suite)
+# race:  plain + configs/race.config (KCSAN; data races, no KASAN)
 #
 # The config is regenerated only when a fragment changed, so a one-line source
 # change rebuilds only what depends on it; ccache makes full rebuilds cheap too.
@@ -13,7 +14,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-flavour=${1:?usage: $0 plain|debug}
+flavour=${1:?usage: $0 plain|debug|race}
 out=$(kbuild_dir "$flavour")
 mapfile -t frags < <(fragments "$flavour")
 
@@ -75,7 +76,32 @@ else
 	check_config
 fi
 
+# Coverage (debug.config sets CONFIG_GCOV_KERNEL): gcov instruments only the
+# C files the series changes, named by their object's stem (Kbuild's
+# GCOV_PROFILE_<stem>.o, given on the command line so that the series itself
+# carries no coverage switches). A stem shared with an unrelated object
+# (fs/sysfs/file.o) profiles that one too, which costs a little speed and
+# nothing else. make coverage reads what the guest collected.
+gcov=()
+# A tree without the base tag (make upstream-stock's) has no series to profile.
+if grep -qx 'CONFIG_GCOV_KERNEL=y' "$out/.config" &&
+	git -C "$KSRC" rev-parse -q --verify "$KERNEL_BASE_TAG^{commit}" >/dev/null; then
+	mapfile -t gcov < <(git -C "$KSRC" diff --name-only "$KERNEL_BASE_TAG..HEAD" -- '*.c' ':!tools' |
+		sed 's|.*/||; s|\.c$||; s|.*|GCOV_PROFILE_&.o=y|' | sort -u)
+	log "gcov: profiling ${#gcov[@]} objects the series changes"
+fi
+
+# The series' changes to C files, whole functions as context, beside the
+# kernel they went into: the VM run judges a KCSAN report by whether its
+# stacks pass through a function the series changed, and make reliability
+# measures coverage of the lines it adds.
+if git -C "$KSRC" rev-parse -q --verify "$KERNEL_BASE_TAG^{commit}" >/dev/null; then
+	git -C "$KSRC" diff -W "$KERNEL_BASE_TAG..HEAD" -- '*.c' ':!tools' >"$out/series.diff"
+else
+	rm -f "$out/series.diff"
+fi
+
 log "building $flavour kernel in $out"
-kmake -s -j"$(nproc)" bzImage
+kmake -s -j"$(nproc)" "${gcov[@]}" bzImage
 kmake -s headers_install INSTALL_HDR_PATH="$out/usr" >/dev/null
 log "kernel: $out/arch/x86/boot/bzImage ($(cat "$out/include/config/kernel.release"))"

@@ -28,8 +28,8 @@ need() {
 # kbuild_dir FLAVOR: the out-of-tree build directory of one kernel flavour.
 kbuild_dir() {
 	case "$1" in
-	plain | debug) printf '%s/kbuild-%s\n' "$BUILD_DIR" "$1" ;;
-	*) die "unknown kernel flavour '$1' (want plain or debug)" ;;
+	plain | debug | race) printf '%s/kbuild-%s\n' "$BUILD_DIR" "$1" ;;
+	*) die "unknown kernel flavour '$1' (want plain, debug or race)" ;;
 	esac
 }
 
@@ -38,6 +38,7 @@ fragments() {
 	case "$1" in
 	plain) printf '%s\n' "$TOP/configs/vmtest.config" ;;
 	debug) printf '%s\n' "$TOP/configs/vmtest.config" "$TOP/configs/debug.config" ;;
-	*) die "unknown kernel flavour '$1' (want plain or debug)" ;;
+	race) printf '%s\n' "$TOP/configs/vmtest.config" "$TOP/configs/race.config" ;;
+	*) die "unknown kernel flavour '$1' (want plain, debug or race)" ;;
 	esac
 }

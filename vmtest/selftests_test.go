@@ -4,6 +4,8 @@
 package vmtest
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"github.com/emptypidfd/emptypidfd/internal/skips"
 	"github.com/emptypidfd/emptypidfd/internal/suite"
 	"github.com/emptypidfd/emptypidfd/internal/vmrun"
+	"github.com/emptypidfd/emptypidfd/reliability/coverage"
 )
 
 // Set by the Makefile.
@@ -197,6 +200,26 @@ func guestPrograms(t *testing.T) []string {
 	return files
 }
 
+// seriesFunctions returns, from the series.diff that scripts/kernel-build.sh
+// left beside the kernel, a test for the functions the series changes;
+// nil for a kernel built without the series (every KCSAN report fails).
+func seriesFunctions(t *testing.T, kbuild string) func(string) bool {
+	t.Helper()
+	f, err := os.Open(filepath.Join(kbuild, "series.diff"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := coverage.ParseDiff(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(fn string) bool { return d.Funcs[fn] }
+}
+
 func TestSelftests(t *testing.T) {
 	kbuild := mustEnv(t, envKbuild)
 	kselftests := mustEnv(t, envKselftests)
@@ -233,13 +256,22 @@ func TestSelftests(t *testing.T) {
 		files = append(files, benchPrograms(t))
 	}
 	testTimeout, vmTimeout := guestTimeout(t)
+	// What the guest leaves for the host after the last test (the
+	// kernel's gcov counters, for make reliability), fresh each run.
+	logDir := mustEnv(t, envLogDir)
+	out := filepath.Join(logDir, "selftests-out")
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
 	vmrun.Run(t, vmrun.Config{
 		Name:        "selftests",
+		OutDir:      out,
 		Packages:    pkgs,
 		Files:       files,
 		TestTimeout: testTimeout,
 		VMTimeout:   vmTimeout,
-		LogDir:      mustEnv(t, envLogDir),
+		LogDir:      logDir,
 		Skips:       skipBudget(t, e),
+		RaceScope:   seriesFunctions(t, kbuild),
 	})
 }

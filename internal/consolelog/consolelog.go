@@ -43,6 +43,10 @@ var patterns = []struct {
 	// by name. A method that aborts can leave a device without its
 	// interrupt routing, and the guest then hangs on that device (9p).
 	{"acpi", regexp.MustCompile(`ACPI (BIOS )?Error|ACPI Exception: |AE_AML_LOOP_TIMEOUT`)},
+	// KCSAN (the race flavour): "BUG: KCSAN: data-race in f / g". Its
+	// own kind, before "bug", so that a run can judge each by the
+	// functions on its stacks (ScanRaces).
+	{"kcsan", regexp.MustCompile(`BUG: KCSAN: `)},
 	{"bug", regexp.MustCompile(`(^|[^A-Z])BUG: |kernel BUG at `)},
 	{"oops", regexp.MustCompile(`Oops: |general protection fault`)},
 	{"panic", regexp.MustCompile(`Kernel panic - not syncing`)},
@@ -91,4 +95,79 @@ func ScanFile(path string) ([]Finding, error) {
 	}
 	defer f.Close()
 	return Scan(f)
+}
+
+// A RaceReport is one KCSAN report: its first line and the stacks of the
+// racing accesses that follow it, up to the report's closing rule.
+type RaceReport struct {
+	Line   int    // 1-based line number of the header
+	Header string // "BUG: KCSAN: data-race in f / g", as logged
+	// Each access's stack ("write to 0x... by task 12 on cpu 1:"), the
+	// accessing function first; suffixes (.isra.0) cut.
+	Stacks [][]string
+}
+
+var (
+	raceHeaderRe = regexp.MustCompile(`BUG: KCSAN: .*`)
+	// " f+0x1c/0x80", with or without a "[module]" after it.
+	frameRe = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_.]*)\+0x[0-9a-f]+/0x[0-9a-f]+`)
+	// The line before each access's stack: "write to 0x... of 4 bytes by
+	// task 12 on cpu 1:", "read (marked) to ...", "race at unknown
+	// origin, with read to ...".
+	accessRe = regexp.MustCompile(` by (task \d+|interrupt)( on cpu \d+)?:$`)
+	// The rule of '=' that ends a KCSAN report.
+	ruleRe = regexp.MustCompile(`^\s*={20,}\s*$`)
+	// The kernel's timestamp, "[   12.345678] ", and a caller id after
+	// it ("[  T210] ") where CONFIG_PRINTK_CALLER is set.
+	stampRe = regexp.MustCompile(`^\[\s*\d+\.\d+\]\s?(\[\s*[TC]\d+\]\s?)?`)
+)
+
+// ScanRaces returns every KCSAN report in r.
+func ScanRaces(r io.Reader) ([]RaceReport, error) {
+	var found []RaceReport
+	var cur *RaceReport
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		line := stampRe.ReplaceAllString(strings.TrimRight(sc.Text(), "\r"), "")
+		if h := raceHeaderRe.FindString(line); h != "" {
+			found = append(found, RaceReport{Line: n, Header: h})
+			cur = &found[len(found)-1]
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		if ruleRe.MatchString(line) {
+			cur = nil
+			continue
+		}
+		if accessRe.MatchString(line) {
+			cur.Stacks = append(cur.Stacks, nil)
+			continue
+		}
+		if m := frameRe.FindStringSubmatch(line); m != nil && len(cur.Stacks) > 0 {
+			name, _, _ := strings.Cut(m[1], ".")
+			last := &cur.Stacks[len(cur.Stacks)-1]
+			*last = append(*last, name)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return found, fmt.Errorf("consolelog: reading: %w", err)
+	}
+	return found, nil
+}
+
+// Touches reports the first function that in holds among the top depth
+// frames of each access's stack (the accessing function and its nearest
+// callers), if any.
+func (r RaceReport) Touches(in func(string) bool, depth int) (string, bool) {
+	for _, st := range r.Stacks {
+		for _, f := range st[:min(depth, len(st))] {
+			if in(f) {
+				return f, true
+			}
+		}
+	}
+	return "", false
 }

@@ -1,6 +1,7 @@
 package consolelog
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -128,5 +129,66 @@ PCI: Using configuration type 1 for base access
 				t.Errorf("Scan found %v, want %v", got, tc.kinds)
 			}
 		})
+	}
+}
+
+func TestScanRaces(t *testing.T) {
+	log := `[   12.1] ==================================================================
+[   12.1] BUG: KCSAN: data-race in pidfd_embryo_state / pidfd_config_locked.isra.0
+[   12.1]
+[   12.1] write to 0xffff888004b0c0a0 of 4 bytes by task 210 on cpu 1:
+[   12.1]  pidfd_config_locked.isra.0+0x3c/0x120
+[   12.1]  __do_sys_pidfd_config+0x9a/0x140
+[   12.1]  do_syscall_64+0x5e/0x130
+[   12.1]
+[   12.1] read to 0xffff888004b0c0a0 of 4 bytes by task 211 on cpu 0:
+[   12.1]  pidfd_embryo_state+0x11/0x30
+[   12.1]
+[   12.1] Reported by Kernel Concurrency Sanitizer on:
+[   12.1] CPU: 0 UID: 0 PID: 211 Comm: stress.test Not tainted 7.3.4-emptypidfd
+[   12.1] ==================================================================
+[   13.0] unrelated+0x1/0x2
+[   14.0] BUG: KCSAN: data-race in tick_sched_do_timer / tick_nohz_idle_stop_tick
+[   14.0] read-write to 0xffffffff8a0 of 4 bytes by interrupt on cpu 0:
+[   14.0]  tick_sched_do_timer+0x1/0x2
+[   14.0] ==================================================================
+`
+	got, err := ScanRaces(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d reports, want 2: %+v", len(got), got)
+	}
+	if got[0].Line != 2 || got[0].Header != "BUG: KCSAN: data-race in pidfd_embryo_state / pidfd_config_locked.isra.0" {
+		t.Errorf("first report: %+v", got[0])
+	}
+	want := [][]string{{"pidfd_config_locked", "__do_sys_pidfd_config", "do_syscall_64"}, {"pidfd_embryo_state"}}
+	if !slices.EqualFunc(got[0].Stacks, want, slices.Equal) {
+		t.Errorf("first report's stacks: %v, want %v", got[0].Stacks, want)
+	}
+	if want := [][]string{{"tick_sched_do_timer"}}; !slices.EqualFunc(got[1].Stacks, want, slices.Equal) {
+		t.Errorf("second report's stacks: %v, want %v (a frame after the rule is not part of a report)", got[1].Stacks, want)
+	}
+	for _, tc := range []struct {
+		in    func(string) bool
+		depth int
+		want  string
+	}{
+		{func(f string) bool { return strings.HasPrefix(f, "pidfd_") }, 3, "pidfd_config_locked"},
+		{func(f string) bool { return f == "__do_sys_pidfd_config" }, 2, "__do_sys_pidfd_config"},
+		{func(f string) bool { return f == "do_syscall_64" }, 2, ""}, // too deep
+		{func(f string) bool { return f == "pidfd_embryo_state" }, 1, "pidfd_embryo_state"},
+	} {
+		f, ok := got[0].Touches(tc.in, tc.depth)
+		if f != tc.want || ok != (tc.want != "") {
+			t.Errorf("Touches(depth %d) = %q, %v; want %q", tc.depth, f, ok, tc.want)
+		}
+	}
+	if f, ok := got[1].Touches(func(string) bool { return false }, 3); ok {
+		t.Errorf("Touches = %q, true for a report outside the series", f)
+	}
+	if kind, ok := Match(got[0].Header); !ok || kind != "kcsan" {
+		t.Errorf("Match(%q) = %q, %v; want kcsan", got[0].Header, kind, ok)
 	}
 }

@@ -69,7 +69,17 @@ type Config struct {
 	// baseline/TestKernelIsOurs. A listed skip of a package that ran to
 	// its end that did not happen fails the run too (a stale entry).
 	Skips *skips.Budget
+	// RaceScope, if set, says which functions are the series' own: a
+	// KCSAN report fails the run only if the top RaceDepth frames of one
+	// of its stacks hold one of them; the others (races of the base
+	// kernel) are logged. With RaceScope nil, every KCSAN report fails.
+	RaceScope func(function string) bool
 }
+
+// RaceDepth is how many frames of each racing access's stack RaceScope
+// judges: the accessing function and its two nearest callers (a series
+// function that inlines a base helper shows as the helper's caller).
+const RaceDepth = 3
 
 // DefaultSilence is the watchdog's limit when neither Config.Silence nor
 // $EMPTYPIDFD_VM_SILENCE sets one. Every guest test prints at least its
@@ -287,6 +297,13 @@ func Run(t *testing.T, cfg Config) {
 	if err != nil {
 		t.Errorf("scanning console log: %v", err)
 	}
+	findings, raceFailures, raceNotes := judgeRaces(logPath, findings, cfg.RaceScope)
+	for _, n := range raceNotes {
+		t.Log(n)
+	}
+	for _, f := range raceFailures {
+		t.Error(f)
+	}
 	if len(findings) > 0 {
 		var b strings.Builder
 		for _, f := range findings {
@@ -294,6 +311,41 @@ func Run(t *testing.T, cfg Config) {
 		}
 		t.Errorf("kernel error reports in the guest console log %s:%s", logPath, b.String())
 	}
+}
+
+// judgeRaces returns findings without its KCSAN reports, and judges
+// those: each that scope says is the series' (all of them if scope is nil)
+// is a failure; the rest, races of the base kernel, are notes.
+func judgeRaces(logPath string, findings []consolelog.Finding, scope func(string) bool) (rest []consolelog.Finding, failures, notes []string) {
+	rest = slices.DeleteFunc(slices.Clone(findings), func(f consolelog.Finding) bool { return f.Kind == "kcsan" })
+	if len(rest) == len(findings) {
+		return findings, nil, nil
+	}
+	f, err := os.Open(logPath)
+	if err != nil {
+		return rest, []string{fmt.Sprintf("reading the KCSAN reports: %v", err)}, nil
+	}
+	defer f.Close()
+	races, err := consolelog.ScanRaces(f)
+	if err != nil {
+		failures = append(failures, fmt.Sprintf("reading the KCSAN reports: %v", err))
+	}
+	outside := 0
+	for _, r := range races {
+		switch fn, ok := r.Touches(func(fn string) bool { return scope == nil || scope(fn) }, RaceDepth); {
+		case scope == nil:
+			failures = append(failures, fmt.Sprintf("KCSAN report (no series diff to judge it by), line %d of %s: %s", r.Line, logPath, r.Header))
+		case ok:
+			failures = append(failures, fmt.Sprintf("KCSAN: a data race in the series' %s, line %d of %s: %s", fn, r.Line, logPath, r.Header))
+		default:
+			outside++
+			notes = append(notes, fmt.Sprintf("KCSAN report outside the series' functions (a race of the base kernel; not a failure), line %d: %s", r.Line, r.Header))
+		}
+	}
+	if scope != nil {
+		notes = append(notes, fmt.Sprintf("KCSAN: %d report(s), %d outside the series' functions", len(races), outside))
+	}
+	return rest, failures, notes
 }
 
 func checkHost(t *testing.T) {

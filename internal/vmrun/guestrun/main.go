@@ -97,7 +97,56 @@ func main() {
 		log.Print(err)
 	}
 	leakScan(con, kmemleakFile)
+	copyCoverage(con, gcovDir, filepath.Join(*dir, "out", "gcov"))
 	con.mark(progress.Mark{Action: progress.Done})
+}
+
+// gcovDir is where a kernel with CONFIG_GCOV_KERNEL shows its coverage
+// counters: one .gcda file per profiled object, under the object's path in
+// the build directory (and a .gcno link to the build's own notes file).
+const gcovDir = "/sys/kernel/debug/gcov"
+
+// copyCoverage copies the kernel's gcov counters (every .gcda under src)
+// after the last test to dst, keeping their paths, for the host's make
+// coverage. It does nothing unless the host asked for the guest's output
+// files (dst's parent, the share's out directory, exists); a kernel
+// without gcov gets one line saying so.
+func copyCoverage(con *console, src, dst string) {
+	if _, err := os.Stat(filepath.Dir(dst)); err != nil {
+		return
+	}
+	if _, err := os.Stat(src); err != nil {
+		fmt.Fprintf(con, "vmrun-guest: gcov: no kernel coverage counters (%v)\n", err)
+		return
+	}
+	n := 0
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".gcda" {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", p, err)
+		}
+		target := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(target), 0o777); err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, b, 0o644); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		fmt.Fprintf(con, "vmrun-guest: gcov: copying the counters: %v\n", err)
+		return
+	}
+	fmt.Fprintf(con, "vmrun-guest: gcov: copied %d counter files\n", n)
 }
 
 // kmemleakFile is the kernel memory leak detector's control file; debugfs

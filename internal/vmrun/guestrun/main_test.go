@@ -130,3 +130,64 @@ func TestLeakScan(t *testing.T) {
 		})
 	}
 }
+
+func TestCopyCoverage(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string // under the stand-in gcov dir; nil: no dir
+		noOut   bool              // the host asked for no output files
+		want    string            // in the console output ("" for none)
+		copied  []string          // under dst afterwards
+		skipped []string          // not under dst afterwards
+	}{
+		{name: "no output asked for", noOut: true, files: map[string]string{"k/a.gcda": "x"}, skipped: []string{"k/a.gcda"}},
+		{name: "no gcov", want: "gcov: no kernel coverage counters"},
+		{
+			name:    "counters",
+			files:   map[string]string{"w/kernel/a.gcda": "A", "w/fs/b.gcda": "B", "w/kernel/a.gcno": "notes"},
+			want:    "gcov: copied 2 counter files",
+			copied:  []string{"w/kernel/a.gcda", "w/fs/b.gcda"},
+			skipped: []string{"w/kernel/a.gcno"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			src := filepath.Join(root, "gcov")
+			for name, content := range tc.files {
+				p := filepath.Join(src, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := filepath.Join(root, "out")
+			if !tc.noOut {
+				if err := os.Mkdir(out, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dst := filepath.Join(out, "gcov")
+			var b bytes.Buffer
+			copyCoverage(&console{w: &b}, src, dst)
+			if tc.want == "" && b.Len() > 0 {
+				t.Errorf("copyCoverage printed %q, want nothing", b.String())
+			}
+			if !strings.Contains(b.String(), tc.want) {
+				t.Errorf("copyCoverage printed %q, want it to contain %q", b.String(), tc.want)
+			}
+			for _, name := range tc.copied {
+				got, err := os.ReadFile(filepath.Join(dst, name))
+				if err != nil || string(got) != tc.files[name] {
+					t.Errorf("%s: got %q, %v; want %q", name, got, err, tc.files[name])
+				}
+			}
+			for _, name := range tc.skipped {
+				if _, err := os.Stat(filepath.Join(dst, name)); err == nil {
+					t.Errorf("%s was copied, want it left out", name)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,207 @@
+package coverage
+
+import (
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseDiff(t *testing.T) {
+	diff := `diff --git a/kernel/a.c b/kernel/a.c
+--- a/kernel/a.c
++++ b/kernel/a.c
+@@ -10,0 +11,2 @@ int f(void)
++	if (x)
++		return -EINVAL;
+@@ -20 +22 @@ int g(void)
+-	old();
++	new();
+diff --git a/kernel/new.c b/kernel/new.c
+new file mode 100644
+--- /dev/null
++++ b/kernel/new.c
+@@ -0,0 +1,2 @@
++// SPDX
++int h;
+diff --git a/kernel/gone.c b/kernel/gone.c
+--- a/kernel/gone.c
++++ /dev/null
+@@ -1 +0,0 @@
+-int gone;
+`
+	got, err := ParseDiff(strings.NewReader(diff))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Added{
+		"kernel/a.c":   {11: "\tif (x)", 12: "\t\treturn -EINVAL;", 22: "\tnew();"},
+		"kernel/new.c": {1: "// SPDX", 2: "int h;"},
+	}
+	if len(got.Added) != len(want) {
+		t.Fatalf("files: got %v, want %v", got.Added, want)
+	}
+	for f, lines := range want {
+		for n, text := range lines {
+			if got.Added[f][n] != text {
+				t.Errorf("%s:%d: got %q, want %q", f, n, got.Added[f][n], text)
+			}
+		}
+		if len(got.Added[f]) != len(lines) {
+			t.Errorf("%s: got %d lines, want %d", f, len(got.Added[f]), len(lines))
+		}
+	}
+	if _, err := ParseDiff(strings.NewReader("+++ b/x.c\n@@ bad @@\n")); err == nil {
+		t.Error("a malformed hunk header was accepted")
+	}
+}
+
+// A diff with whole functions as context (git diff -W): the functions
+// whose bodies gain a line, and the added lines' numbers past context.
+func TestParseDiffFunctions(t *testing.T) {
+	diff := `diff --git a/kernel/exit.c b/kernel/exit.c
+--- a/kernel/exit.c
++++ b/kernel/exit.c
+@@ -100,9 +100,11 @@ static int untouched(void)
+ static void forget_original_parent(struct task_struct *father,
+ 					struct list_head *dead)
+ {
+ 	struct task_struct *p;
++	embryo_reap(father);
+ 	return;
+ }
+ 
+ int declared(int x);
+ static const struct ops o = {
+ 	.f = f,
+ };
+@@ -200,4 +202,8 @@
+ SYSCALL_DEFINE2(pidfd_spawn_run, int, fd, unsigned int, flags)
+ {
++	return run(fd);
+ }
++static inline bool embryo_new(void)
++{
++	return true;
++}
+@@ -300,3 +306,3 @@
+ void only_removed(void)
+ {
+-	gone();
+ }
+`
+	got, err := ParseDiff(strings.NewReader(diff))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"__do_sys_pidfd_spawn_run", "__ia32_sys_pidfd_spawn_run", "__se_sys_pidfd_spawn_run",
+		"__x64_sys_pidfd_spawn_run", "embryo_new", "forget_original_parent"}
+	if names := slices.Sorted(maps.Keys(got.Funcs)); !slices.Equal(names, want) {
+		t.Errorf("functions: got %v, want %v", names, want)
+	}
+	for n, text := range map[int]string{104: "\tembryo_reap(father);", 204: "\treturn run(fd);", 206: "static inline bool embryo_new(void)"} {
+		if got.Added["kernel/exit.c"][n] != text {
+			t.Errorf("line %d: got %q, want %q", n, got.Added["kernel/exit.c"][n], text)
+		}
+	}
+}
+
+func TestIsErrorPath(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want bool
+	}{
+		{"\t\treturn -EINVAL;", true},
+		{"\treturn ERR_PTR(-ENOMEM);", true},
+		{"\t\terr = -EPERM;", true},
+		{"\t\tret = -E2BIG;", true},
+		{"\treturn 0;", false},
+		{"\treturn err;", false},
+		{"\tif (err == -EINTR)", false},
+		{"\treturn -1;", false},
+	} {
+		if got := IsErrorPath(tc.text); got != tc.want {
+			t.Errorf("IsErrorPath(%q) = %v, want %v", tc.text, got, tc.want)
+		}
+	}
+}
+
+// testdata/e.gcov.json.gz is gcov -j -b of testdata/e.c built with
+// -DEINVAL=22 -DERANGE=34 -fprofile-arcs -ftest-coverage and run once with
+// no arguments: check() ran twice, its "return -EINVAL" once, its
+// "return -ERANGE" never.
+func TestParseGcovJSONAndReport(t *testing.T) {
+	f, err := os.Open("testdata/e.gcov.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines, err := ParseGcovJSON(f, "e.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		n        int
+		count    int64
+		branches int
+		taken    int
+	}{
+		{3, 2, 2, 2}, {4, 1, 0, 0}, {5, 1, 2, 1}, {6, 0, 0, 0},
+	} {
+		l := lines[tc.n]
+		if l.Count != tc.count || l.Branches != tc.branches || l.Taken != tc.taken || l.Func != "check" {
+			t.Errorf("line %d: got %+v, want count %d, %d/%d branches, in check", tc.n, l, tc.count, tc.taken, tc.branches)
+		}
+	}
+	if other, err := ParseGcovJSON(mustOpen(t, "testdata/e.gcov.json.gz"), "other.c"); err != nil || len(other) != 0 {
+		t.Errorf("another file's lines: got %v, %v; want none", other, err)
+	}
+
+	src, err := os.ReadFile("testdata/e.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As if the series added check()'s body (lines 3-7).
+	added := map[int]string{}
+	for i, text := range strings.Split(string(src), "\n") {
+		if n := i + 1; n >= 3 && n <= 7 {
+			added[n] = text
+		}
+	}
+	r := Report("e.c", added, lines, true)
+	if got, total := r.Reached(); got != 4 || total != 5 {
+		t.Errorf("Reached() = %d/%d, want 4/5", got, total)
+	}
+	if got, total := r.BranchesTaken(); got != 3 || total != 4 {
+		t.Errorf("BranchesTaken() = %d/%d, want 3/4", got, total)
+	}
+	var errs, unreached []int
+	for _, l := range r.ErrorPaths() {
+		errs = append(errs, l.N)
+	}
+	for _, l := range r.Unreached() {
+		unreached = append(unreached, l.N)
+	}
+	if !slices.Equal(errs, []int{4, 6}) || !slices.Equal(unreached, []int{6}) {
+		t.Errorf("error paths %v, unreached %v; want [4 6], [6]", errs, unreached)
+	}
+}
+
+func TestParseGcovJSONRejects(t *testing.T) {
+	for _, doc := range []string{`{"format_version": "2", "files": []}`, `not json`} {
+		if _, err := ParseGcovJSON(strings.NewReader(doc), "e.c"); err == nil {
+			t.Errorf("%q was accepted", doc)
+		}
+	}
+}
+
+func mustOpen(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
