@@ -232,6 +232,10 @@ func helperFaults(raw json.RawMessage) (any, error) {
 	for _, c := range faultCalls {
 		f.res.Calls = append(f.res.Calls, f.sweep(c, arg.Max))
 	}
+	// The exec pidfd_spawn_run performs, in the embryo (faults_exec_test.go).
+	for _, attr := range execFaultAttrs {
+		f.res.Calls = append(f.res.Calls, f.sweepExec(attr, arg.Max))
+	}
 	return f.res, nil
 }
 
@@ -500,7 +504,8 @@ func fdOpenArg(f *faulter, path string, how unix.OpenHow, dst int) []byte {
 }
 
 // faultCalls are the calls swept: pidfd_open(PIDFD_EMPTY), each config
-// command (each FD action), pidfd_spawn_run.
+// command (each FD action), pidfd_spawn_run (whose own fault sites are
+// few: the exec runs in the embryo, which sweepExec reaches).
 var faultCalls = []faultCall{
 	{
 		name:  "pidfd_open",
