@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
@@ -42,25 +43,25 @@ func helperPids(raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	cg := arg.Cgroup
-	if err := joinPidsCgroup(cg); err != nil {
+	if err := embryo.JoinPidsCgroup(cg, 8); err != nil {
 		return nil, err
 	}
 	var res pidsResult
 	var err error
-	if res.Base, err = embryoCharge(cg); err != nil {
+	if res.Base, err = embryo.Charge(cg); err != nil {
 		return nil, err
 	}
 	fds, err := openEmbryos(arg.N)
 	if err != nil {
 		return nil, err
 	}
-	if res.WithN, err = embryoCharge(cg); err != nil {
+	if res.WithN, err = embryo.Charge(cg); err != nil {
 		return nil, err
 	}
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
-	if res.AfterClose, err = waitCharge(cg, res.Base); err != nil {
+	if res.AfterClose, err = embryo.WaitCharge(cg, res.Base, chargeWithin); err != nil {
 		return nil, err
 	}
 
@@ -86,7 +87,7 @@ func helperPids(raw json.RawMessage) (any, error) {
 	res.First, res.Second = name(err1), tryOpen()
 	if err1 == nil {
 		unix.Close(e1)
-		if _, err := waitCharge(cg, res.Base); err != nil {
+		if _, err := embryo.WaitCharge(cg, res.Base, chargeWithin); err != nil {
 			return nil, err
 		}
 	}
@@ -131,7 +132,7 @@ type nprocResult struct {
 // helperNproc runs as an unprivileged user, for whom RLIMIT_NPROC holds:
 // with a limit of 0 an embryo cannot be created, as a fork cannot.
 func helperNproc(json.RawMessage) (any, error) {
-	prewarm(8)
+	embryo.Prewarm(8)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var old unix.Rlimit
@@ -271,8 +272,8 @@ type nprocChargeResult struct {
 // nprocChargeProbe sets RLIMIT_NPROC to the number of tasks the caller's
 // user has plus one, probes that limit (probeLimit), then restores it. The
 // caller must be unprivileged (root is exempt), have idle threads for the
-// Go runtime (prewarm) and run with GOMAXPROCS=1: while the limit is tight
-// the runtime cannot start a thread.
+// Go runtime (embryo.Prewarm) and run with GOMAXPROCS=1: while the limit
+// is tight the runtime cannot start a thread.
 func nprocChargeProbe() (nprocChargeResult, error) {
 	var res nprocChargeResult
 	var old unix.Rlimit
@@ -307,7 +308,7 @@ func nprocChargeProbe() (nprocChargeResult, error) {
 
 // helperNprocCharge runs nprocChargeProbe, as an unprivileged user.
 func helperNprocCharge(json.RawMessage) (any, error) {
-	prewarm(8)
+	embryo.Prewarm(8)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	return nprocChargeProbe()
@@ -387,12 +388,12 @@ func helperPidMax(raw json.RawMessage) (any, error) {
 	if res.Self != 1 {
 		return nil, fmt.Errorf("pid %d: not the init of a new pid namespace", res.Self)
 	}
-	prewarm(8)
+	embryo.Prewarm(8)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	// The next number this namespace allocates is RESERVED_PIDS, and
 	// once past it, allocation wraps around to it.
-	if err := writeCtl(nsLastPidPath, strconv.Itoa(reservedPids-1)); err != nil {
+	if err := cgroup2.WriteCtl(nsLastPidPath, strconv.Itoa(reservedPids-1)); err != nil {
 		return nil, fmt.Errorf("writing ns_last_pid: %v", err)
 	}
 	var fillers []int
@@ -422,7 +423,7 @@ func helperPidMax(raw json.RawMessage) (any, error) {
 	res.Fillers = len(fillers)
 
 	start := time.Now()
-	if err := writeCtl(pidMaxPath, strconv.Itoa(arg.PidMax)); err != nil {
+	if err := cgroup2.WriteCtl(pidMaxPath, strconv.Itoa(arg.PidMax)); err != nil {
 		return nil, fmt.Errorf("setting pid_max to %d: %v", arg.PidMax, err)
 	}
 	restored := false
@@ -432,7 +433,7 @@ func helperPidMax(raw json.RawMessage) (any, error) {
 		}
 		restored = true
 		res.Window = time.Since(start).String()
-		return writeCtl(pidMaxPath, strconv.Itoa(arg.Old))
+		return cgroup2.WriteCtl(pidMaxPath, strconv.Itoa(arg.Old))
 	}
 	defer restore()
 	res.limitProbe = probeLimit(func() { res.LastAfterFirst, _ = embryo.ReadInt(nsLastPidPath) })
@@ -532,13 +533,13 @@ func TestPidMaxCountsEmbryos(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rootLast < p || rootLast > old-need {
-		if err := writeCtl(nsLastPidPath, strconv.Itoa(p)); err != nil {
+		if err := cgroup2.WriteCtl(nsLastPidPath, strconv.Itoa(p)); err != nil {
 			t.Fatalf("moving the root namespace's ns_last_pid from %d to %d: %v", rootLast, p, err)
 		}
 	}
 	t.Cleanup(func() {
 		if now, err := embryo.ReadInt(pidMaxPath); err != nil || now != old {
-			if err := writeCtl(pidMaxPath, strconv.Itoa(old)); err != nil {
+			if err := cgroup2.WriteCtl(pidMaxPath, strconv.Itoa(old)); err != nil {
 				t.Errorf("restoring pid_max to %d: %v", old, err)
 			}
 		}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
@@ -201,7 +202,7 @@ type releaseArg struct {
 }
 
 type releaseResult struct {
-	Base, WithN, AfterClose int // the pids cgroup's embryo charge (embryoCharge)
+	Base, WithN, AfterClose int // the pids cgroup's embryo charge (embryo.Charge)
 	SIGCHLD                 int // SIGCHLDs the creator got after closing
 	Waitid, Wait4           string
 	Children                []int
@@ -216,7 +217,7 @@ func helperRelease(raw json.RawMessage) (any, error) {
 	if err := helper.DecodeArg(raw, &arg); err != nil {
 		return nil, err
 	}
-	prewarm(8)
+	embryo.Prewarm(8)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	sigc := make(chan os.Signal, 64)
@@ -227,14 +228,14 @@ func helperRelease(raw json.RawMessage) (any, error) {
 	}
 	var res releaseResult
 	var err error
-	if res.Base, err = embryoCharge(arg.Cgroup); err != nil {
+	if res.Base, err = embryo.Charge(arg.Cgroup); err != nil {
 		return nil, err
 	}
 	fds, err := openEmbryos(arg.N)
 	if err != nil {
 		return nil, err
 	}
-	if res.WithN, err = embryoCharge(arg.Cgroup); err != nil {
+	if res.WithN, err = embryo.Charge(arg.Cgroup); err != nil {
 		return nil, err
 	}
 	if arg.Send {
@@ -248,7 +249,7 @@ func helperRelease(raw json.RawMessage) (any, error) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
-	if res.AfterClose, err = waitCharge(arg.Cgroup, res.Base); err != nil {
+	if res.AfterClose, err = embryo.WaitCharge(arg.Cgroup, res.Base, chargeWithin); err != nil {
 		return nil, err
 	}
 	deadline := time.After(500 * time.Millisecond)
@@ -288,24 +289,11 @@ func startInCgroup(t *testing.T, h *helper.Helper, cg string) {
 	}
 	defer stdin.Close()
 	h.Start()
-	if err := writeCtl(filepath.Join(cg, "cgroup.procs"), strconv.Itoa(h.Pid())); err != nil {
+	if err := cgroup2.WriteCtl(filepath.Join(cg, "cgroup.procs"), strconv.Itoa(h.Pid())); err != nil {
 		t.Fatalf("moving helper %d into %s: %v", h.Pid(), cg, err)
 	}
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		t.Fatalf("starting helper %d: %v", h.Pid(), err)
-	}
-}
-
-// waitIntFile polls a file holding an integer until it reads want, up to
-// 10 s, and returns the last value.
-func waitIntFile(path string, want int) (int, error) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, err := embryo.ReadInt(path)
-		if err != nil || n == want || time.Now().After(deadline) {
-			return n, err
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -392,7 +380,7 @@ func TestDestroyReleasesEverything(t *testing.T) {
 				t.Errorf("embryo %d, held by the test: poll %#x, %v after its creator exited; want POLLIN or POLLHUP (destroyed)", i, ev, err)
 			}
 		}
-		if cur, err := waitIntFile(filepath.Join(cg, "pids.current"), 0); err != nil || cur != 0 {
+		if cur, err := embryo.WaitPidsCurrent(cg, 0, chargeWithin); err != nil || cur != 0 {
 			t.Errorf("pids.current of the exited creator's cgroup: %d, %v; want 0 (its embryos destroyed and uncharged)", cur, err)
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -525,32 +513,32 @@ func helperInherit(raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	cg := arg.Cgroup
-	if err := joinPidsCgroup(cg); err != nil {
+	if err := embryo.JoinPidsCgroup(cg, 8); err != nil {
 		return nil, err
 	}
 	open := openEmbryo
 	var res inheritResult
 	var err error
 
-	if res.OwnBase, err = embryoCharge(cg); err != nil {
+	if res.OwnBase, err = embryo.Charge(cg); err != nil {
 		return nil, err
 	}
 	a, err := open()
 	if err != nil {
 		return nil, err
 	}
-	if res.OwnWithEmbryo, err = embryoCharge(cg); err != nil {
+	if res.OwnWithEmbryo, err = embryo.Charge(cg); err != nil {
 		return nil, err
 	}
 	if res.OwnInherit, err = inheritFrom(a, a); err != nil {
 		return nil, err
 	}
 	unix.Close(a)
-	if res.OwnAfter, err = waitCharge(cg, res.OwnBase); err != nil {
+	if res.OwnAfter, err = embryo.WaitCharge(cg, res.OwnBase, chargeWithin); err != nil {
 		return nil, err
 	}
 
-	if res.OtherBase, err = embryoCharge(cg); err != nil {
+	if res.OtherBase, err = embryo.Charge(cg); err != nil {
 		return nil, err
 	}
 	if a, err = open(); err != nil {
@@ -560,21 +548,21 @@ func helperInherit(raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if res.OtherWithBoth, err = embryoCharge(cg); err != nil {
+	if res.OtherWithBoth, err = embryo.Charge(cg); err != nil {
 		return nil, err
 	}
 	if res.OtherInherit, err = inheritFrom(a, b); err != nil {
 		return nil, err
 	}
 	unix.Close(b)
-	if res.OtherAfterB, err = waitCharge(cg, res.OtherBase+1); err != nil {
+	if res.OtherAfterB, err = embryo.WaitCharge(cg, res.OtherBase+1, chargeWithin); err != nil {
 		return nil, err
 	}
 	// Only now: on a kernel that copied B's pidfd, this CLOSE destroys B.
 	res.OtherCloseB = name(pidfd.ConfigFDClose(a, b))
 	res.OtherClose2 = name(pidfd.ConfigFDClose(a, 2))
 	unix.Close(a)
-	if res.OtherAfterAB, err = waitCharge(cg, res.OtherBase); err != nil {
+	if res.OtherAfterAB, err = embryo.WaitCharge(cg, res.OtherBase, chargeWithin); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -21,9 +21,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/kmsg"
 )
 
 type holdArg struct {
@@ -133,21 +135,21 @@ func TestFreezerFreezesEmbryo(t *testing.T) {
 		{"idle after a failed exec", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cg := newCgroup2(t)
+			cg := cgroup2.New(t, cgPrefix)
 			arg := holdArg{FailedExec: []bool{tc.failed}}
 			h, stdin := startHold(t, arg, cg)
 			freeze := filepath.Join(cg, "cgroup.freeze")
-			defer writeCtl(freeze, "0")
+			defer cgroup2.WriteCtl(freeze, "0")
 
-			if !embryo.Check(t, "writing 1 to cgroup.freeze", writeCtl(freeze, "1"), 0) {
+			if !embryo.Check(t, "writing 1 to cgroup.freeze", cgroup2.WriteCtl(freeze, "1"), 0) {
 				t.FailNow()
 			}
-			if v, ok := waitCgroupEvent(cg, "frozen", "1", killWithin); !ok {
+			if v, ok := cgroup2.WaitEvent(cg, "frozen", "1", killWithin); !ok {
 				procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
 				t.Errorf("cgroup.events says frozen %s %v after cgroup.freeze (cgroup.procs %q): the embryo was not frozen", v, killWithin, procs)
 			}
-			embryo.Check(t, "writing 0 to cgroup.freeze", writeCtl(freeze, "0"), 0)
-			if v, ok := waitCgroupEvent(cg, "frozen", "0", killWithin); !ok {
+			embryo.Check(t, "writing 0 to cgroup.freeze", cgroup2.WriteCtl(freeze, "0"), 0)
+			if v, ok := cgroup2.WaitEvent(cg, "frozen", "0", killWithin); !ok {
 				t.Errorf("cgroup.events says frozen %s %v after the thaw", v, killWithin)
 			}
 			stdin.Close()
@@ -214,7 +216,7 @@ func TestFreezerFreezesRunner(t *testing.T) {
 		{"pidfd_spawn_run", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cgA, cgB := newCgroup2(t), newCgroup2(t)
+			cgA, cgB := cgroup2.New(t, cgPrefix), cgroup2.New(t, cgPrefix)
 			prog := filepath.Join(tmpfsDir(t), "true-static")
 			helper.CopyFile(t, childreport.TruePath, prog, 0o755)
 			fan := newExecBlocker(t, prog)
@@ -259,16 +261,16 @@ func TestFreezerFreezesRunner(t *testing.T) {
 			t.Logf("helper %d waits for process %d's exec; cgroup A procs %q, B procs %q", h.Pid(), execer, procsA, procsB)
 
 			freeze := filepath.Join(cgB, "cgroup.freeze")
-			defer writeCtl(freeze, "0") // runs before fan.release
-			if !embryo.Check(t, "writing 1 to B/cgroup.freeze", writeCtl(freeze, "1"), 0) {
+			defer cgroup2.WriteCtl(freeze, "0") // runs before fan.release
+			if !embryo.Check(t, "writing 1 to B/cgroup.freeze", cgroup2.WriteCtl(freeze, "1"), 0) {
 				t.FailNow()
 			}
-			if v, ok := waitCgroupEvent(cgB, "frozen", "1", killWithin); !ok {
+			if v, ok := cgroup2.WaitEvent(cgB, "frozen", "1", killWithin); !ok {
 				t.Errorf("B/cgroup.events says frozen %s %v after cgroup.freeze: the helper %d waiting for the exec of %d was not frozen (wchans %s)",
 					v, killWithin, h.Pid(), execer, taskWchans(h.Pid()))
 			}
-			embryo.Check(t, "writing 0 to B/cgroup.freeze", writeCtl(freeze, "0"), 0)
-			if v, ok := waitCgroupEvent(cgB, "frozen", "0", killWithin); !ok {
+			embryo.Check(t, "writing 0 to B/cgroup.freeze", cgroup2.WriteCtl(freeze, "0"), 0)
+			if v, ok := cgroup2.WaitEvent(cgB, "frozen", "0", killWithin); !ok {
 				t.Errorf("B/cgroup.events says frozen %s %v after the thaw", v, killWithin)
 			}
 
@@ -291,7 +293,7 @@ func TestFreezerFreezesRunner(t *testing.T) {
 				t.Logf("pidfd_spawn_run after FAN_DENY: %s (pid %d); EPERM expected for a denied exec", res.Run, res.Pid)
 			}
 			for _, cg := range []string{cgA, cgB} {
-				if v, ok := waitCgroupEvent(cg, "populated", "0", killWithin); !ok {
+				if v, ok := cgroup2.WaitEvent(cg, "populated", "0", killWithin); !ok {
 					procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
 					t.Errorf("%s: populated %s %v after the helper exited (cgroup.procs %q)", cg, v, killWithin, procs)
 				}
@@ -339,18 +341,18 @@ func TestSuspendFreezesEmbryo(t *testing.T) {
 	arg := holdArg{FailedExec: []bool{false, true}}
 	h, stdin := startHold(t, arg, "")
 
-	if !embryo.Check(t, "writing freezer to /sys/power/pm_test", writeCtl("/sys/power/pm_test", "freezer"), 0) {
+	if !embryo.Check(t, "writing freezer to /sys/power/pm_test", cgroup2.WriteCtl("/sys/power/pm_test", "freezer"), 0) {
 		t.FailNow()
 	}
 	defer func() {
-		if err := writeCtl("/sys/power/pm_test", old); err != nil {
+		if err := cgroup2.WriteCtl("/sys/power/pm_test", old); err != nil {
 			t.Errorf("restoring /sys/power/pm_test to %s: %s", old, embryo.Name(err))
 		}
 	}()
 	const within = 30 * time.Second
 	start := time.Now()
 	done := make(chan error, 1)
-	go func() { done <- writeCtl("/sys/power/state", "freeze") }()
+	go func() { done <- cgroup2.WriteCtl("/sys/power/state", "freeze") }()
 	select {
 	case err = <-done:
 	case <-time.After(2 * within):
@@ -423,7 +425,7 @@ func helperConfigLock(raw json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("PIDFD_CONFIG_ARGV: %s", name(err))
 	}
 	if arg.MoveTo != "" {
-		if err := writeCtl(filepath.Join(arg.MoveTo, "cgroup.procs"), "0"); err != nil {
+		if err := cgroup2.WriteCtl(filepath.Join(arg.MoveTo, "cgroup.procs"), "0"); err != nil {
 			return nil, fmt.Errorf("moving to %s: %s", arg.MoveTo, name(err))
 		}
 	}
@@ -502,7 +504,7 @@ func TestConfigLockFreezable(t *testing.T) {
 }
 
 func testConfigLockFreezable(t *testing.T, freezer, held string) {
-	cgA, cgB := newCgroup2(t), newCgroup2(t)
+	cgA, cgB := cgroup2.New(t, cgPrefix), cgroup2.New(t, cgPrefix)
 	prog := filepath.Join(tmpfsDir(t), "true-static")
 	helper.CopyFile(t, childreport.TruePath, prog, 0o755)
 	fan := newExecBlocker(t, prog)
@@ -528,7 +530,7 @@ func testConfigLockFreezable(t *testing.T, freezer, held string) {
 	}
 	defer release()
 
-	kmsg := openKmsg(t)
+	klog := kmsg.Open(t)
 	h, stdin, said := startReady(t, "configlock", arg, cgA)
 	if said != "ready" {
 		t.Fatalf("the helper said %q, not ready", said)
@@ -550,31 +552,31 @@ func testConfigLockFreezable(t *testing.T, freezer, held string) {
 	switch freezer {
 	case "suspend":
 		old := pmTest(t)
-		if !embryo.Check(t, "writing freezer to /sys/power/pm_test", writeCtl("/sys/power/pm_test", "freezer"), 0) {
+		if !embryo.Check(t, "writing freezer to /sys/power/pm_test", cgroup2.WriteCtl("/sys/power/pm_test", "freezer"), 0) {
 			t.FailNow()
 		}
 		start := time.Now()
-		err := writeCtl("/sys/power/state", "freeze")
+		err := cgroup2.WriteCtl("/sys/power/state", "freeze")
 		took := time.Since(start)
-		if err := writeCtl("/sys/power/pm_test", old); err != nil {
+		if err := cgroup2.WriteCtl("/sys/power/pm_test", old); err != nil {
 			t.Errorf("restoring /sys/power/pm_test to %s: %s", old, name(err))
 		}
 		t.Logf("suspend to idle with pm_test=freezer: %s after %v", name(err), took.Round(time.Millisecond))
 		embryo.Check(t, "writing freeze to /sys/power/state with pm_test=freezer (EBUSY: a task refused to freeze)", err, 0)
 	case "cgroup":
 		freeze := filepath.Join(cgB, "cgroup.freeze")
-		if !embryo.Check(t, "writing 1 to B/cgroup.freeze", writeCtl(freeze, "1"), 0) {
+		if !embryo.Check(t, "writing 1 to B/cgroup.freeze", cgroup2.WriteCtl(freeze, "1"), 0) {
 			t.FailNow()
 		}
-		if v, ok := waitCgroupEvent(cgB, "frozen", "1", killWithin); !ok {
+		if v, ok := cgroup2.WaitEvent(cgB, "frozen", "1", killWithin); !ok {
 			t.Errorf("B/cgroup.events says frozen %s %v after cgroup.freeze=1: the creator was not frozen (wchans %s)", v, killWithin, taskWchans(h.Pid()))
 		}
-		embryo.Check(t, "writing 0 to B/cgroup.freeze", writeCtl(freeze, "0"), 0)
-		if v, ok := waitCgroupEvent(cgB, "frozen", "0", killWithin); !ok {
+		embryo.Check(t, "writing 0 to B/cgroup.freeze", cgroup2.WriteCtl(freeze, "0"), 0)
+		if v, ok := cgroup2.WaitEvent(cgB, "frozen", "0", killWithin); !ok {
 			t.Errorf("B/cgroup.events says frozen %s %v after the thaw", v, killWithin)
 		}
 	}
-	for _, line := range kmsg.read(t) {
+	for _, line := range klog.Lines(t) {
 		if strings.Contains(line, "WARNING:") || strings.Contains(line, "BUG:") || strings.Contains(line, "Freezing") && strings.Contains(line, "failed") {
 			t.Errorf("kernel log during the freeze: %s", line)
 		}

@@ -34,18 +34,15 @@
 package lifecycle
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -53,6 +50,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
@@ -242,73 +240,6 @@ func stdinPipe(fd int) (*os.File, error) {
 	return w, nil
 }
 
-// prewarm has the Go runtime start n threads and leave them idle, so that
-// it need not create one while pids.max leaves no room.
-func prewarm(n int) {
-	var started sync.WaitGroup
-	release := make(chan struct{})
-	for i := 0; i < n; i++ {
-		started.Add(1)
-		go func() {
-			runtime.LockOSThread()
-			started.Done()
-			<-release
-			runtime.UnlockOSThread()
-		}()
-	}
-	started.Wait()
-	close(release)
-	time.Sleep(20 * time.Millisecond)
-}
-
-// joinPidsCgroup readies a helper process to count its embryos in the
-// pids cgroup cg (embryoCharge): idle threads for the Go runtime
-// (prewarm), then the move into cg.
-func joinPidsCgroup(cg string) error {
-	prewarm(8)
-	if err := os.WriteFile(cg+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-		return fmt.Errorf("joining %s: %v", cg, err)
-	}
-	return nil
-}
-
-// embryoCharge is pids.current less this process's threads: what the
-// embryos cost, read when the thread count is stable around it.
-func embryoCharge(cg string) (int, error) {
-	for i := 0; i < 100; i++ {
-		t1, err := embryo.StatusField("self", "Threads")
-		if err != nil {
-			return 0, err
-		}
-		cur, err := embryo.ReadInt(cg + "/pids.current")
-		if err != nil {
-			return 0, err
-		}
-		t2, err := embryo.StatusField("self", "Threads")
-		if err != nil {
-			return 0, err
-		}
-		if t1 == t2 {
-			n, err := strconv.Atoi(t1)
-			return cur - n, err
-		}
-	}
-	return 0, errors.New("thread count does not settle")
-}
-
-// waitCharge polls until the embryo charge is want (up to 10 s) and returns
-// the last value.
-func waitCharge(cg string, want int) (int, error) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, err := embryoCharge(cg)
-		if err != nil || n == want || time.Now().After(deadline) {
-			return n, err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // rawFork forks with a bare clone(SIGCHLD), which copies the caller's
 // address space and page tables; the child exits at once without running
 // any Go and the parent reaps it. It returns the fork's errno by name.
@@ -330,29 +261,21 @@ func rawFork() string {
 	return "success"
 }
 
-// Control files, cgroup v2, fanotify.
+// Cgroups and fanotify. Control files and the cgroup v2 hierarchy are
+// package cgroup2's; the pids cgroup and the embryo charge package
+// embryo's.
 
 // killWithin bounds the waits for a kill or a freeze to take effect: the
 // kernel does both at once, 10 s leaves room for TCG and a debug kernel.
 const killWithin = 10 * time.Second
 
-// writeCtl writes val to a control file (cgroup, sysfs) in one write(2)
-// and returns its errno.
-func writeCtl(path, val string) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	n, err := unix.Write(fd, []byte(val))
-	if err != nil {
-		return err
-	}
-	if n != len(val) {
-		return fmt.Errorf("write of %q to %s: %d bytes written", val, path, n)
-	}
-	return nil
-}
+// cgPrefix begins the names of the v2 cgroups the tests make
+// (cgroup2.New).
+const cgPrefix = "emptypidfd-v2-"
+
+// chargeWithin bounds the waits for a destroyed embryo's pids charge to
+// be released (embryo.WaitCharge, embryo.WaitPidsCurrent).
+const chargeWithin = 10 * time.Second
 
 // tmpfsDir mounts a fresh tmpfs on a temporary directory, so that the
 // fanotify mark is on a filesystem that has permission events whatever
@@ -484,115 +407,6 @@ func (b *execBlocker) release() {
 	b.fd = -1
 }
 
-// cgroup2Root returns where the cgroup v2 hierarchy is mounted, mounting
-// it (until t ends) if it is not. The guest's u-root init binds the pids
-// controller to a v1 hierarchy; cgroup.kill and cgroup.freeze are v2's
-// and need no controller.
-func cgroup2Root(t *testing.T) string {
-	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if ok && len(pf) >= 5 && len(qf) >= 1 && qf[0] == "cgroup2" {
-			return pf[4]
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("cgroup2", dir, "cgroup2", 0, ""); err != nil {
-		t.Fatalf("no cgroup2 mounted, and mounting one failed: %s", embryo.Name(err))
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	return dir
-}
-
-// newCgroup2 returns a new child cgroup of the v2 hierarchy. When t ends
-// it is thawed, emptied (cgroup.kill as a last resort, for a test that
-// failed half way) and removed if the test has not removed it.
-func newCgroup2(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp(cgroup2Root(t), "emptypidfd-v2-")
-	if err != nil {
-		t.Fatalf("creating a cgroup: %v", err)
-	}
-	for _, f := range []string{"cgroup.procs", "cgroup.events", "cgroup.kill", "cgroup.freeze"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			unix.Rmdir(dir)
-			t.Fatalf("cgroup %s: %v", dir, err)
-		}
-	}
-	t.Cleanup(func() {
-		writeCtl(filepath.Join(dir, "cgroup.freeze"), "0")
-		err := rmdirWithin(dir, killWithin)
-		if err == unix.EBUSY {
-			writeCtl(filepath.Join(dir, "cgroup.kill"), "1")
-			err = rmdirWithin(dir, killWithin)
-		}
-		if err != nil {
-			procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-			t.Errorf("removing cgroup %s: %s (cgroup.procs %q)", dir, embryo.Name(err), procs)
-		}
-	})
-	return dir
-}
-
-// rmdirWithin retries rmdir while it fails with EBUSY; a directory that is
-// gone counts as removed.
-func rmdirWithin(dir string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := unix.Rmdir(dir)
-		if err == nil || err == unix.ENOENT {
-			return nil
-		}
-		if err != unix.EBUSY || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// cgroupEvent returns the value of key in cgroup.events.
-func cgroupEvent(cg, key string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(cg, "cgroup.events"))
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, " "); ok && k == key {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("%s/cgroup.events has no %q: %q", cg, key, b)
-}
-
-// waitCgroupEvent polls cgroup.events until key has value want, up to
-// timeout, and returns the last value read.
-func waitCgroupEvent(cg, key, want string, timeout time.Duration) (string, bool) {
-	deadline := time.Now().Add(timeout)
-	for {
-		v, err := cgroupEvent(cg, key)
-		if err != nil {
-			return err.Error(), false
-		}
-		if v == want {
-			return v, true
-		}
-		if time.Now().After(deadline) {
-			return v, false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // openCgroup opens a cgroup directory for CLONE_INTO_CGROUP.
 func openCgroup(t *testing.T, cg string) int {
 	t.Helper()
@@ -689,7 +503,7 @@ func helperExecBlock(raw json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("ENVP: %s", name(err))
 	}
 	if arg.MoveTo != "" {
-		if err := writeCtl(filepath.Join(arg.MoveTo, "cgroup.procs"), "0"); err != nil {
+		if err := cgroup2.WriteCtl(filepath.Join(arg.MoveTo, "cgroup.procs"), "0"); err != nil {
 			return nil, fmt.Errorf("moving itself into %s: %s", arg.MoveTo, name(err))
 		}
 	}
@@ -732,7 +546,7 @@ func startExecBlock(t *testing.T, arg execBlockArg, setup func(h *helper.Helper)
 	return h
 }
 
-// Helpers that say when they are ready, and the kernel log.
+// Helpers that say when they are ready. The kernel log is package kmsg's.
 
 // startReady starts the helper name with arg in the cgroup cg ("": the
 // test's own), with a pipe as its fd 3, on which it says when it is ready
@@ -779,42 +593,5 @@ func fifoWriter(t *testing.T, path string) func() {
 			return
 		}
 		unix.Close(wfd)
-	}
-}
-
-// kmsgReader reads the kernel log records written after it was opened.
-type kmsgReader struct{ fd int }
-
-func openKmsg(t *testing.T) *kmsgReader {
-	t.Helper()
-	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open /dev/kmsg: %v", err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if _, err := unix.Seek(fd, 0, io.SeekEnd); err != nil {
-		t.Fatalf("lseek(/dev/kmsg, 0, SEEK_END): %v", err)
-	}
-	return &kmsgReader{fd: fd}
-}
-
-// read returns the message of each record logged since the last read.
-func (k *kmsgReader) read(t *testing.T) []string {
-	t.Helper()
-	var lines []string
-	buf := make([]byte, 8192)
-	for {
-		n, err := unix.Read(k.fd, buf)
-		if errors.Is(err, unix.EAGAIN) {
-			return lines
-		}
-		if errors.Is(err, unix.EPIPE) { // overwritten records: read on
-			continue
-		}
-		if err != nil {
-			t.Fatalf("reading /dev/kmsg: %v", err)
-		}
-		_, msg, _ := strings.Cut(string(buf[:n]), ";")
-		lines = append(lines, strings.TrimRight(msg, "\n"))
 	}
 }

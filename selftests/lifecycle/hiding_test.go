@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
@@ -621,7 +622,7 @@ func helperHidden(raw json.RawMessage) (any, error) {
 // than the creating one gets ECHILD, as for a forked child of that thread.
 func TestHiddenBeforeStart(t *testing.T) {
 	embryo.Require(t)
-	cg := newCgroup2(t)
+	cg := cgroup2.New(t, cgPrefix)
 	v1 := ""
 	if dir := embryo.PidsCgroup(t); fileExists(filepath.Join(dir, "tasks")) {
 		v1 = dir

@@ -25,9 +25,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/kmsg"
 )
 
 // TestKillWhileExecingCgroupKill (series v2, A5): an embryo whose exec
@@ -37,7 +39,7 @@ import (
 // cgroup for as long as the exec blocks and rmdir fails with EBUSY.
 func TestKillWhileExecingCgroupKill(t *testing.T) {
 	embryo.Require(t)
-	cg := newCgroup2(t)
+	cg := cgroup2.New(t, cgPrefix)
 	prog := filepath.Join(tmpfsDir(t), "true-static")
 	helper.CopyFile(t, childreport.TruePath, prog, 0o755)
 	fan := newExecBlocker(t, prog)
@@ -52,8 +54,8 @@ func TestKillWhileExecingCgroupKill(t *testing.T) {
 	procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
 	t.Logf("helper %d, embryo %d execing; cgroup.procs %q", h.Pid(), pid, procs)
 
-	embryo.Check(t, "writing 1 to cgroup.kill", writeCtl(filepath.Join(cg, "cgroup.kill"), "1"), 0)
-	if v, ok := waitCgroupEvent(cg, "populated", "0", killWithin); !ok {
+	embryo.Check(t, "writing 1 to cgroup.kill", cgroup2.WriteCtl(filepath.Join(cg, "cgroup.kill"), "1"), 0)
+	if v, ok := cgroup2.WaitEvent(cg, "populated", "0", killWithin); !ok {
 		procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
 		t.Fatalf("cgroup.events says populated %s %v after cgroup.kill, cgroup.procs %q: the execing embryo %d was not killed", v, killWithin, procs, pid)
 	}
@@ -144,7 +146,7 @@ func TestKilledRunnerLargeArgvFreedInProcessContext(t *testing.T) {
 	}
 	fan := newExecBlocker(t, prog)
 	defer fan.release()
-	cg := newCgroup2(t) // the helper's, and so the embryo's
+	cg := cgroup2.New(t, cgPrefix) // the helper's, and so the embryo's
 
 	// A child that outlives the killed runner comes to us, or to init.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -163,7 +165,7 @@ func TestKilledRunnerLargeArgvFreedInProcessContext(t *testing.T) {
 		t.Fatalf("SIGKILL to the runner %d: %v", h.Pid(), err)
 	}
 	h.Cmd.Wait() // killed: no result to read
-	kmsg := openKmsg(t)
+	klog := kmsg.Open(t)
 	fan.release() // the exec goes on and succeeds; the child blocks opening the FIFO
 
 	// A reference to the started child's pid in a file's f_owner.
@@ -181,7 +183,7 @@ func TestKilledRunnerLargeArgvFreedInProcessContext(t *testing.T) {
 		if !errors.Is(err, unix.ESRCH) || time.Now().After(deadline) {
 			t.Fatalf("F_SETOWN %d (the child, once its exec is allowed): %v; neither started nor destroyed", pid, err)
 		}
-		if v, _ := cgroupEvent(cg, "populated"); v == "0" {
+		if v, _ := cgroup2.Event(cg, "populated"); v == "0" {
 			// Destroyed with its creator: v2. The program never ran.
 			r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 			if err != nil {
@@ -193,7 +195,7 @@ func TestKilledRunnerLargeArgvFreedInProcessContext(t *testing.T) {
 				t.Errorf("the embryo's program ran after its creator was killed: %d bytes of report", len(b))
 			}
 			time.Sleep(time.Second) // RCU, the work item
-			checkKmsg(t, kmsg)
+			checkKmsg(t, klog)
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -223,13 +225,13 @@ func TestKilledRunnerLargeArgvFreedInProcessContext(t *testing.T) {
 		t.Fatalf("F_SETOWN 0: %v", err)
 	}
 	time.Sleep(time.Second) // for a work item that frees them
-	checkKmsg(t, kmsg)
+	checkKmsg(t, klog)
 }
 
 // checkKmsg fails t on a BUG or WARNING logged since k was last read.
-func checkKmsg(t *testing.T, k *kmsgReader) {
+func checkKmsg(t *testing.T, k *kmsg.Reader) {
 	t.Helper()
-	for _, line := range k.read(t) {
+	for _, line := range k.Lines(t) {
 		if strings.Contains(line, "BUG:") || strings.Contains(line, "WARNING:") {
 			t.Errorf("kernel log after the embryo's strings were freed: %s", line)
 		}
@@ -299,7 +301,7 @@ func helperDying(raw json.RawMessage) (any, error) {
 // it configured is gone.
 func TestDyingEmbryoDoesNotWaitForConfig(t *testing.T) {
 	embryo.Require(t)
-	cgA, cgB := newCgroup2(t), newCgroup2(t)
+	cgA, cgB := cgroup2.New(t, cgPrefix), cgroup2.New(t, cgPrefix)
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
@@ -314,14 +316,14 @@ func TestDyingEmbryoDoesNotWaitForConfig(t *testing.T) {
 	defer release()
 	helper := strconv.Itoa(h.Pid())
 
-	if v, _ := cgroupEvent(cgA, "populated"); v != "1" {
+	if v, _ := cgroup2.Event(cgA, "populated"); v != "1" {
 		t.Fatalf("cgroup A populated %q before the kill: the embryo is not there, the test is void", v)
 	}
 	t.Logf("helper %d wchans with the config call blocked: %s", h.Pid(), taskWchans(h.Pid()))
-	if err := writeCtl(filepath.Join(cgA, "cgroup.kill"), "1"); err != nil {
+	if err := cgroup2.WriteCtl(filepath.Join(cgA, "cgroup.kill"), "1"); err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := waitCgroupEvent(cgA, "populated", "0", killWithin); !ok {
+	if v, ok := cgroup2.WaitEvent(cgA, "populated", "0", killWithin); !ok {
 		t.Errorf("cgroup A populated=%s %v after cgroup.kill, with the creator's config call blocked: the dying embryo waits for the call", v, killWithin)
 	}
 	info, err := os.ReadFile("/proc/" + helper + "/fdinfo/" + fdStr)
@@ -347,7 +349,7 @@ func TestDyingEmbryoDoesNotWaitForConfig(t *testing.T) {
 	if res.FDOpen != "ESRCH" {
 		t.Errorf("the PIDFD_FD_OPEN that blocked while its embryo died returned %s; want ESRCH", res.FDOpen)
 	}
-	if v, _ := cgroupEvent(cgA, "populated"); v != "0" {
+	if v, _ := cgroup2.Event(cgA, "populated"); v != "0" {
 		t.Errorf("cgroup A populated=%s after the config call returned", v)
 	}
 }
@@ -401,14 +403,14 @@ func helperKillVsConfig(raw json.RawMessage) (any, error) {
 		argv[i] = strings.Repeat("x", 100)
 	}
 	for i := 0; i < arg.Rounds; i++ {
-		if err := writeCtl(filepath.Join(arg.A, "cgroup.procs"), "0"); err != nil {
+		if err := cgroup2.WriteCtl(filepath.Join(arg.A, "cgroup.procs"), "0"); err != nil {
 			return res, fmt.Errorf("moving to A: %s", name(err))
 		}
 		fd, err := openEmbryo()
 		if err != nil {
 			return res, fmt.Errorf("round %d: %v", i, err)
 		}
-		if err := writeCtl(filepath.Join(arg.B, "cgroup.procs"), "0"); err != nil {
+		if err := cgroup2.WriteCtl(filepath.Join(arg.B, "cgroup.procs"), "0"); err != nil {
 			unix.Close(fd)
 			return res, fmt.Errorf("moving to B: %s", name(err))
 		}
@@ -431,16 +433,16 @@ func helperKillVsConfig(raw json.RawMessage) (any, error) {
 		time.Sleep(time.Duration(rng.Intn(3000)) * time.Microsecond)
 		freeze := i%3 == 1
 		if freeze {
-			writeCtl(filepath.Join(arg.A, "cgroup.freeze"), "1")
+			cgroup2.WriteCtl(filepath.Join(arg.A, "cgroup.freeze"), "1")
 		}
-		if err := writeCtl(filepath.Join(arg.A, "cgroup.kill"), "1"); err != nil {
+		if err := cgroup2.WriteCtl(filepath.Join(arg.A, "cgroup.kill"), "1"); err != nil {
 			return res, fmt.Errorf("cgroup.kill: %s", name(err))
 		}
 		if freeze {
 			time.Sleep(time.Duration(rng.Intn(3000)) * time.Microsecond)
-			writeCtl(filepath.Join(arg.A, "cgroup.freeze"), "0")
+			cgroup2.WriteCtl(filepath.Join(arg.A, "cgroup.freeze"), "0")
 		}
-		_, emptied := waitCgroupEvent(arg.A, "populated", "0", killWithin)
+		_, emptied := cgroup2.WaitEvent(arg.A, "populated", "0", killWithin)
 		if !emptied {
 			res.Stuck = fmt.Sprintf("round %d: A still populated %v after cgroup.kill; wchans %s", i, killWithin, taskWchans(os.Getpid()))
 		}
@@ -463,8 +465,8 @@ func helperKillVsConfig(raw json.RawMessage) (any, error) {
 func TestKillVsConfigStress(t *testing.T) {
 	embryo.Require(t)
 	const rounds = 150
-	kmsg := openKmsg(t)
-	cgA, cgB := newCgroup2(t), newCgroup2(t)
+	klog := kmsg.Open(t)
+	cgA, cgB := cgroup2.New(t, cgPrefix), cgroup2.New(t, cgPrefix)
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	h := helper.New(t, "killvsconfig", killVsConfigArg{A: cgA, B: cgB, Rounds: rounds, Seed: seed})
@@ -480,7 +482,7 @@ func TestKillVsConfigStress(t *testing.T) {
 			t.Errorf("%d calls ended with %s; want ESRCH only", n, k)
 		}
 	}
-	for _, line := range kmsg.read(t) {
+	for _, line := range klog.Lines(t) {
 		if strings.Contains(line, "WARNING:") || strings.Contains(line, "BUG:") {
 			t.Errorf("kernel log: %s", line)
 		}

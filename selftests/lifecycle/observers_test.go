@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/netlink"
@@ -54,7 +55,7 @@ func tracefs(t *testing.T) string {
 
 func traceWrite(t *testing.T, path, val string) {
 	t.Helper()
-	if err := writeCtl(path, val); err != nil {
+	if err := cgroup2.WriteCtl(path, val); err != nil {
 		t.Fatalf("writing %q to %s: %v", val, path, err)
 	}
 }
@@ -67,7 +68,7 @@ func enableEvents(t *testing.T, dir string, events ...string) {
 	for _, ev := range events {
 		p := filepath.Join(dir, "events", ev, "enable")
 		traceWrite(t, p, "1")
-		t.Cleanup(func() { writeCtl(p, "0") })
+		t.Cleanup(func() { cgroup2.WriteCtl(p, "0") })
 	}
 	traceWrite(t, filepath.Join(dir, "tracing_on"), "1")
 }
@@ -197,7 +198,7 @@ func TestUretprobeCreator(t *testing.T) {
 	dir := tracefs(t)
 	events := filepath.Join(dir, "uprobe_events")
 	traceWrite(t, events, fmt.Sprintf("r:emptypidfd/mkret %s:%#x", probePath, off))
-	t.Cleanup(func() { writeCtl(events, "-:emptypidfd/mkret") })
+	t.Cleanup(func() { cgroup2.WriteCtl(events, "-:emptypidfd/mkret") })
 	enableEvents(t, dir, "emptypidfd/mkret")
 
 	for i := 0; i < 3; i++ {
@@ -206,7 +207,7 @@ func TestUretprobeCreator(t *testing.T) {
 			t.Fatalf("probe-static uretprobe: %v, output %q; want \"exit 0\"", err, out)
 		}
 	}
-	writeCtl(filepath.Join(dir, "events/emptypidfd/mkret/enable"), "0")
+	cgroup2.WriteCtl(filepath.Join(dir, "events/emptypidfd/mkret/enable"), "0")
 	n := 0
 	for _, l := range readTrace(t, dir) {
 		if strings.Contains(l, "mkret:") {

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -170,9 +169,8 @@ func helperWorker(raw json.RawMessage) (any, error) {
 func (w *worker) setup() error {
 	// Threads first: the Go runtime makes most of its threads before
 	// the baseline.
-	prewarm(w.arg.Threads + 4)
-	if err := os.WriteFile(filepath.Join(w.arg.PidsCg, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-		return fmt.Errorf("joining %s: %w", w.arg.PidsCg, err)
+	if err := embryo.JoinPidsCgroup(w.arg.PidsCg, w.arg.Threads+4); err != nil {
+		return err
 	}
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {

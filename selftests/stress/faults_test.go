@@ -38,6 +38,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
@@ -108,12 +109,12 @@ func configureFaultInjection(t *testing.T) []string {
 		if err != nil {
 			t.Fatalf("reading %s: %v (the test needs %s)", path, err, faultConfigs)
 		}
-		if err := writeCtl(path, s.val); err != nil {
+		if err := cgroup2.WriteCtl(path, s.val); err != nil {
 			t.Fatalf("setting %s to %s: %v", path, s.val, err)
 		}
 		prev := strings.TrimSpace(string(old))
 		t.Cleanup(func() {
-			if err := writeCtl(path, prev); err != nil {
+			if err := cgroup2.WriteCtl(path, prev); err != nil {
 				t.Errorf("restoring %s to %s: %v", path, prev, err)
 			}
 		})
@@ -204,9 +205,8 @@ func helperFaults(raw json.RawMessage) (any, error) {
 	if err := pidfd.Probe(); err != nil {
 		return nil, fmt.Errorf("probing empty pidfds: %w", err)
 	}
-	prewarm(4)
-	if err := os.WriteFile(filepath.Join(arg.PidsCg, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-		return nil, fmt.Errorf("joining %s: %w", arg.PidsCg, err)
+	if err := embryo.JoinPidsCgroup(arg.PidsCg, 4); err != nil {
+		return nil, err
 	}
 	f := &faulter{pidsCg: arg.PidsCg, res: &faultResult{}, zero: [1]byte{'0'}}
 	var err error
@@ -397,7 +397,7 @@ func (f *faulter) sweep(c faultCall, maxN int) faultCallResult {
 		fail(r.Iterations, "children left after the sweep: %v (%v)", kids, err)
 		reapAll()
 	}
-	if n, err := waitCharge(f.pidsCg, 0, settle); err != nil || n != 0 {
+	if n, err := embryo.WaitCharge(f.pidsCg, 0, settle); err != nil || n != 0 {
 		fail(r.Iterations, "%d tasks charged to the pids cgroup beyond the helper's threads after the sweep (%v): an embryo survived a failed call", n, err)
 	}
 	return r
@@ -519,7 +519,7 @@ var faultCalls = []faultCall{
 				return f.healthy(int(ret))
 			}
 			// A failed creation leaves no task charged.
-			if n, err := waitCharge(f.pidsCg, 0, settle); err != nil || n != 0 {
+			if n, err := embryo.WaitCharge(f.pidsCg, 0, settle); err != nil || n != 0 {
 				return fmt.Errorf("%d tasks charged to the pids cgroup after a failed creation (%v)", n, err)
 			}
 			return nil

@@ -5,10 +5,7 @@ package stress
 
 import (
 	"os"
-	"runtime"
-	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -38,24 +35,4 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(dst, mode)
-}
-
-// prewarm has the Go runtime start n threads and leave them idle, so that
-// its thread count is stable when the embryo charge is read (as
-// lifecycle's prewarm).
-func prewarm(n int) {
-	var started sync.WaitGroup
-	release := make(chan struct{})
-	for i := 0; i < n; i++ {
-		started.Add(1)
-		go func() {
-			runtime.LockOSThread()
-			started.Done()
-			<-release
-			runtime.UnlockOSThread()
-		}()
-	}
-	started.Wait()
-	close(release)
-	time.Sleep(20 * time.Millisecond)
 }

@@ -11,9 +11,7 @@ package stress
 // circular, Oops, general protection).
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,7 +25,9 @@ import (
 
 	"github.com/emptypidfd/emptypidfd/internal/consolelog"
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/kmsg"
 )
 
 // settle bounds the waits for the kernel to finish releasing (RCU, the
@@ -45,7 +45,7 @@ func (w *worker) baseline() (localBase, error) {
 	if err != nil {
 		return localBase{}, err
 	}
-	if n, err := embryoCharge(w.arg.PidsCg); err != nil || n != 0 {
+	if n, err := embryo.Charge(w.arg.PidsCg); err != nil || n != 0 {
 		return localBase{}, fmt.Errorf("embryo charge before the round: %d, %v", n, err)
 	}
 	return localBase{fds: fds}, nil
@@ -67,7 +67,7 @@ func (w *worker) checkLocal(base localBase) {
 	// The pids cgroup: what is left beyond the worker's threads is an
 	// embryo (or a child) that outlived its last fd or its creator.
 	c.Invariants++
-	if n, err := waitCharge(w.arg.PidsCg, 0, settle); err != nil || n != 0 {
+	if n, err := embryo.WaitCharge(w.arg.PidsCg, 0, settle); err != nil || n != 0 {
 		fail("invariant.pids", "%d tasks beyond the worker's threads in %s after %v (%v): an embryo outlived its last close or its creator", n, w.arg.PidsCg, settle, err)
 	}
 	// No fd of an unstarted embryo.
@@ -149,89 +149,7 @@ func reapAll() {
 	}
 }
 
-// embryoCharge is pids.current less this process's threads: the embryos
-// and children it has in the cgroup, read when the thread count is
-// stable around it (as lifecycle's embryoCharge).
-func embryoCharge(cg string) (int, error) {
-	for i := 0; i < 100; i++ {
-		t1, err := embryo.StatusField("self", "Threads")
-		if err != nil {
-			return 0, err
-		}
-		cur, err := embryo.ReadInt(filepath.Join(cg, "pids.current"))
-		if err != nil {
-			return 0, err
-		}
-		t2, err := embryo.StatusField("self", "Threads")
-		if err != nil {
-			return 0, err
-		}
-		if t1 == t2 {
-			n, err := strconv.Atoi(t1)
-			return cur - n, err
-		}
-	}
-	return 0, errors.New("thread count does not settle")
-}
-
-// waitCharge polls until the embryo charge is want, up to timeout.
-func waitCharge(cg string, want int, timeout time.Duration) (int, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		n, err := embryoCharge(cg)
-		if err != nil || n == want || time.Now().After(deadline) {
-			return n, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// The kernel log.
-
-// kmsgReader reads the kernel log records written after it was opened.
-type kmsgReader struct{ fd int }
-
-func openKmsg(t *testing.T) *kmsgReader {
-	t.Helper()
-	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open /dev/kmsg: %v", err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if _, err := unix.Seek(fd, 0, io.SeekEnd); err != nil {
-		t.Fatalf("lseek(/dev/kmsg, 0, SEEK_END): %v", err)
-	}
-	return &kmsgReader{fd: fd}
-}
-
-// read returns the message of each record logged since the last read.
-func (k *kmsgReader) read() ([]string, error) {
-	var lines []string
-	buf := make([]byte, 8192)
-	for {
-		n, err := unix.Read(k.fd, buf)
-		switch {
-		case errors.Is(err, unix.EAGAIN):
-			return lines, nil
-		case errors.Is(err, unix.EPIPE): // records overwritten: read on
-			lines = append(lines, "(kmsg: records were overwritten before they were read)")
-			continue
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
-			return lines, fmt.Errorf("reading /dev/kmsg: %w", err)
-		}
-		lines = append(lines, kmsgMessage(string(buf[:n])))
-	}
-}
-
-// kmsgMessage is the message of a /dev/kmsg record
-// ("prio,seq,ts,flags;message\n KEY=value...").
-func kmsgMessage(rec string) string {
-	_, msg, _ := strings.Cut(rec, ";")
-	msg, _, _ = strings.Cut(msg, "\n")
-	return msg
-}
+// The kernel log (read with package kmsg): what counts as an error.
 
 // kmsgBad is DESIGN's list of what must not appear during a round.
 var kmsgBad = regexp.MustCompile(`BUG:|WARNING:|KASAN|UBSAN|lockdep|possible circular|Oops|general protection`)
@@ -266,7 +184,7 @@ func readSlab() (slabCounts, error) {
 	c := slabCounts{}
 	for _, name := range slabCaches {
 		dir := filepath.Join("/sys/kernel/slab", name)
-		writeCtl(filepath.Join(dir, "shrink"), "1")
+		cgroup2.WriteCtl(filepath.Join(dir, "shrink"), "1")
 		b, err := os.ReadFile(filepath.Join(dir, "objects"))
 		if err != nil {
 			return nil, fmt.Errorf("slab counts unavailable (%v): they need CONFIG_SLUB_DEBUG", err)
@@ -320,7 +238,7 @@ func waitSlab(base slabCounts, timeout time.Duration) (slabCounts, bool, error) 
 
 // roundEnv holds what the test checks after each round.
 type roundEnv struct {
-	kmsg    *kmsgReader
+	kmsg    *kmsg.Reader
 	slab    slabCounts // nil if unavailable
 	slabErr error
 	checks  int
@@ -329,7 +247,7 @@ type roundEnv struct {
 
 func newRoundEnv(t *testing.T) *roundEnv {
 	t.Helper()
-	env := &roundEnv{kmsg: openKmsg(t), peak: slabCounts{}}
+	env := &roundEnv{kmsg: kmsg.Open(t), peak: slabCounts{}}
 	env.slab, env.slabErr = readSlab()
 	if env.slabErr != nil {
 		t.Logf("stress-note: %v: the slab invariant is not checked", env.slabErr)
@@ -343,9 +261,9 @@ func (env *roundEnv) check(t *testing.T, when string, pidsCgs ...string) {
 	t.Helper()
 	for _, cg := range pidsCgs {
 		env.checks++
-		if n, err := waitPidsCurrent(cg, 0, settle); err != nil || n != 0 {
+		if n, err := embryo.WaitPidsCurrent(cg, 0, settle); err != nil || n != 0 {
 			t.Errorf("%s: %s/pids.current is %d %v after its processes exited (%v): an embryo outlived its creator (cgroup.procs %s)",
-				when, cg, n, settle, err, cgroupProcs(cg))
+				when, cg, n, settle, err, cgroup2.Procs(cg))
 		}
 	}
 	if env.slab != nil {
@@ -362,7 +280,7 @@ func (env *roundEnv) check(t *testing.T, when string, pidsCgs ...string) {
 		}
 	}
 	env.checks++
-	lines, err := env.kmsg.read()
+	lines, err := env.kmsg.Read()
 	if err != nil {
 		t.Errorf("%s: %v", when, err)
 	}

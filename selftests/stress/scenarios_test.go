@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 )
 
@@ -303,20 +304,20 @@ func (th *thread) cgroupScenario(kill bool) {
 		}
 		unix.Read(ready[0], make([]byte, 1))
 		if kill {
-			err := writeCtl(filepath.Join(w.arg.KillCg, "cgroup.kill"), "1")
+			err := cgroup2.WriteCtl(filepath.Join(w.arg.KillCg, "cgroup.kill"), "1")
 			th.expect(scn+"/write", "cgroup.kill", errnoOf(err), okOnly)
 			return nil
 		}
 		freeze := filepath.Join(w.arg.KillCg, "cgroup.freeze")
-		err = writeCtl(freeze, "1")
+		err = cgroup2.WriteCtl(freeze, "1")
 		if th.expect(scn+"/write", "cgroup.freeze 1", errnoOf(err), okOnly) {
-			v, ok := waitCgroupEvent(w.arg.KillCg, "frozen", "1", cgroupWithin)
+			v, ok := cgroup2.WaitEvent(w.arg.KillCg, "frozen", "1", cgroupWithin)
 			th.check(scn, ok, "cgroup.events says frozen %s %v after cgroup.freeze: the creator or its embryos were not frozen (cgroup.procs %s)",
-				v, cgroupWithin, cgroupProcs(w.arg.KillCg))
+				v, cgroupWithin, cgroup2.Procs(w.arg.KillCg))
 		}
-		err = writeCtl(freeze, "0")
+		err = cgroup2.WriteCtl(freeze, "0")
 		th.expect(scn+"/write", "cgroup.freeze 0", errnoOf(err), okOnly)
-		v, ok := waitCgroupEvent(w.arg.KillCg, "frozen", "0", cgroupWithin)
+		v, ok := cgroup2.WaitEvent(w.arg.KillCg, "frozen", "0", cgroupWithin)
 		th.check(scn, ok, "cgroup.events says frozen %s %v after thawing", v, cgroupWithin)
 		return nil
 	}
@@ -329,9 +330,9 @@ func (th *thread) cgroupScenario(kill bool) {
 		want = func(e pidfd.Exit) bool { return e.Signaled(unix.SIGKILL) }
 	}
 	th.checkProg(scn, b, fr, want)
-	v, ok := waitCgroupEvent(w.arg.KillCg, "populated", "0", cgroupWithin)
+	v, ok := cgroup2.WaitEvent(w.arg.KillCg, "populated", "0", cgroupWithin)
 	th.check(scn, ok, "the kill cgroup is still populated (%s) %v after its creator ended: an embryo outlived it (cgroup.procs %s)",
-		v, cgroupWithin, cgroupProcs(w.arg.KillCg))
+		v, cgroupWithin, cgroup2.Procs(w.arg.KillCg))
 }
 
 // cgroupWithin bounds the waits for a freeze, a thaw or a kill to show in

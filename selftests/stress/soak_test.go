@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
@@ -102,9 +103,8 @@ func helperSoak(raw json.RawMessage) (any, error) {
 	if err := pidfd.Probe(); err != nil {
 		return nil, fmt.Errorf("probing empty pidfds: %w", err)
 	}
-	prewarm(4)
-	if err := os.WriteFile(filepath.Join(arg.PidsCg, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
-		return nil, fmt.Errorf("joining %s: %w", arg.PidsCg, err)
+	if err := embryo.JoinPidsCgroup(arg.PidsCg, 4); err != nil {
+		return nil, err
 	}
 	var res soakResult
 	before, err := openFDs()
@@ -127,7 +127,7 @@ func helperSoak(raw json.RawMessage) (any, error) {
 	}
 	res.CreateCloseNs = time.Since(start).Nanoseconds()
 	res.Invariants++
-	res.ChargeAfterClose, err = waitCharge(arg.PidsCg, 0, settle)
+	res.ChargeAfterClose, err = embryo.WaitCharge(arg.PidsCg, 0, settle)
 	if err != nil || res.ChargeAfterClose != 0 {
 		res.Errors = append(res.Errors, fmt.Sprintf("after %d create/close cycles, %d tasks still charged (%v)", res.CreateClose, res.ChargeAfterClose, err))
 	}
@@ -148,7 +148,7 @@ func helperSoak(raw json.RawMessage) (any, error) {
 	}
 	res.RunWaitNs = time.Since(start).Nanoseconds()
 	res.Invariants += 3
-	res.ChargeAfterRun, err = waitCharge(arg.PidsCg, 0, settle)
+	res.ChargeAfterRun, err = embryo.WaitCharge(arg.PidsCg, 0, settle)
 	if err != nil || res.ChargeAfterRun != 0 {
 		res.Errors = append(res.Errors, fmt.Sprintf("after %d run/wait cycles, %d tasks still charged (%v)", res.RunWait, res.ChargeAfterRun, err))
 	}
@@ -200,6 +200,6 @@ func shrinkAllSlabs() {
 		if e.Type()&os.ModeSymlink != 0 {
 			continue
 		}
-		writeCtl(filepath.Join("/sys/kernel/slab", e.Name(), "shrink"), "1")
+		cgroup2.WriteCtl(filepath.Join("/sys/kernel/slab", e.Name(), "shrink"), "1")
 	}
 }

@@ -135,9 +135,6 @@ func TestKmsg(t *testing.T) {
 			t.Errorf("kmsgError(%q) = %v, want %v", tc.line, bad, tc.bad)
 		}
 	}
-	if m := kmsgMessage("4,123,456789,-;WARNING: x\n SUBSYSTEM=y\n"); m != "WARNING: x" {
-		t.Errorf("kmsgMessage = %q", m)
-	}
 	if n, err := parseSlabObjects("1234 N0=1234\n"); n != 1234 || err != nil {
 		t.Errorf("parseSlabObjects = %d, %v", n, err)
 	}

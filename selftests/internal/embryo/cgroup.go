@@ -2,11 +2,14 @@ package embryo
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,6 +135,89 @@ func hasOpt(opts, o string) bool {
 func v2HasPids(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 	return err == nil && hasOpt(strings.Join(strings.Fields(string(b)), ","), "pids")
+}
+
+// Prewarm has the Go runtime start n threads and leave them idle, so that
+// its thread count is stable when the embryo charge is read (Charge), and
+// it need not create one while pids.max leaves no room.
+func Prewarm(n int) {
+	var started sync.WaitGroup
+	release := make(chan struct{})
+	for i := 0; i < n; i++ {
+		started.Add(1)
+		go func() {
+			runtime.LockOSThread()
+			started.Done()
+			<-release
+			runtime.UnlockOSThread()
+		}()
+	}
+	started.Wait()
+	close(release)
+	time.Sleep(20 * time.Millisecond)
+}
+
+// JoinPidsCgroup readies this process (a helper, not the test) to count
+// its embryos in the pids cgroup cg (Charge): threads idle threads for the
+// Go runtime (Prewarm), then the move into cg.
+func JoinPidsCgroup(cg string, threads int) error {
+	Prewarm(threads)
+	if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		return fmt.Errorf("joining %s: %w", cg, err)
+	}
+	return nil
+}
+
+// Charge is the pids cgroup cg's pids.current less this process's
+// threads: what the embryos (and children) this process has in cg cost,
+// read when the thread count is stable around it. It fails if the count
+// does not settle in 100 tries.
+func Charge(cg string) (int, error) {
+	for i := 0; i < 100; i++ {
+		t1, err := StatusField("self", "Threads")
+		if err != nil {
+			return 0, err
+		}
+		cur, err := ReadInt(filepath.Join(cg, "pids.current"))
+		if err != nil {
+			return 0, err
+		}
+		t2, err := StatusField("self", "Threads")
+		if err != nil {
+			return 0, err
+		}
+		if t1 == t2 {
+			n, err := strconv.Atoi(t1)
+			return cur - n, err
+		}
+	}
+	return 0, errors.New("thread count does not settle")
+}
+
+// WaitCharge polls Charge until it is want, up to timeout, and returns
+// the last value (or the first error).
+func WaitCharge(cg string, want int, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := Charge(cg)
+		if err != nil || n == want || time.Now().After(deadline) {
+			return n, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WaitPidsCurrent polls the pids cgroup cg until its pids.current is
+// want, up to timeout, and returns the last value (or the first error).
+func WaitPidsCurrent(cg string, want int, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := ReadInt(filepath.Join(cg, "pids.current"))
+		if err != nil || n == want || time.Now().After(deadline) {
+			return n, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // ReadInt reads a file holding one integer (pids.current, ...).

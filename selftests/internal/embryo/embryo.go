@@ -1,9 +1,10 @@
 // Package embryo holds the fixtures the empty-pidfd selftests share:
 // creating embryos and checking that the kernel has them, running
-// childreport in one and collecting its report, pipes, descriptor passing
-// and the pids cgroup. The system calls, waitid decoding and fdinfo are
-// package pidfd's; re-executing the test binary is package helper's, raw
-// memory for hand-built structs package arena's.
+// childreport in one and collecting its report, pipes, descriptor passing,
+// and the pids cgroup with the embryo charge in it. The system calls,
+// waitid decoding and fdinfo are package pidfd's; re-executing the test
+// binary is package helper's, raw memory for hand-built structs package
+// arena's, the cgroup v2 hierarchy package cgroup2's.
 package embryo
 
 import (
