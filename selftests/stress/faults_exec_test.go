@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 )
@@ -81,7 +82,7 @@ func (f *faulter) sweepExec(attr string, maxN int) faultCallResult {
 		f.res.Failures = append(f.res.Failures, fmt.Sprintf("%s, fault at site %d: %s", r.Call, n, fmt.Sprintf(format, args...)))
 	}
 	dir := filepath.Join(debugfsDir, attr)
-	set := func(file, val string) error { return writeCtl(filepath.Join(dir, file), val) }
+	set := func(file, val string) error { return cgroup2.WriteCtl(filepath.Join(dir, file), val) }
 	// Off between iterations and afterwards: probability 0 fails nothing.
 	restore := map[string]string{}
 	for _, file := range []string{"probability", "interval", "times"} {
@@ -129,7 +130,7 @@ func (f *faulter) sweepExec(attr string, maxN int) faultCallResult {
 			return r
 		}
 		f.res.Invariants++
-		if c, err := waitCharge(f.pidsCg, 0, settle); err != nil || c != 0 {
+		if c, err := embryo.WaitCharge(f.pidsCg, 0, settle); err != nil || c != 0 {
 			fail(n, "%d tasks charged to the pids cgroup after the spawn (%v)", c, err)
 			return r
 		}
@@ -252,7 +253,7 @@ func setMakeItFail(on bool) error {
 	}
 	var err error
 	for i := 0; i < 3; i++ {
-		if err = writeCtl(makeItFailPath, string(val)); err == nil {
+		if err = cgroup2.WriteCtl(makeItFailPath, string(val)); err == nil {
 			return nil
 		}
 		if !errors.Is(err, unix.EFAULT) && !errors.Is(err, unix.ENOMEM) {
