@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -239,6 +240,7 @@ func waitSlab(base slabCounts, timeout time.Duration) (slabCounts, bool, error) 
 // roundEnv holds what the test checks after each round.
 type roundEnv struct {
 	kmsg    *kmsg.Reader
+	probe   *thread    // the NPROC probe's memory and results page (nprocProbe)
 	slab    slabCounts // nil if unavailable
 	slabErr error
 	checks  int
@@ -252,7 +254,60 @@ func newRoundEnv(t *testing.T) *roundEnv {
 	if env.slabErr != nil {
 		t.Logf("stress-note: %v: the slab invariant is not checked", env.slabErr)
 	}
+	env.probe = &thread{}
+	var err error
+	if env.probe.mem, err = newMem(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if env.probe.shared, err = sharedPage(); err != nil {
+		t.Fatal(err)
+	}
 	return env
+}
+
+// nprocProbe checks that nothing is left counted against RLIMIT_NPROC for
+// nobody, the user the privilege-drop scenarios create embryos as: a raw
+// child sets its RLIMIT_NPROC to 2, becomes nobody (which drops its
+// capabilities, so the limit holds) and creates an embryo, which counts
+// against the limit like a fork. With the probe itself the only task of
+// nobody, the count is 2 and the creation succeeds; a charge an embryo or
+// a process did not give back makes it EAGAIN. Only meaningful when no
+// other process of nobody runs: after a round, when every worker exited.
+func (env *roundEnv) nprocProbe() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	m := env.probe.mem
+	m.reset()
+	lim := m.put(raw(unix.Rlimit{Cur: 2, Max: 2}), 0)
+	b := newProg()
+	b.blockSignals(m)
+	l := b.step("prlimit-nproc-2", okOnly, unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NPROC, lim, 0)
+	u := b.step("setresuid-nobody", okOnly, unix.SYS_SETRESUID, nobody, nobody, nobody)
+	b.after(u, l)
+	e := b.open("open-as-nobody", okOnly)
+	b.after(e, u)
+	fr, err := env.probe.forkRun(b, 0, nil)
+	if err != nil {
+		return fmt.Errorf("the RLIMIT_NPROC probe: %w", err)
+	}
+	for i := 0; i < int(b.p.n); i++ {
+		r := fr.res[i]
+		if r.state != resDone || r.errno != 0 {
+			what := "did not run"
+			if r.state == resDone {
+				what = "failed with " + errnoName(unix.Errno(r.errno))
+			}
+			hint := ""
+			if i == e && unix.Errno(r.errno) == unix.EAGAIN {
+				hint = ": a task of nobody is still counted against RLIMIT_NPROC (an embryo whose charge was not given back?)"
+			}
+			return fmt.Errorf("the RLIMIT_NPROC probe's step %s %s%s\n%s", b.names[i], what, hint, b.dump(fr))
+		}
+	}
+	if !fr.exit.Exited(0) {
+		return fmt.Errorf("the RLIMIT_NPROC probe ended %v", fr.exit)
+	}
+	return nil
 }
 
 // check checks the global invariants after a round whose helpers have all
@@ -278,6 +333,10 @@ func (env *roundEnv) check(t *testing.T, when string, pidsCgs ...string) {
 		for k, v := range c {
 			env.peak[k] = max(env.peak[k], v)
 		}
+	}
+	env.checks++
+	if err := env.nprocProbe(); err != nil {
+		t.Errorf("%s: %v", when, err)
 	}
 	env.checks++
 	lines, err := env.kmsg.Read()
