@@ -8,20 +8,23 @@ package stress
 // tasks with make_it_fail set. So for each attribute and n = 1, 2, ...:
 //
 //  1. the helper's thread sets its make-it-fail, creates an embryo that
-//     inherits it, and configures it to run true-static;
+//     inherits it, configures it to run true-static, and forks a raw
+//     aligner child (no Go runtime: a Go thread whose futex or signal
+//     frame took the fault would crash), which inherits it too; then the
+//     thread clears its own;
 //  2. the attribute is armed to fail its n-th call (interval n,
-//     probability 100, times 1), and the thread aligns its count: it
-//     makes calls that reach the attribute until one fails, which leaves
-//     the attribute's count (shared by all filtered tasks) at a multiple
-//     of n and its times at 0; the thread then clears its make-it-fail;
+//     probability 100, times 1) and the aligner, released, makes calls
+//     that reach the attribute until one fails: that leaves the
+//     attribute's count (shared by all filtered tasks) at a multiple of n
+//     and its times at 0;
 //  3. times is set to 1 again: the n-th site of that attribute the embryo
 //     reaches fails, in the exec or in true-static's short life after it
 //     (the count cannot tell them apart, so the sweep runs until a whole
 //     spawn and exit consume no fault);
 //  4. pidfd_spawn_run: a failure before the exec's point of no return is
 //     a clean errno, and the embryo stays unstarted and then runs; past
-//     it, the started process exits 0 or dies of a signal, as after a
-//     failed execve. Nothing is left behind either way.
+//     it, the started process exits 0 or dies of SIGSEGV or SIGKILL, as
+//     after a failed execve. Nothing is left behind either way.
 
 import (
 	"errors"
@@ -30,6 +33,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -41,35 +45,28 @@ import (
 
 const makeItFailPath = "/proc/thread-self/make-it-fail"
 
-// execAligners make, on the calling thread, one call that reaches the
-// attribute's fault sites, and return its error: a failed call is the
-// aligning fault, taken.
-var execAligners = map[string]func() error{
-	// An open allocates a struct file (and its name) from slab caches.
-	"failslab": func() error {
-		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			unix.Close(fd)
-		}
-		return err
-	},
-	// The first write to a new pipe allocates the page it lands in (a
-	// pipe keeps its freed pages for reuse: hence a new one each time).
-	"fail_page_alloc": func() error {
-		var p [2]int
-		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-			return err
-		}
-		_, err := unix.Write(p[1], []byte{1})
-		unix.Close(p[0])
-		unix.Close(p[1])
-		return err
-	},
-	// uname copies its answer to user memory.
-	"fail_usercopy": func() error {
-		var u unix.Utsname
-		return unix.Uname(&u)
-	},
+// aligner adds to b the aligner's calls for attr, made up to n times
+// until one fails: calls that reach the attribute's fault sites.
+func aligner(b *progBuilder, m *mem, attr string, n int) {
+	switch attr {
+	case "failslab":
+		// getcwd takes its buffer from the names slab cache.
+		buf := m.alloc(unix.PathMax)
+		b.repeat(b.step("getcwd", okOnly, unix.SYS_GETCWD, addr(buf), unix.PathMax), n)
+	case "fail_page_alloc":
+		// Populating a fresh 64 MiB mapping allocates its 16384 pages
+		// in one call.
+		const size = 64 << 20
+		mm := b.step("mmap", okOnly, unix.SYS_MMAP, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uintptr(0), 0)
+		p := b.step("populate", okOnly, unix.SYS_MADVISE, 0, size, unix.MADV_POPULATE_WRITE)
+		b.from(p, 0, mm).after(p, mm)
+	case "fail_usercopy":
+		// uname copies its answer to user memory.
+		buf := m.alloc(int(unsafe.Sizeof(unix.Utsname{})))
+		b.repeat(b.step("uname", okOnly, unix.SYS_UNAME, addr(buf)), n)
+	default:
+		panic("stress: no aligner for " + attr)
+	}
 }
 
 // execFaultAttrs are the attributes the exec sweep goes through, in order.
@@ -83,6 +80,15 @@ func (f *faulter) sweepExec(attr string, maxN int) faultCallResult {
 	}
 	dir := filepath.Join(debugfsDir, attr)
 	set := func(file, val string) error { return cgroup2.WriteCtl(filepath.Join(dir, file), val) }
+	th := &thread{}
+	var err error
+	if th.mem, err = newMem(64 << 10); err == nil {
+		th.shared, err = sharedPage()
+	}
+	if err != nil {
+		fail(0, "%v", err)
+		return r
+	}
 	// Off between iterations and afterwards: probability 0 fails nothing.
 	restore := map[string]string{}
 	for _, file := range []string{"probability", "interval", "times"} {
@@ -107,7 +113,7 @@ func (f *faulter) sweepExec(attr string, maxN int) faultCallResult {
 			fail(n, "%v", err)
 			return r
 		}
-		outcome, injected, err := f.execOnce(attr, n, set)
+		outcome, injected, err := f.execOnce(th, attr, n, set)
 		if err != nil {
 			fail(n, "%v", err)
 			return r
@@ -147,7 +153,7 @@ func (f *faulter) sweepExec(attr string, maxN int) faultCallResult {
 // for one that a fault past the point of no return killed, an errno's
 // name for a run that failed before it and whose embryo then ran), and
 // whether the fault was consumed.
-func (f *faulter) execOnce(attr string, n int, set func(file, val string) error) (string, bool, error) {
+func (f *faulter) execOnce(th *thread, attr string, n int, set func(file, val string) error) (string, bool, error) {
 	if err := setMakeItFail(true); err != nil {
 		return "", false, err
 	}
@@ -163,24 +169,43 @@ func (f *faulter) execOnce(attr string, n int, set func(file, val string) error)
 		return "", false, fmt.Errorf("a filtered embryo (not armed): %w", err)
 	}
 	defer unix.Close(fd)
-	// Arm, and align the shared count on this thread.
-	for _, kv := range [][2]string{{"times", "0"}, {"interval", strconv.Itoa(max(n, 1))}, {"probability", "100"}, {"times", "1"}} {
-		if err := set(kv[0], kv[1]); err != nil {
-			setMakeItFail(false)
-			return "", false, fmt.Errorf("arming %s: %s=%s: %w", attr, kv[0], kv[1], err)
-		}
-	}
-	align := execAligners[attr]
-	aligned := false
-	for i := 0; i < 4*n+64 && !aligned; i++ {
-		aligned = align() != nil
-	}
-	if err := setMakeItFail(false); err != nil {
+	// The aligner waits for a byte on go, then makes its calls.
+	var goPipe [2]int
+	if err := unix.Pipe2(goPipe[:], unix.O_CLOEXEC); err != nil {
+		setMakeItFail(false)
 		return "", false, err
+	}
+	defer unix.Close(goPipe[0])
+	defer unix.Close(goPipe[1])
+	th.mem.reset()
+	b := newProg()
+	b.blockSignals(th.mem)
+	w := b.step("wait-go", okOnly, unix.SYS_READ, uintptr(goPipe[0]), addr(th.mem.alloc(1)), 1)
+	aligner(b, th.mem, attr, 4*n+64)
+	for i := w + 1; i < int(b.p.n); i++ {
+		b.after(i, w)
+	}
+	fr, err := th.forkRun(b, 0, func(int) error {
+		// Release the aligner whatever happens here.
+		defer unix.Write(goPipe[1], []byte{1})
+		if err := setMakeItFail(false); err != nil {
+			return err
+		}
+		for _, kv := range [][2]string{{"times", "0"}, {"interval", strconv.Itoa(n)}, {"probability", "100"}, {"times", "1"}} {
+			if err := set(kv[0], kv[1]); err != nil {
+				return fmt.Errorf("arming %s: %s=%s: %w", attr, kv[0], kv[1], err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		set("probability", "0")
+		setMakeItFail(false)
+		return "", false, fmt.Errorf("the aligner: %w\n%s", err, b.dump(fr))
 	}
 	if left, err := readAttr(attr, "times"); err != nil || left != 0 {
 		set("probability", "0")
-		return "", false, fmt.Errorf("aligning %s's count to %d: times is %d after the aligning calls (failed call seen: %v; %v)", attr, n, left, aligned, err)
+		return "", false, fmt.Errorf("aligning %s's count to a multiple of %d: times is %d after the aligner (%v)\n%s", attr, n, left, err, b.dump(fr))
 	}
 	if err := set("times", "1"); err != nil {
 		return "", false, err

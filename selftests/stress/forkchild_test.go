@@ -42,6 +42,9 @@ type cstep struct {
 	subst [6]int32
 	// dep[k] >= 0: the step runs only if that step ran and succeeded.
 	dep [2]int32
+	// repeat > 1: the call is made up to repeat times, until one fails
+	// (its result is the last call's).
+	repeat int32
 }
 
 type cprog struct {
@@ -95,6 +98,9 @@ func runSteps(p *cprog, res *[maxSteps]cresult) {
 		}
 		res[i].state = resInProgress
 		r, _, e := syscall.RawSyscall6(s.nr, a[0], a[1], a[2], a[3], a[4], a[5])
+		for k := int32(1); k < s.repeat && e == 0; k++ {
+			r, _, e = syscall.RawSyscall6(s.nr, a[0], a[1], a[2], a[3], a[4], a[5])
+		}
 		res[i].ret = r
 		res[i].errno = uintptr(e)
 		res[i].state = resDone
@@ -144,6 +150,12 @@ func (b *progBuilder) step(name string, allowed errset, nr uintptr, args ...uint
 	b.names[i] = name
 	b.allowed[i] = allowed
 	return i
+}
+
+// repeat makes step i's call up to n times, until one fails.
+func (b *progBuilder) repeat(i, n int) *progBuilder {
+	b.p.steps[i].repeat = int32(n)
+	return b
 }
 
 // from makes argument arg of step i the return value of step src.
