@@ -57,8 +57,25 @@ var patterns = []struct {
 	{"hung-task", regexp.MustCompile(`INFO: task .* blocked for more than \d+ seconds`)},
 	{"debug-objects", regexp.MustCompile(`ODEBUG: `)},
 	{"list-corruption", regexp.MustCompile(`list_(add|del) corruption`)},
+	// An allocation that failed and said so (warn_alloc): under fault
+	// injection the expected answer to an injected failure (see Scan).
+	{"alloc-failure", regexp.MustCompile(`: page allocation failure: order:|: vmalloc error: size |vmalloc_node_range for size \d+ failed`)},
 	{"stack-trace", regexp.MustCompile(`^\s*Call Trace:`)},
 }
+
+// The lines a guest test writes to the kernel log (KERN_WARNING, so that
+// they reach the console) around a stretch of fault injection: inside it,
+// an allocation failure report (warn_alloc's message and the stack trace
+// it dumps) is an injected failure answered as it should be, not a
+// finding.
+const (
+	FaultInjectionOn  = "emptypidfd: fault injection on"
+	FaultInjectionOff = "emptypidfd: fault injection off"
+)
+
+// allocTraceWithin is how many lines after warn_alloc's message its
+// "Call Trace:" comes (the CPU, taint and hardware lines are between).
+const allocTraceWithin = 8
 
 // Match reports whether line starts a kernel error report, and its kind.
 func Match(line string) (kind string, ok bool) {
@@ -70,16 +87,39 @@ func Match(line string) (kind string, ok bool) {
 	return "", false
 }
 
-// Scan returns every report start in r, in order.
+// Scan returns every report start in r, in order. The stack trace that
+// an allocation failure report dumps is part of that report, not one of
+// its own; an allocation failure between FaultInjectionOn and
+// FaultInjectionOff is no finding at all.
 func Scan(r io.Reader) ([]Finding, error) {
 	var found []Finding
+	injecting := false
+	lastAlloc := -allocTraceWithin - 1
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
-		if kind, ok := Match(line); ok {
-			found = append(found, Finding{Line: n, Kind: kind, Text: line})
+		switch {
+		case strings.Contains(line, FaultInjectionOn):
+			injecting = true
+			continue
+		case strings.Contains(line, FaultInjectionOff):
+			injecting = false
+			continue
 		}
+		kind, ok := Match(line)
+		switch {
+		case !ok:
+			continue
+		case kind == "alloc-failure":
+			lastAlloc = n
+			if injecting {
+				continue
+			}
+		case kind == "stack-trace" && n-lastAlloc <= allocTraceWithin:
+			continue
+		}
+		found = append(found, Finding{Line: n, Kind: kind, Text: line})
 	}
 	if err := sc.Err(); err != nil {
 		return found, fmt.Errorf("consolelog: reading: %w", err)

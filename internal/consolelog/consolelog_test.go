@@ -192,3 +192,41 @@ func TestScanRaces(t *testing.T) {
 		t.Errorf("Match(%q) = %q, %v; want kcsan", got[0].Header, kind, ok)
 	}
 }
+
+// An allocation failure's report is one finding (its stack trace is part
+// of it), and none while a test injects faults.
+func TestScanAllocFailures(t *testing.T) {
+	report := `stress.test: vmalloc error: size 16384, align 0x4000, vm_struct allocation failed, mode:0xdc0(GFP_KERNEL|__GFP_ZERO), nodemask=(null)
+CPU: 0 UID: 0 PID: 892 Comm: stress.test Tainted: G               X    7.3.4-emptypidfd #1 PREEMPTLAZY
+Tainted: [X]=AUX
+Call Trace:
+ <TASK>
+ dump_stack_lvl+0x85/0x92
+`
+	for _, tc := range []struct {
+		name string
+		log  string
+		want []string
+	}{
+		{"outside injection", report, []string{"alloc-failure"}},
+		{"inside injection", "[ 1.0] " + FaultInjectionOn + "\n" + report + "[ 2.0] " + FaultInjectionOff + "\n", nil},
+		{"after injection", "[ 1.0] " + FaultInjectionOn + "\n[ 2.0] " + FaultInjectionOff + "\n" + report, []string{"alloc-failure"}},
+		{"a page allocation failure", "kworker/0:1: page allocation failure: order:0, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)\nCall Trace:\n", []string{"alloc-failure"}},
+		{"a later stack trace is its own", report + "a\nb\nc\nd\ne\nf\nCall Trace:\n", []string{"alloc-failure", "stack-trace"}},
+		{"a WARNING inside injection still counts", FaultInjectionOn + "\nWARNING: CPU: 0 PID: 1 at kernel/fork.c:1 f+0x1/0x2\nCall Trace:\n", []string{"warning", "stack-trace"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Scan(strings.NewReader(tc.log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, f := range got {
+				kinds = append(kinds, f.Kind)
+			}
+			if !slices.Equal(kinds, tc.want) {
+				t.Errorf("kinds %v, want %v (%v)", kinds, tc.want, got)
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/emptypidfd/emptypidfd/internal/consolelog"
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
@@ -129,6 +130,10 @@ func TestFaultInjection(t *testing.T) {
 	requireFaultInjection(t)
 	set := configureFaultInjection(t)
 	t.Logf("fault injection: %s; each call up to fault site %d", strings.Join(set, " "), k.FaultMax)
+	// The console check takes the allocation failure reports between
+	// these lines for the injected failures they are.
+	markKmsg(t, consolelog.FaultInjectionOn)
+	t.Cleanup(func() { markKmsg(t, consolelog.FaultInjectionOff) })
 	env := newRoundEnv(t)
 	cg := embryo.PidsCgroup(t)
 	start := time.Now()
@@ -603,4 +608,13 @@ var faultCalls = []faultCall{
 			return runAndReap(s.fd)
 		},
 	},
+}
+
+// markKmsg writes line to the kernel log at KERN_WARNING, which reaches
+// the console.
+func markKmsg(t *testing.T, line string) {
+	t.Helper()
+	if err := cgroup2.WriteCtl("/dev/kmsg", "<4>"+line+"\n"); err != nil {
+		t.Fatalf("writing %q to /dev/kmsg: %v", line, err)
+	}
 }

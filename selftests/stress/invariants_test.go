@@ -157,10 +157,13 @@ var kmsgBad = regexp.MustCompile(`BUG:|WARNING:|KASAN|UBSAN|lockdep|possible cir
 
 // kmsgError says whether a kernel log line reports a kernel error: a
 // report internal/consolelog fails a VM run on (but a bare stack trace,
-// which is part of such a report and also of benign dumps), or a line of
-// DESIGN's list.
+// which is part of such a report and also of benign dumps, and an
+// allocation failure report), or a line of DESIGN's list.
 func kmsgError(line string) (string, bool) {
-	if kind, ok := consolelog.Match(line); ok && kind != "stack-trace" {
+	// An allocation failure report (warn_alloc) is the kernel answering
+	// a failed allocation as it should: injected by TestFaultInjection,
+	// or the guest out of memory, which other checks see.
+	if kind, ok := consolelog.Match(line); ok && kind != "stack-trace" && kind != "alloc-failure" {
 		return kind, true
 	}
 	if kmsgBad.MatchString(line) {

@@ -226,6 +226,9 @@ func TestStress(t *testing.T) {
 		}
 		env.check(t, fmt.Sprintf("round %d", rounds), pids...)
 		rounds++
+		// A line a round: the console of a long run is never silent
+		// long enough for the VM's watchdog.
+		t.Logf("stress: round %d done: %d ops, %d calls, %s left", rounds, ops, total.total(), max(time.Until(deadline), 0).Round(time.Second))
 		if t.Failed() {
 			break
 		}
