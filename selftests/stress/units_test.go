@@ -203,6 +203,28 @@ func TestRunSteps(t *testing.T) {
 	}
 }
 
+// A repeated step makes its call until one fails, at most n times.
+func TestRunStepsRepeat(t *testing.T) {
+	b := newProg()
+	// F_DUPFD with a minimum: each call returns the next free fd from
+	// 200 up, so the last fd says how many calls were made.
+	d := b.step("dup-x3", okOnly, unix.SYS_FCNTL, 0, unix.F_DUPFD_CLOEXEC, 200)
+	b.repeat(d, 3)
+	bad := b.step("close-bad", errs(unix.EBADF), unix.SYS_CLOSE, ^uintptr(0))
+	b.repeat(bad, 5)
+	var res [maxSteps]cresult
+	runSteps(&b.p, &res)
+	for fd := 200; fd <= int(res[d].ret); fd++ {
+		unix.Close(fd)
+	}
+	if res[d].errno != 0 || res[d].ret != 202 {
+		t.Errorf("3 dups from 200: last returned %d (%s), want 202", res[d].ret, errnoName(unix.Errno(res[d].errno)))
+	}
+	if unix.Errno(res[bad].errno) != unix.EBADF || res[bad].state != resDone {
+		t.Errorf("a failing repeated step: %+v, want EBADF after its first call", res[bad])
+	}
+}
+
 // mem's guard page faults for the kernel too.
 func TestMemGuard(t *testing.T) {
 	m, err := newMem(4096)
