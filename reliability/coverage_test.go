@@ -49,6 +49,15 @@ func TestCoverage(t *testing.T) {
 	if err := os.Rename(filepath.Join(obj, "e.gcda"), filepath.Join(guestDir, "e.gcda")); err != nil {
 		t.Fatal(err)
 	}
+	// Another object of the same name, whose counters must not be taken
+	// for kernel/e.o's (gcov would refuse them).
+	other := filepath.Join(gcda, kbuild, "arch", "x86", "kernel")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "e.gcda"), []byte("not kernel/e's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// The series adds check() (lines 1-8) to kernel/e.c, and a line to
 	// kernel/none.c, which has no counters.
 	var diff strings.Builder

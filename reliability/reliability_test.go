@@ -8,6 +8,7 @@ import (
 )
 
 const console = `Linux version 7.3.4-emptypidfd (root@vm) #1 SMP
+kcsan: enabled early
 Command line: console=ttyS0 STRESS_DURATION=30m STRESS_SEED=clock pci=noacpi
 === RUN   TestStress
     stress_test.go:241: stress-figures: test=TestStress seed=9 duration_s=1800.2 rounds=90 ops=50000 calls=120000 invariant_checks=40000 failed=false
@@ -38,10 +39,13 @@ func TestFromConsoleAndRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Name, r.Flavour = "2026-12-05-race", "race"
+	if f := r.BootedFlavour(); f != "race" {
+		t.Errorf("BootedFlavour() = %q, want race (the log has kcsan's boot line)", f)
+	}
 	if r.Kernel != "7.3.4-emptypidfd" || r.Tests != (Tally{Pass: 1, Skip: 1}) || len(r.Stress) != 2 || len(r.Findings) != 0 {
 		t.Errorf("run: kernel %q, tests %+v, %d stress lines, findings %v", r.Kernel, r.Tests, len(r.Stress), r.Findings)
 	}
-	if len(r.Races) != 2 || r.Races[0].Series != "pidfd_embryo_start" || r.Races[1].Series != "" {
+	if len(r.Races) != 2 || r.Races[0].Series != "pidfd_embryo_wait" || r.Races[1].Series != "" {
 		t.Errorf("races: %+v", r.Races)
 	}
 	r.Coverage = []FileCoverage{{
@@ -49,6 +53,7 @@ func TestFromConsoleAndRender(t *testing.T) {
 		Unreached: []Unreached{
 			{N: 7, Func: "pidfd_embryo_open", Text: "return -ENOMEM;", Error: true},
 			{N: 9, Func: "pidfd_embryo_open", Text: "kfree(x);"},
+			{N: 11, Func: "pidfd_embryo_open", Text: "return a | b ? -EINVAL : `x`;", Error: true},
 		},
 	}, {Path: "fs/exec.c", Added: 3}}
 	reasons := Reasons{ReasonKey("kernel/pidfd_embryo.c", "pidfd_embryo_open", "return -ENOMEM;"): "allocation failure"}
@@ -58,22 +63,23 @@ func TestFromConsoleAndRender(t *testing.T) {
 		"| TestStress | seed=9 duration_s=1800.2 rounds=90",
 		"| TestSoak | did not run |",
 		"| EXEC | 4 | 3 | 1 | EFAULT 2 |",
-		"- **the series'** (pidfd_embryo_start): BUG: KCSAN: data-race in pidfd_embryo_wait / pidfd_embryo_start",
+		"- **the series'** (pidfd_embryo_wait): BUG: KCSAN: data-race in pidfd_embryo_wait / pidfd_embryo_start",
 		"- the base kernel's: BUG: KCSAN: data-race in tick_sched_do_timer",
 		"| kernel/pidfd_embryo.c | 10 | 8 | 6/8 (75.0%) | 3/4 (75.0%) | 1/2 |",
 		"| fs/exec.c | 3 | no counters | | | |",
 		"| kernel/pidfd_embryo.c:7 | pidfd_embryo_open | `return -ENOMEM;` | allocation failure |",
 		"    9  pidfd_embryo_open                kfree(x);",
+		"| kernel/pidfd_embryo.c:11 | pidfd_embryo_open | ``return a \\| b ? -EINVAL : `x`;`` | **no reason recorded** |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("rendered markdown lacks %q:\n%s", want, md)
 		}
 	}
-	if u := r.Unexplained(reasons); len(u) != 0 {
-		t.Errorf("Unexplained = %q, want none", u)
+	if u := r.Unexplained(reasons); len(u) != 1 || !strings.Contains(u[0], ":11 ") {
+		t.Errorf("Unexplained = %q, want line 11 alone", u)
 	}
-	if u := r.Unexplained(Reasons{}); len(u) != 1 || !strings.Contains(u[0], "kernel/pidfd_embryo.c:7") {
-		t.Errorf("Unexplained with no reasons = %q, want line 7", u)
+	if u := r.Unexplained(Reasons{}); len(u) != 2 || !strings.Contains(u[0], "kernel/pidfd_embryo.c:7") {
+		t.Errorf("Unexplained with no reasons = %q, want lines 7 and 11", u)
 	}
 	if md := Render([]*Run{r}, Reasons{}); !strings.Contains(md, "**no reason recorded**") {
 		t.Error("an unexplained error return is not marked")

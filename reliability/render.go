@@ -83,18 +83,22 @@ func Render(runs []*Run, reasons Reasons) string {
 				continue
 			}
 			var kv []string
-			for _, k := range f.Keys[1:] {
-				kv = append(kv, k+"="+f.Get(k))
+			for _, k := range f.Keys {
+				if k != "test" {
+					kv = append(kv, k+"="+f.Get(k))
+				}
 			}
 			p("| %s | %s |\n", test, strings.Join(kv, " "))
 		}
 		if faults := stresslog.Of(r.Stress, "faults", "TestFaultInjection"); len(faults) > 0 {
 			p("\nFault injection per call (fail-nth over each fault site the call passes):\n\n")
-			p("| call | sites | injected | absorbed | errnos of the failed calls |\n|---|---:|---:|---:|---|\n")
+			p("| call | sites | injected | absorbed | results of the iterations (errnos; for the exec, started and killed processes) |\n|---|---:|---:|---:|---|\n")
 			for _, f := range faults {
 				var errnos []string
 				for _, k := range f.Keys {
-					if strings.HasPrefix(k, "E") {
+					switch k {
+					case "test", "call", "sites", "injected", "tolerated", "iterations", "converged":
+					default:
 						errnos = append(errnos, k+" "+f.Get(k))
 					}
 				}
@@ -115,12 +119,7 @@ func Render(runs []*Run, reasons Reasons) string {
 			}
 		}
 	}
-	var cov *Run
-	for _, r := range runs {
-		if len(r.Coverage) > 0 {
-			cov = r
-		}
-	}
+	cov := CoverageRun(runs)
 	if cov == nil {
 		p("\n## Coverage\n\nNo run with coverage counters yet (a debug-flavour run, then `make reliability`).\n")
 		return b.String()
@@ -165,7 +164,7 @@ func renderCoverage(b *strings.Builder, r *Run, reasons Reasons) {
 			if why == "" {
 				why = "**no reason recorded**"
 			}
-			p("| %s:%d | %s | `%s` | %s |\n", f.Path, u.N, u.Func, u.Text, why)
+			p("| %s:%d | %s | %s | %s |\n", f.Path, u.N, u.Func, codeCell(u.Text), cell(why))
 		}
 	}
 	if none {
@@ -184,6 +183,35 @@ func renderCoverage(b *strings.Builder, r *Run, reasons Reasons) {
 		}
 		p("<details><summary>%s: %d lines</summary>\n\n```\n%s\n```\n\n</details>\n\n", f.Path, len(lines), strings.Join(lines, "\n"))
 	}
+}
+
+// cell makes text safe in a table cell: a '|' would end it.
+func cell(text string) string { return strings.ReplaceAll(text, "|", "\\|") }
+
+// codeCell is text as code in a table cell, with a code span whose
+// backticks outnumber any run of them in text.
+func codeCell(text string) string {
+	fence := "`"
+	for strings.Contains(text, fence) {
+		fence += "`"
+	}
+	pad := ""
+	if strings.HasPrefix(text, "`") || strings.HasSuffix(text, "`") {
+		pad = " "
+	}
+	return fence + pad + cell(text) + pad + fence
+}
+
+// CoverageRun returns the newest of runs (oldest first) with coverage,
+// the one Render reports and the reasons are checked against; nil if none.
+func CoverageRun(runs []*Run) *Run {
+	var cov *Run
+	for _, r := range runs {
+		if len(r.Coverage) > 0 {
+			cov = r
+		}
+	}
+	return cov
 }
 
 // Unexplained returns the unreached error returns of r that reasons does

@@ -8,9 +8,7 @@ package reliability
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -26,16 +24,19 @@ import (
 
 // A Run is one VM run's figures.
 type Run struct {
-	Name     string // the file's stem under reliability/runs/
-	Flavour  string // the kernel flavour: debug, race, plain
-	Kernel   string // the "Linux version" line's release
-	CmdLine  string // the kernel command line
-	Tests    Tally  // guest test results ("--- PASS" lines and friends)
-	Stress   []stresslog.Record
-	Findings []consolelog.Finding // kernel error reports, KCSAN's apart
-	Races    []Race
-	Kmemleak string // guestrun's kmemleak line
-	Coverage []FileCoverage
+	Name    string // the file's stem under reliability/runs/
+	Flavour string // the kernel flavour: debug, race, plain
+	Kernel  string // the "Linux version" line's release
+	CmdLine string // the kernel command line
+	// Sanitizers says which of KASAN and KCSAN the kernel's boot log
+	// shows (BootedFlavour).
+	Sanitizers []string
+	Tests      Tally // guest test results ("--- PASS" lines and friends)
+	Stress     []stresslog.Record
+	Findings   []consolelog.Finding // kernel error reports, KCSAN's apart
+	Races      []Race
+	Kmemleak   string // guestrun's kmemleak line
+	Coverage   []FileCoverage
 }
 
 // Tally counts guest test results, subtests included.
@@ -108,6 +109,11 @@ func FromConsole(path string, scope func(string) bool) (*Run, error) {
 		if m := leakRe.FindString(line); m != "" {
 			r.Kmemleak = m
 		}
+		for _, san := range []struct{ name, line string }{{"KASAN", "KernelAddressSanitizer initialized"}, {"KCSAN", "kcsan: enabled"}} {
+			if strings.Contains(line, san.line) && !slices.Contains(r.Sanitizers, san.name) {
+				r.Sanitizers = append(r.Sanitizers, san.name)
+			}
+		}
 	}
 	if r.Stress, err = stresslog.Parse(strings.NewReader(string(b))); err != nil {
 		return nil, err
@@ -124,7 +130,10 @@ func FromConsole(path string, scope func(string) bool) (*Run, error) {
 	for _, rr := range races {
 		in := func(fn string) bool { return scope == nil || scope(fn) }
 		fn, _ := rr.Touches(in, 3)
-		if scope == nil && fn == "" {
+		switch {
+		case !rr.Complete():
+			fn = "(a report not read whole: judged the series')"
+		case scope == nil && fn == "":
 			fn = "(no series diff to judge by)"
 		}
 		r.Races = append(r.Races, Race{Header: rr.Header, Series: fn})
@@ -132,11 +141,30 @@ func FromConsole(path string, scope func(string) bool) (*Run, error) {
 	return r, nil
 }
 
+// BootedFlavour is the kernel flavour the boot log shows: "debug" (KASAN),
+// "race" (KCSAN) or "plain" (neither); "" for a log without a boot.
+func (r *Run) BootedFlavour() string {
+	switch {
+	case r.Kernel == "":
+		return ""
+	case slices.Contains(r.Sanitizers, "KCSAN"):
+		return "race"
+	case slices.Contains(r.Sanitizers, "KASAN"):
+		return "debug"
+	}
+	return "plain"
+}
+
 // Coverage measures the coverage of the series' added lines: d is the
 // series' diff, kbuild the kernel build (its .gcno notes files), gcda the
-// directory the guest copied /sys/kernel/debug/gcov to. It runs gcov.
+// directory the guest copied /sys/kernel/debug/gcov to, where each
+// object's counters are under the build directory's absolute path. It
+// runs gcov.
 func Coverage(d *coverage.Diff, kbuild, gcda string) ([]FileCoverage, error) {
-	counters, err := findGcda(gcda)
+	if _, err := os.Stat(gcda); err != nil {
+		return nil, fmt.Errorf("reliability: no gcov counters: %w (was the run's kernel built with CONFIG_GCOV_KERNEL, the debug flavour?)", err)
+	}
+	abs, err := filepath.Abs(kbuild)
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +172,14 @@ func Coverage(d *coverage.Diff, kbuild, gcda string) ([]FileCoverage, error) {
 	for _, path := range slices.Sorted(maps.Keys(d.Added)) {
 		fc := FileCoverage{Path: path, Added: len(d.Added[path])}
 		obj := strings.TrimSuffix(path, ".c")
-		notes := filepath.Join(kbuild, obj+".gcno")
-		data, ok := counters[obj]
-		if _, err := os.Stat(notes); err != nil || !ok {
+		notes := filepath.Join(abs, obj+".gcno")
+		// The object's own counters, by its full path: another object
+		// of the same name (arch/x86/kernel/signal.o beside
+		// kernel/signal.o) has its own.
+		data := filepath.Join(gcda, abs, obj+".gcda")
+		_, nerr := os.Stat(notes)
+		_, derr := os.Stat(data)
+		if nerr != nil || derr != nil {
 			out = append(out, fc)
 			continue
 		}
@@ -170,37 +203,6 @@ func Coverage(d *coverage.Diff, kbuild, gcda string) ([]FileCoverage, error) {
 		out = append(out, fc)
 	}
 	return out, nil
-}
-
-// findGcda maps each object (its path in the build without ".gcda":
-// "kernel/pidfd_embryo") to its counters file under dir, which holds them
-// under the build directory's absolute path as the guest saw it.
-func findGcda(dir string) (map[string]string, error) {
-	found := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || filepath.Ext(p) != ".gcda" {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		found[strings.TrimSuffix(filepath.ToSlash(rel), ".gcda")] = p
-		return nil
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("reliability: no gcov counters in %s: was the run's kernel built with CONFIG_GCOV_KERNEL (the debug flavour)?", dir)
-	}
-	// The keys start with the build directory's absolute path: key by
-	// every suffix, so that "kernel/pidfd_embryo" finds its file.
-	bySuffix := map[string]string{}
-	for k, p := range found {
-		parts := strings.Split(k, "/")
-		for i := range parts {
-			bySuffix[strings.Join(parts[i:], "/")] = p
-		}
-	}
-	return bySuffix, err
 }
 
 // runGcov runs gcov on one object's notes and counters, in a directory of

@@ -76,27 +76,50 @@ else
 	check_config
 fi
 
+# The series: the commits on top of the base tag. A tree without any
+# (make upstream-stock's, a worktree that shares the tag) has none.
+series=0
+if git -C "$KSRC" rev-parse -q --verify "$KERNEL_BASE_TAG^{commit}" >/dev/null; then
+	series=$(git -C "$KSRC" rev-list --count "$KERNEL_BASE_TAG..HEAD")
+fi
+
 # Coverage (debug.config sets CONFIG_GCOV_KERNEL): gcov instruments only the
 # C files the series changes, named by their object's stem (Kbuild's
 # GCOV_PROFILE_<stem>.o, given on the command line so that the series itself
-# carries no coverage switches). A stem shared with an unrelated object
-# (fs/sysfs/file.o) profiles that one too, which costs a little speed and
-# nothing else. make coverage reads what the guest collected.
+# carries no coverage switches). A stem shared with another object
+# (fs/sysfs/file.o, arch/x86/kernel/signal.o) profiles that one too: a
+# little speed, and counters of its own, which make reliability tells apart
+# by path. The per-file variable also beats a directory's GCOV_PROFILE := n,
+# so a stem that names a file of a directory that must not be profiled
+# (boot code, the vDSO, purgatory, the EFI stub) is refused.
 gcov=()
-# A tree without the base tag (make upstream-stock's) has no series to profile.
-if grep -qx 'CONFIG_GCOV_KERNEL=y' "$out/.config" &&
-	git -C "$KSRC" rev-parse -q --verify "$KERNEL_BASE_TAG^{commit}" >/dev/null; then
-	mapfile -t gcov < <(git -C "$KSRC" diff --name-only "$KERNEL_BASE_TAG..HEAD" -- '*.c' ':!tools' |
-		sed 's|.*/||; s|\.c$||; s|.*|GCOV_PROFILE_&.o=y|' | sort -u)
-	log "gcov: profiling ${#gcov[@]} objects the series changes"
+if grep -qx 'CONFIG_GCOV_KERNEL=y' "$out/.config" && [ "$series" -gt 0 ]; then
+	mapfile -t stems < <(git -C "$KSRC" diff --name-only "$KERNEL_BASE_TAG..HEAD" -- '*.c' ':!tools' |
+		sed 's|.*/||; s|\.c$||' | sort -u)
+	# Directories that must not be profiled, each with the option that
+	# builds it (none: always built).
+	noprofile=(arch/x86/boot: arch/x86/entry/vdso: arch/x86/realmode:
+		arch/x86/purgatory:CONFIG_KEXEC_FILE drivers/firmware/efi/libstub:CONFIG_EFI_STUB)
+	for stem in "${stems[@]}"; do
+		for d in "${noprofile[@]}"; do
+			dir=${d%%:*} opt=${d#*:}
+			[ -z "$opt" ] || grep -qx "$opt=y" "$out/.config" || continue
+			clash=$(cd "$KSRC" && find "$dir" -name "$stem.c" 2>/dev/null | head -1)
+			[ -z "$clash" ] || die "gcov: the series' $stem.c shares its object name with $clash, which must not be profiled: name that file's object in scripts/kernel-build.sh instead"
+		done
+		gcov+=("GCOV_PROFILE_$stem.o=y")
+	done
+	log "gcov: profiling the objects named like the series' ${#gcov[@]} C files"
 fi
 
 # The series' changes to C files, whole functions as context, beside the
 # kernel they went into: the VM run judges a KCSAN report by whether its
 # stacks pass through a function the series changed, and make reliability
-# measures coverage of the lines it adds.
-if git -C "$KSRC" rev-parse -q --verify "$KERNEL_BASE_TAG^{commit}" >/dev/null; then
-	git -C "$KSRC" diff -W "$KERNEL_BASE_TAG..HEAD" -- '*.c' ':!tools' >"$out/series.diff"
+# measures coverage of the lines it adds. The options pin the format
+# against the user's git configuration.
+if [ "$series" -gt 0 ]; then
+	git -C "$KSRC" -c diff.suppressBlankEmpty=false -c diff.noprefix=false diff --no-color --no-ext-diff \
+		--src-prefix=a/ --dst-prefix=b/ -W "$KERNEL_BASE_TAG..HEAD" -- '*.c' ':!tools' >"$out/series.diff"
 else
 	rm -f "$out/series.diff"
 fi

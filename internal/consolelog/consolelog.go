@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -57,21 +58,36 @@ var patterns = []struct {
 	{"hung-task", regexp.MustCompile(`INFO: task .* blocked for more than \d+ seconds`)},
 	{"debug-objects", regexp.MustCompile(`ODEBUG: `)},
 	{"list-corruption", regexp.MustCompile(`list_(add|del) corruption`)},
-	// An allocation that failed and said so (warn_alloc): under fault
-	// injection the expected answer to an injected failure (see Scan).
-	{"alloc-failure", regexp.MustCompile(`: page allocation failure: order:|: vmalloc error: size |vmalloc_node_range for size \d+ failed`)},
+	// An allocation that failed and said so (warn_alloc). A vmalloc
+	// that fault injection failed says so this way (see Scan); a page
+	// allocation that fail_page_alloc failed says nothing (it fails
+	// before the slow path's warning), so a page allocation failure is
+	// always the real thing.
+	{"alloc-failure", regexp.MustCompile(`: vmalloc error: size |vmalloc_node_range for size \d+ failed`)},
+	{"page-alloc-failure", regexp.MustCompile(`: page allocation failure: order:`)},
 	{"stack-trace", regexp.MustCompile(`^\s*Call Trace:`)},
 }
 
 // The lines a guest test writes to the kernel log (KERN_WARNING, so that
 // they reach the console) around a stretch of fault injection: inside it,
-// an allocation failure report (warn_alloc's message and the stack trace
-// it dumps) is an injected failure answered as it should be, not a
-// finding.
+// a vmalloc failure report (warn_alloc's message and the stack trace it
+// dumps) of one of InjectedComms is an injected failure answered as it
+// should be, not a finding. The stretch also ends where its test binary
+// does (the guest runner's end mark), should the test die before saying
+// so.
 const (
 	FaultInjectionOn  = "emptypidfd: fault injection on"
 	FaultInjectionOff = "emptypidfd: fault injection off"
 )
+
+// InjectedComms are the tasks fault injection fails: the stress test's
+// helper, and the embryo it starts (before its exec it has the helper's
+// name, after it true-static's).
+var InjectedComms = []string{"stress.test", "true-static"}
+
+// packageEnd starts the guest runner's mark of a test binary's end
+// (internal/vmrun/progress).
+const packageEnd = "vmrun: end "
 
 // allocTraceWithin is how many lines after warn_alloc's message its
 // "Call Trace:" comes (the CPU, taint and hardware lines are between).
@@ -85,6 +101,13 @@ func Match(line string) (kind string, ok bool) {
 		}
 	}
 	return "", false
+}
+
+// injectedComm says whether a warn_alloc line ("comm: vmalloc error: ...")
+// is of one of InjectedComms.
+func injectedComm(line string) bool {
+	comm, _, _ := strings.Cut(stampRe.ReplaceAllString(line, ""), ": ")
+	return slices.Contains(InjectedComms, strings.TrimSpace(comm))
 }
 
 // Scan returns every report start in r, in order. The stack trace that
@@ -103,7 +126,7 @@ func Scan(r io.Reader) ([]Finding, error) {
 		case strings.Contains(line, FaultInjectionOn):
 			injecting = true
 			continue
-		case strings.Contains(line, FaultInjectionOff):
+		case strings.Contains(line, FaultInjectionOff), strings.HasPrefix(line, packageEnd):
 			injecting = false
 			continue
 		}
@@ -111,9 +134,9 @@ func Scan(r io.Reader) ([]Finding, error) {
 		switch {
 		case !ok:
 			continue
-		case kind == "alloc-failure":
+		case kind == "alloc-failure" || kind == "page-alloc-failure":
 			lastAlloc = n
-			if injecting {
+			if kind == "alloc-failure" && injecting && injectedComm(line) {
 				continue
 			}
 		case kind == "stack-trace" && n-lastAlloc <= allocTraceWithin:
@@ -159,7 +182,7 @@ var (
 	ruleRe = regexp.MustCompile(`^\s*={20,}\s*$`)
 	// The kernel's timestamp, "[   12.345678] ", and a caller id after
 	// it ("[  T210] ") where CONFIG_PRINTK_CALLER is set.
-	stampRe = regexp.MustCompile(`^\[\s*\d+\.\d+\]\s?(\[\s*[TC]\d+\]\s?)?`)
+	stampRe = regexp.MustCompile(`^(\[\s*\d+\.\d+\]\s?)?(\[\s*[TC]\d+\]\s?)?`)
 )
 
 // ScanRaces returns every KCSAN report in r.
@@ -198,10 +221,16 @@ func ScanRaces(r io.Reader) ([]RaceReport, error) {
 	return found, nil
 }
 
-// Touches reports the first function that in holds among the top depth
-// frames of each access's stack (the accessing function and its nearest
-// callers), if any.
+// Touches reports the first function that in holds among the functions
+// the header names ("data-race in f / g") and the top depth frames of
+// each access's stack (the accessing function and its nearest callers),
+// if any.
 func (r RaceReport) Touches(in func(string) bool, depth int) (string, bool) {
+	for _, f := range r.HeaderFuncs() {
+		if in(f) {
+			return f, true
+		}
+	}
 	for _, st := range r.Stacks {
 		for _, f := range st[:min(depth, len(st))] {
 			if in(f) {
@@ -210,4 +239,39 @@ func (r RaceReport) Touches(in func(string) bool, depth int) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// raceFuncsRe takes the functions out of a KCSAN header: "data-race in f
+// / g", "data-race in f", "assert: race in f / g".
+var raceFuncsRe = regexp.MustCompile(` in ([A-Za-z_][A-Za-z0-9_.]*)(?: / ([A-Za-z_][A-Za-z0-9_.]*))?`)
+
+// HeaderFuncs returns the functions the header names, suffixes cut.
+func (r RaceReport) HeaderFuncs() []string {
+	m := raceFuncsRe.FindStringSubmatch(r.Header)
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, f := range m[1:] {
+		if f != "" {
+			name, _, _ := strings.Cut(f, ".")
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Complete says whether the report was read whole: its header names a
+// function and every access has a stack. One that was not (a console
+// line cut into, a format this parser does not know) cannot be judged.
+func (r RaceReport) Complete() bool {
+	if len(r.HeaderFuncs()) == 0 || len(r.Stacks) == 0 {
+		return false
+	}
+	for _, st := range r.Stacks {
+		if len(st) == 0 {
+			return false
+		}
+	}
+	return true
 }

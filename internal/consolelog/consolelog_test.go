@@ -175,7 +175,9 @@ func TestScanRaces(t *testing.T) {
 		depth int
 		want  string
 	}{
-		{func(f string) bool { return strings.HasPrefix(f, "pidfd_") }, 3, "pidfd_config_locked"},
+		// The header's functions first.
+		{func(f string) bool { return strings.HasPrefix(f, "pidfd_") }, 3, "pidfd_embryo_state"},
+		{func(f string) bool { return f == "pidfd_config_locked" }, 3, "pidfd_config_locked"},
 		{func(f string) bool { return f == "__do_sys_pidfd_config" }, 2, "__do_sys_pidfd_config"},
 		{func(f string) bool { return f == "do_syscall_64" }, 2, ""}, // too deep
 		{func(f string) bool { return f == "pidfd_embryo_state" }, 1, "pidfd_embryo_state"},
@@ -196,7 +198,7 @@ func TestScanRaces(t *testing.T) {
 // An allocation failure's report is one finding (its stack trace is part
 // of it), and none while a test injects faults.
 func TestScanAllocFailures(t *testing.T) {
-	report := `stress.test: vmalloc error: size 16384, align 0x4000, vm_struct allocation failed, mode:0xdc0(GFP_KERNEL|__GFP_ZERO), nodemask=(null)
+	report := `[  12.5] stress.test: vmalloc error: size 16384, align 0x4000, vm_struct allocation failed, mode:0xdc0(GFP_KERNEL|__GFP_ZERO), nodemask=(null)
 CPU: 0 UID: 0 PID: 892 Comm: stress.test Tainted: G               X    7.3.4-emptypidfd #1 PREEMPTLAZY
 Tainted: [X]=AUX
 Call Trace:
@@ -211,7 +213,13 @@ Call Trace:
 		{"outside injection", report, []string{"alloc-failure"}},
 		{"inside injection", "[ 1.0] " + FaultInjectionOn + "\n" + report + "[ 2.0] " + FaultInjectionOff + "\n", nil},
 		{"after injection", "[ 1.0] " + FaultInjectionOn + "\n[ 2.0] " + FaultInjectionOff + "\n" + report, []string{"alloc-failure"}},
-		{"a page allocation failure", "kworker/0:1: page allocation failure: order:0, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)\nCall Trace:\n", []string{"alloc-failure"}},
+		{"a page allocation failure", "kworker/0:1: page allocation failure: order:0, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)\nCall Trace:\n", []string{"page-alloc-failure"}},
+		// fail_page_alloc fails before the slow path's warning: a page
+		// allocation failure is never an injected one.
+		{"a page allocation failure inside injection", FaultInjectionOn + "\nstress.test: page allocation failure: order:0, mode:0x40cc0\nCall Trace:\n", []string{"page-alloc-failure"}},
+		{"another task's vmalloc failure inside injection", FaultInjectionOn + "\nkworker/1:2: vmalloc error: size 16384, align 0x4000\nCall Trace:\n", []string{"alloc-failure"}},
+		{"the injected embryo after its exec", FaultInjectionOn + "\ntrue-static: vmalloc error: size 16384, align 0x4000\nCall Trace:\n", nil},
+		{"the window ends with its test binary", FaultInjectionOn + "\nvmrun: end github.com/emptypidfd/emptypidfd/selftests/stress fail (10s)\n" + report, []string{"alloc-failure"}},
 		{"a later stack trace is its own", report + "a\nb\nc\nd\ne\nf\nCall Trace:\n", []string{"alloc-failure", "stack-trace"}},
 		{"a WARNING inside injection still counts", FaultInjectionOn + "\nWARNING: CPU: 0 PID: 1 at kernel/fork.c:1 f+0x1/0x2\nCall Trace:\n", []string{"warning", "stack-trace"}},
 	} {
@@ -226,6 +234,35 @@ Call Trace:
 			}
 			if !slices.Equal(kinds, tc.want) {
 				t.Errorf("kinds %v, want %v (%v)", kinds, tc.want, got)
+			}
+		})
+	}
+}
+
+// A report is judged only when read whole; a caller id without a
+// timestamp does not hide its frames.
+func TestRaceReportComplete(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		log      string
+		complete bool
+		funcs    []string
+	}{
+		{"whole", "BUG: KCSAN: data-race in a / b\nread to 0x1 of 4 bytes by task 1 on cpu 0:\n a+0x1/0x2\nwrite to 0x1 of 4 bytes by task 2 on cpu 1:\n b+0x1/0x2\n=====================\n", true, []string{"a", "b"}},
+		{"caller ids, no timestamps", "[  T12] BUG: KCSAN: data-race in a / b\n[  T12] read to 0x1 of 4 bytes by task 1 on cpu 0:\n[  T12]  a+0x1/0x2\n[  T12] =====================\n", true, []string{"a", "b"}},
+		{"an access without its stack", "BUG: KCSAN: data-race in a / b\nread to 0x1 of 4 bytes by task 1 on cpu 0:\n a+0x1/0x2\nwrite to 0x1 of 4 bytes by task 2 on cpu 1:\n=== RUN TestX b+0x1/0x2\n=====================\n", false, []string{"a", "b"}},
+		{"no stack at all", "BUG: KCSAN: data-race in a.isra.0\n=====================\n", false, []string{"a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ScanRaces(strings.NewReader(tc.log))
+			if err != nil || len(got) != 1 {
+				t.Fatalf("ScanRaces: %v, %v", got, err)
+			}
+			if c := got[0].Complete(); c != tc.complete {
+				t.Errorf("Complete() = %v, want %v (%+v)", c, tc.complete, got[0])
+			}
+			if f := got[0].HeaderFuncs(); !slices.Equal(f, tc.funcs) {
+				t.Errorf("HeaderFuncs() = %v, want %v", f, tc.funcs)
 			}
 		})
 	}

@@ -333,6 +333,8 @@ func judgeRaces(logPath string, findings []consolelog.Finding, scope func(string
 	outside := 0
 	for _, r := range races {
 		switch fn, ok := r.Touches(func(fn string) bool { return scope == nil || scope(fn) }, RaceDepth); {
+		case !r.Complete():
+			failures = append(failures, fmt.Sprintf("KCSAN report that could not be read whole (no function in its header, or an access without a stack), line %d of %s: %s: judged the series' until read", r.Line, logPath, r.Header))
 		case scope == nil:
 			failures = append(failures, fmt.Sprintf("KCSAN report (no series diff to judge it by), line %d of %s: %s", r.Line, logPath, r.Header))
 		case ok:

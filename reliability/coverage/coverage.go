@@ -42,56 +42,81 @@ var (
 )
 
 // ParseDiff reads `git diff` output (-U0, or -W for Funcs) and returns the
-// lines and functions the series adds to.
+// lines and functions the series adds to. A function counts as changed
+// when a line of it (its definition included) is added or removed.
 func ParseDiff(r io.Reader) (*Diff, error) {
 	d := &Diff{Added: Added{}, Funcs: map[string]bool{}}
 	var file, cand, fn string
-	next := 0 // the new file's number of the next '+' or ' ' line
+	inHeader := false // between "diff --git" and the first hunk
+	changed := false  // the function being read has an added or removed line
+	next := 0         // the new file's number of the next '+' or ' ' line
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "diff --git "):
-			file, cand, fn = "", "", ""
-		case strings.HasPrefix(line, "+++ "):
+		if strings.HasPrefix(line, "diff --git ") {
+			file, cand, fn, inHeader, changed = "", "", "", true, false
+			continue
+		}
+		if inHeader && strings.HasPrefix(line, "+++ ") {
 			file = strings.TrimPrefix(strings.TrimPrefix(line, "+++ "), "b/")
 			if file == "/dev/null" {
 				file = ""
 			}
-		case strings.HasPrefix(line, "--- "), strings.HasPrefix(line, "-"):
-		case strings.HasPrefix(line, "@@ "):
+			continue
+		}
+		if strings.HasPrefix(line, "@@ ") {
 			n, err := hunkStart(line)
 			if err != nil {
 				return nil, err
 			}
-			next, cand, fn = n, "", ""
-		case file == "" || line == "" || !strings.ContainsAny(line[:1], "+ "):
-		default:
-			text := line[1:]
-			switch {
-			case text == "{" && cand != "":
-				fn = cand
-			case text == "}":
-				fn, cand = "", ""
-			default:
-				if m := defRe.FindStringSubmatch(text); m != nil && !strings.HasSuffix(strings.TrimSpace(text), ";") {
-					cand = m[1]
-					if syscallRe.MatchString(cand) && m[2] != "" {
-						cand = syscallMark + m[2]
-					}
+			next, cand, fn, inHeader, changed = n, "", "", false, false
+			continue
+		}
+		if inHeader || file == "" {
+			continue
+		}
+		// A blank context line may come without its space
+		// (diff.suppressBlankEmpty).
+		if line == "" {
+			line = " "
+		}
+		op, text := line[0], line[1:]
+		switch op {
+		case '-':
+			if fn != "" || cand != "" {
+				changed = true
+			}
+			continue
+		case '+', ' ':
+		default: // "\ No newline at end of file"
+			continue
+		}
+		if op == '+' {
+			if d.Added[file] == nil {
+				d.Added[file] = map[int]string{}
+			}
+			d.Added[file][next] = text
+			if fn != "" || cand != "" {
+				changed = true
+			}
+		}
+		next++
+		switch {
+		case text == "{" && cand != "":
+			fn = cand
+		case text == "}":
+			if fn != "" && changed {
+				d.addFunc(fn)
+			}
+			fn, cand, changed = "", "", false
+		case fn == "":
+			if m := defRe.FindStringSubmatch(text); m != nil && !strings.HasSuffix(strings.TrimSpace(text), ";") {
+				cand, changed = m[1], op == '+'
+				if syscallRe.MatchString(cand) && m[2] != "" {
+					cand = syscallMark + m[2]
 				}
 			}
-			if line[0] == '+' {
-				if d.Added[file] == nil {
-					d.Added[file] = map[int]string{}
-				}
-				d.Added[file][next] = text
-				if fn != "" {
-					d.addFunc(fn)
-				}
-			}
-			next++
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -173,8 +198,10 @@ func ParseGcovJSON(r io.Reader, source string) (map[int]Line, error) {
 	if err := json.NewDecoder(in).Decode(&doc); err != nil {
 		return nil, fmt.Errorf("coverage: gcov JSON: %w", err)
 	}
-	if doc.FormatVersion != "1" {
-		return nil, fmt.Errorf("coverage: gcov JSON format_version %q, want \"1\"", doc.FormatVersion)
+	// gcc 12 writes format 1, gcc 14 format 2; the fields read here are
+	// in both.
+	if doc.FormatVersion != "1" && doc.FormatVersion != "2" {
+		return nil, fmt.Errorf("coverage: gcov JSON format_version %q, want \"1\" or \"2\"", doc.FormatVersion)
 	}
 	lines := map[int]Line{}
 	for _, f := range doc.Files {
@@ -203,10 +230,12 @@ func ParseGcovJSON(r io.Reader, source string) (map[int]Line, error) {
 	return lines, nil
 }
 
-// errorReturnRe matches a line that sets or returns a negative errno: the
-// series' error paths ("return -EINVAL;", "err = -EPERM;",
-// "return ERR_PTR(-ENOMEM);").
-var errorReturnRe = regexp.MustCompile(`\breturn\s+(ERR_PTR\()?-E[A-Z0-9]+\b|=\s*-E[A-Z0-9]+\s*;`)
+// errorReturnRe matches a line of an error path: one that returns or sets
+// a negative errno ("return -EINVAL;", "err = -EPERM;", "return busy ?
+// -EBUSY : -ESRCH;") or an error pointer ("return ERR_PTR(-ENOMEM);",
+// "return PTR_ERR(file);", "return ERR_CAST(pid);"). A goto to a cleanup
+// label is not one: the label's code is counted where it is.
+var errorReturnRe = regexp.MustCompile(`\breturn\b[^;]*-E[A-Z0-9]+\b|\breturn\s+(ERR_PTR|PTR_ERR|ERR_CAST)\(|=\s*-E[A-Z0-9]+\s*;`)
 
 // IsErrorPath reports whether a source line is an error return.
 func IsErrorPath(text string) bool {

@@ -90,13 +90,26 @@ func TestParseDiffFunctions(t *testing.T) {
  {
 -	gone();
  }
+@@ -400,3 +405,3 @@
+-int renamed_old(int x)
++int renamed_new(int x)
+ {
+ 	return x;
+ }
+
+ void untouched_after(void)
+ {
+ 	nothing();
+ }
 `
 	got, err := ParseDiff(strings.NewReader(diff))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A function whose body only lost a line, and one whose definition
+	// changed, count: a lock taken out is where a race comes in.
 	want := []string{"__do_sys_pidfd_spawn_run", "__ia32_sys_pidfd_spawn_run", "__se_sys_pidfd_spawn_run",
-		"__x64_sys_pidfd_spawn_run", "embryo_new", "forget_original_parent"}
+		"__x64_sys_pidfd_spawn_run", "embryo_new", "forget_original_parent", "only_removed", "renamed_new"}
 	if names := slices.Sorted(maps.Keys(got.Funcs)); !slices.Equal(names, want) {
 		t.Errorf("functions: got %v, want %v", names, want)
 	}
@@ -116,6 +129,10 @@ func TestIsErrorPath(t *testing.T) {
 		{"\treturn ERR_PTR(-ENOMEM);", true},
 		{"\t\terr = -EPERM;", true},
 		{"\t\tret = -E2BIG;", true},
+		{"\treturn state == EMBRYO_DYING ? -ESRCH : -EBUSY;", true},
+		{"\t\treturn PTR_ERR(file);", true},
+		{"\treturn ERR_CAST(pid);", true},
+		{"\t\tgoto out_free;", false},
 		{"\treturn 0;", false},
 		{"\treturn err;", false},
 		{"\tif (err == -EINTR)", false},
@@ -189,7 +206,7 @@ func TestParseGcovJSONAndReport(t *testing.T) {
 }
 
 func TestParseGcovJSONRejects(t *testing.T) {
-	for _, doc := range []string{`{"format_version": "2", "files": []}`, `not json`} {
+	for _, doc := range []string{`{"format_version": "3", "files": []}`, `not json`} {
 		if _, err := ParseGcovJSON(strings.NewReader(doc), "e.c"); err == nil {
 			t.Errorf("%q was accepted", doc)
 		}

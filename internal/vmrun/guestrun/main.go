@@ -108,7 +108,7 @@ const gcovDir = "/sys/kernel/debug/gcov"
 
 // copyCoverage copies the kernel's gcov counters (every .gcda under src)
 // after the last test to dst, keeping their paths, for the host's make
-// coverage. It does nothing unless the host asked for the guest's output
+// reliability. It does nothing unless the host asked for the guest's output
 // files (dst's parent, the share's out directory, exists); a kernel
 // without gcov gets one line saying so.
 func copyCoverage(con *console, src, dst string) {

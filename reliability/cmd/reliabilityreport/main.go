@@ -82,9 +82,11 @@ func run(o options) error {
 		return err
 	}
 	fmt.Printf("reliabilityreport: %s: %d run(s)\n", o.md, len(runs))
-	if len(runs) > 0 {
-		if u := runs[len(runs)-1].Unexplained(reasons); len(u) > 0 {
-			return fmt.Errorf("%d unreached error return(s) without a reason in %s:\n  %s", len(u), o.reasons, strings.Join(u, "\n  "))
+	// The run whose coverage the file shows is the one whose unreached
+	// error returns must each have a reason.
+	if cov := reliability.CoverageRun(runs); cov != nil {
+		if u := cov.Unexplained(reasons); len(u) > 0 {
+			return fmt.Errorf("%d unreached error return(s) of run %s without a reason in %s:\n  %s", len(u), cov.Name, o.reasons, strings.Join(u, "\n  "))
 		}
 	}
 	return nil
@@ -114,6 +116,9 @@ func extract(o options) error {
 	}
 	r.Name = strings.TrimSuffix(filepath.Base(o.save), ".json")
 	r.Flavour = o.flavour
+	if booted := r.BootedFlavour(); booted != "" && booted != o.flavour {
+		return fmt.Errorf("%s was booted on the %s kernel, not %s: make reliability FLAVOR=%s", o.console, booted, o.flavour, booted)
+	}
 	if _, err := os.Stat(o.gcda); o.gcda != "" && err == nil && diff != nil {
 		if r.Coverage, err = reliability.Coverage(diff, o.kbuild, o.gcda); err != nil {
 			return err
