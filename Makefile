@@ -132,10 +132,14 @@ stress: kselftests ## Randomized stress of the three calls in QEMU for STRESS_DU
 # flavour run), keep its figures as reliability/runs/RELIABILITY_RUN.json
 # and regenerate RELIABILITY.md's generated section from every kept run.
 RELIABILITY_RUN ?= $(shell date +%Y-%m-%d)-$(FLAVOR)
+# The run's console log and the guest's output files (a copy, if another
+# run has been made since).
+RELIABILITY_CONSOLE ?= $(LOGDIR)/selftests.console.log
+RELIABILITY_OUT ?= $(LOGDIR)/selftests-out
 .PHONY: reliability
 reliability: ## Keep the last VM run's stress figures, KCSAN races and coverage (reliability/runs/) and regenerate RELIABILITY.md
-	@$(TIMED) reliability go run ./reliability/cmd/reliabilityreport -console $(LOGDIR)/selftests.console.log \
-	-kbuild $(KBUILD) -gcda $(LOGDIR)/selftests-out/gcov -flavour $(FLAVOR) \
+	@$(TIMED) reliability go run ./reliability/cmd/reliabilityreport -console $(RELIABILITY_CONSOLE) \
+	-kbuild $(KBUILD) -gcda $(RELIABILITY_OUT)/gcov -flavour $(FLAVOR) \
 	-save reliability/runs/$(RELIABILITY_RUN).json -runs reliability/runs \
 	-reasons reliability/unreached.txt -md RELIABILITY.md
 

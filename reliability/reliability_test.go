@@ -51,7 +51,7 @@ func TestFromConsoleAndRender(t *testing.T) {
 	r.Coverage = []FileCoverage{{
 		Path: "kernel/pidfd_embryo.c", Counters: true, Added: 10, Lines: 8, Reached: 6, Branches: 4, Taken: 3, ErrorPaths: 2, ErrorReached: 1,
 		Unreached: []Unreached{
-			{N: 7, Func: "pidfd_embryo_open", Text: "return -ENOMEM;", Error: true},
+			{N: 7, Func: "pidfd_embryo_open", Text: "return -ENOMEM;", Error: true, How: "own counter: 0"},
 			{N: 9, Func: "pidfd_embryo_open", Text: "kfree(x);"},
 			{N: 11, Func: "pidfd_embryo_open", Text: "return a | b ? -EINVAL : `x`;", Error: true},
 		},
@@ -67,9 +67,9 @@ func TestFromConsoleAndRender(t *testing.T) {
 		"- the base kernel's: BUG: KCSAN: data-race in tick_sched_do_timer",
 		"| kernel/pidfd_embryo.c | 10 | 8 | 6/8 (75.0%) | 3/4 (75.0%) | 1/2 |",
 		"| fs/exec.c | 3 | no counters | | | |",
-		"| kernel/pidfd_embryo.c:7 | pidfd_embryo_open | `return -ENOMEM;` | allocation failure |",
+		"| kernel/pidfd_embryo.c:7 | pidfd_embryo_open | `return -ENOMEM;` | own counter: 0 | allocation failure |",
 		"    9  pidfd_embryo_open                kfree(x);",
-		"| kernel/pidfd_embryo.c:11 | pidfd_embryo_open | ``return a \\| b ? -EINVAL : `x`;`` | **no reason recorded** |",
+		"| kernel/pidfd_embryo.c:11 | pidfd_embryo_open | ``return a \\| b ? -EINVAL : `x`;`` |  | **no reason recorded** |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("rendered markdown lacks %q:\n%s", want, md)

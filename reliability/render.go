@@ -152,7 +152,8 @@ func renderCoverage(b *strings.Builder, r *Run, reasons Reasons) {
 	p("| **all** | %d | %d | %s | %s | %d/%d |\n", t.Added, t.Lines, pct(t.Reached, t.Lines), pct(t.Taken, t.Branches), t.ErrorReached, t.ErrorPaths)
 
 	p("\n### Error returns never reached\n\n")
-	p("Each with the reason it is not (reliability/unreached.txt).\n\n| line | function | code | why not reached |\n|---|---|---|---|\n")
+	p("An error return with no counter of its own (most, at -O2) counts as reached when the condition guarding it took every outcome of its branches. ")
+	p("Each one not shown reached, with the reason (reliability/unreached.txt).\n\n| line | function | code | what the counters say | why not reached |\n|---|---|---|---|---|\n")
 	none := true
 	for _, f := range r.Coverage {
 		for _, u := range f.Unreached {
@@ -164,11 +165,11 @@ func renderCoverage(b *strings.Builder, r *Run, reasons Reasons) {
 			if why == "" {
 				why = "**no reason recorded**"
 			}
-			p("| %s:%d | %s | %s | %s |\n", f.Path, u.N, u.Func, codeCell(u.Text), cell(why))
+			p("| %s:%d | %s | %s | %s | %s |\n", f.Path, u.N, u.Func, codeCell(u.Text), cell(u.How), cell(why))
 		}
 	}
 	if none {
-		p("| | | | every error return the series adds was reached |\n")
+		p("| | | | | every error return the series adds was reached |\n")
 	}
 	p("\n### Other lines never reached\n\n")
 	for _, f := range r.Coverage {

@@ -67,7 +67,8 @@ type Unreached struct {
 	N     int
 	Func  string
 	Text  string
-	Error bool // an error return
+	Error bool   // an error return
+	How   string // for an error return: why it does not count as reached
 }
 
 var (
@@ -191,14 +192,16 @@ func Coverage(d *coverage.Diff, kbuild, gcda string) ([]FileCoverage, error) {
 		fc.Counters = true
 		fc.Reached, fc.Lines = rep.Reached()
 		fc.Taken, fc.Branches = rep.BranchesTaken()
-		for _, l := range rep.ErrorPaths() {
+		for _, e := range rep.Errors {
 			fc.ErrorPaths++
-			if l.Count > 0 {
+			if e.Reached {
 				fc.ErrorReached++
+				continue
 			}
+			fc.Unreached = append(fc.Unreached, Unreached{N: e.N, Func: e.Func, Text: strings.TrimSpace(e.Text), Error: true, How: e.How})
 		}
 		for _, l := range rep.Unreached() {
-			fc.Unreached = append(fc.Unreached, Unreached{N: l.N, Func: l.Func, Text: strings.TrimSpace(l.Text), Error: coverage.IsErrorPath(l.Text)})
+			fc.Unreached = append(fc.Unreached, Unreached{N: l.N, Func: l.Func, Text: strings.TrimSpace(l.Text)})
 		}
 		out = append(out, fc)
 	}

@@ -254,15 +254,80 @@ type FileReport struct {
 	Counters bool         // the run produced counters for it
 	Added    int          // lines the series adds
 	Lines    []SeriesLine // of those, the instrumented ones, in order
+	Errors   []ErrorPath  // of those, the error returns, in order
 }
 
-// Report keeps, of lines (gcov's, for path), those that added names.
+// An ErrorPath is an added error return, and whether the run reached it.
+// At -O2 most "return -EINVAL;" lines have no code of their own (the
+// constant joins a common return), so no counter: such a line counts as
+// reached when the condition guarding it (the nearest counted line
+// above, within guardWithin lines) took every outcome of its branches,
+// and as not shown reached otherwise.
+type ErrorPath struct {
+	N       int
+	Func    string
+	Text    string
+	Reached bool
+	How     string // "own counter", "guard at line N: k/m branch outcomes taken", ...
+}
+
+// assignRe matches an error path that sets an errno to return later.
+var assignRe = regexp.MustCompile(`=\s*-E[A-Z0-9]+\s*;`)
+
+// guardWithin is how far above an error return without a counter its
+// guarding condition may be ("if (x)\n\t\treturn -EINVAL;", or a
+// condition over two or three lines).
+const guardWithin = 4
+
+// Report keeps, of lines (gcov's, for path), those that added names, and
+// judges the added error returns.
 func Report(path string, added map[int]string, lines map[int]Line, counters bool) FileReport {
 	r := FileReport{Path: path, Counters: counters, Added: len(added)}
 	for _, n := range slices.Sorted(maps.Keys(lines)) {
 		if text, ok := added[n]; ok {
 			r.Lines = append(r.Lines, SeriesLine{Line: lines[n], Text: text})
 		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(added)) {
+		text := added[n]
+		if !IsErrorPath(text) {
+			continue
+		}
+		e := ErrorPath{N: n, Text: text}
+		if l, ok := lines[n]; ok {
+			e.Func, e.Reached = l.Func, l.Count > 0
+			e.How = fmt.Sprintf("own counter: %d", l.Count)
+			r.Errors = append(r.Errors, e)
+			continue
+		}
+		e.How = "no counter, and no counted line above it"
+		assign := assignRe.MatchString(text)
+		for k := n - 1; k >= n-guardWithin && k > 0; k-- {
+			g, ok := lines[k]
+			if !ok {
+				continue
+			}
+			e.Func = g.Func
+			switch {
+			case g.Count == 0:
+				e.How = fmt.Sprintf("the line above (%d) never ran", k)
+			case g.Branches > 0:
+				e.Reached = g.Taken == g.Branches
+				e.How = fmt.Sprintf("guard at line %d: %d/%d branch outcomes taken", k, g.Taken, g.Branches)
+			case assign:
+				// "err = -EINVAL;" in straight-line code: it runs
+				// when the line above does.
+				e.Reached = true
+				e.How = fmt.Sprintf("straight-line code after line %d, which ran", k)
+			default:
+				// A return after a counted line without branches:
+				// the rest of a condition over several lines.
+				e.How = fmt.Sprintf("line %d above ran %d times, without branches to tell", k, g.Count)
+				continue
+			}
+			break
+		}
+		r.Errors = append(r.Errors, e)
 	}
 	return r
 }
@@ -286,22 +351,12 @@ func (r FileReport) BranchesTaken() (taken, total int) {
 	return taken, total
 }
 
-// ErrorPaths returns the added error returns, reached or not.
-func (r FileReport) ErrorPaths() []SeriesLine {
-	var out []SeriesLine
-	for _, l := range r.Lines {
-		if IsErrorPath(l.Text) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// Unreached returns the instrumented added lines that never ran.
+// Unreached returns the instrumented added lines that never ran, but the
+// error returns (Errors judges those).
 func (r FileReport) Unreached() []SeriesLine {
 	var out []SeriesLine
 	for _, l := range r.Lines {
-		if l.Count == 0 {
+		if l.Count == 0 && !IsErrorPath(l.Text) {
 			out = append(out, l)
 		}
 	}

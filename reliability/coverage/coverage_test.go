@@ -193,15 +193,49 @@ func TestParseGcovJSONAndReport(t *testing.T) {
 	if got, total := r.BranchesTaken(); got != 3 || total != 4 {
 		t.Errorf("BranchesTaken() = %d/%d, want 3/4", got, total)
 	}
-	var errs, unreached []int
-	for _, l := range r.ErrorPaths() {
-		errs = append(errs, l.N)
+	var errs []int
+	var reached []bool
+	for _, e := range r.Errors {
+		errs = append(errs, e.N)
+		reached = append(reached, e.Reached)
 	}
-	for _, l := range r.Unreached() {
-		unreached = append(unreached, l.N)
+	if !slices.Equal(errs, []int{4, 6}) || !slices.Equal(reached, []bool{true, false}) {
+		t.Errorf("error paths %v reached %v; want [4 6], [true false]", errs, reached)
 	}
-	if !slices.Equal(errs, []int{4, 6}) || !slices.Equal(unreached, []int{6}) {
-		t.Errorf("error paths %v, unreached %v; want [4 6], [6]", errs, unreached)
+	if u := r.Unreached(); len(u) != 0 {
+		t.Errorf("Unreached() = %v, want none (the error return is judged in Errors)", u)
+	}
+}
+
+// An error return without a counter of its own is judged by its guard.
+func TestReportGuardedErrors(t *testing.T) {
+	added := map[int]string{
+		10: "\tif (a)", 11: "\t\treturn -EINVAL;",
+		20: "\tif (b)", 21: "\t\treturn -EPERM;",
+		30: "\tif (c)", 31: "\t\treturn -ESRCH;",
+		40: "\treturn -EBADF;",
+		50: "\terr = -EINVAL;",
+		60: "\tif (d ||", 61: "\t    e)", 62: "\t\treturn -E2BIG;",
+	}
+	lines := map[int]Line{
+		10: {N: 10, Func: "f", Count: 5, Branches: 2, Taken: 2},
+		20: {N: 20, Func: "f", Count: 5, Branches: 2, Taken: 1},
+		30: {N: 30, Func: "f", Count: 0, Branches: 2},
+		49: {N: 49, Func: "f", Count: 3},
+		60: {N: 60, Func: "f", Count: 3, Branches: 4, Taken: 4},
+		61: {N: 61, Func: "f", Count: 3},
+	}
+	r := Report("k.c", added, lines, true)
+	// 50: straight-line after a line that ran; 62: a condition over
+	// two lines, judged by the one with the branches.
+	want := map[int]bool{11: true, 21: false, 31: false, 40: false, 50: true, 62: true}
+	if len(r.Errors) != len(want) {
+		t.Fatalf("errors: %+v", r.Errors)
+	}
+	for _, e := range r.Errors {
+		if e.Reached != want[e.N] || e.How == "" {
+			t.Errorf("line %d: reached %v (%s), want %v", e.N, e.Reached, e.How, want[e.N])
+		}
 	}
 }
 
