@@ -22,9 +22,8 @@ package stress
 //     (the count cannot tell them apart, so the sweep runs until a whole
 //     spawn and exit consume no fault);
 //  4. pidfd_spawn_run: a failure before the exec's point of no return is
-//     a clean errno (ENOMEM, EFAULT, ..., or E2BIG, which execve itself
-//     gives when a page of the new stack cannot be had: get_arg_page()
-//     failing in copy_strings() or copy_string_kernel()), and the embryo
+//     a clean errno (ENOMEM, EFAULT, ..., or what execve itself gives for
+//     some failed allocations: execFaultErrs), and the embryo
 //     stays unstarted and then runs; past
 //     it, the started process exits 0 or dies of SIGSEGV or SIGKILL, as
 //     after a failed execve. Nothing is left behind either way.
@@ -71,6 +70,15 @@ func aligner(b *progBuilder, m *mem, attr string, n int) {
 		panic("stress: no aligner for " + attr)
 	}
 }
+
+// execFaultErrs are what execve itself answers some failed allocations
+// with, beyond cleanFault (stock fs/exec.c and fs/binfmt_elf.c, which the
+// series does not change): E2BIG when a page of the new stack cannot be
+// had (get_arg_page() failing in copy_strings() or copy_string_kernel()),
+// ENOEXEC when the ELF program headers cannot be read into memory
+// (load_elf_phdrs() failing its kmalloc, which load_elf_binary() reports
+// as ENOEXEC).
+var execFaultErrs = errs(unix.E2BIG, unix.ENOEXEC)
 
 // execFaultAttrs are the attributes the exec sweep goes through, in order.
 var execFaultAttrs = []string{"failslab", "fail_page_alloc", "fail_usercopy"}
@@ -245,8 +253,8 @@ func (f *faulter) execOnce(th *thread, attr string, n int, set func(file, val st
 		switch {
 		case !injected:
 			return outcome, false, fmt.Errorf("pidfd_spawn_run failed with %s without a fault", outcome)
-		case !cleanFault.has(e) && e != unix.E2BIG:
-			return outcome, true, fmt.Errorf("pidfd_spawn_run failed with %s: not an errno a failed allocation or copy gives (%v, or E2BIG)", outcome, cleanFault)
+		case !cleanFault.has(e) && !execFaultErrs.has(e):
+			return outcome, true, fmt.Errorf("pidfd_spawn_run failed with %s: not an errno a failed allocation or copy gives (%v, or execve's %v)", outcome, cleanFault, execFaultErrs)
 		}
 		// Before the point of no return: the embryo is unstarted and
 		// runs, now that nothing fails.
