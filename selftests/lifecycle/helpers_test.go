@@ -580,6 +580,10 @@ func startReady(t *testing.T, name string, arg any, cg string) (*helper.Helper, 
 
 // fifoWriter returns a function that opens the FIFO at path for writing,
 // once, which lets an open of it for reading return.
+// fifoReaderWithin is how long fifoWriter waits for the FIFO's reader to
+// be in its open.
+const fifoReaderWithin = 10 * time.Second
+
 func fifoWriter(t *testing.T, path string) func() {
 	done := false
 	return func() {
@@ -587,11 +591,21 @@ func fifoWriter(t *testing.T, path string) func() {
 			return
 		}
 		done = true
-		wfd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		if err != nil {
-			t.Errorf("opening the FIFO %s for writing: %v", path, err)
-			return
+		// ENXIO: no reader in its open right now. A reader that the
+		// freezer took out of its open (the open restarts after the
+		// thaw) is not back in it yet: try again for a while.
+		deadline := time.Now().Add(fifoReaderWithin)
+		for {
+			wfd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err == nil {
+				unix.Close(wfd)
+				return
+			}
+			if err != unix.ENXIO || time.Now().After(deadline) {
+				t.Errorf("opening the FIFO %s for writing: %v (for %v)", path, err, fifoReaderWithin)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		unix.Close(wfd)
 	}
 }
