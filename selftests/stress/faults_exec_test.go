@@ -232,10 +232,13 @@ func (f *faulter) execOnce(th *thread, attr string, n int, set func(file, val st
 		if !ex.Exited(0) {
 			outcome = exitName(ex)
 			// Past the point of no return a failed exec kills the
-			// process, as after execve (DESIGN.md section 3).
-			if !ex.Signaled(unix.SIGSEGV) && !ex.Signaled(unix.SIGKILL) {
+			// process, as after execve (DESIGN.md section 3); a
+			// fault in the program's own start (static glibc's TLS
+			// allocation by brk) is the program's to answer: it
+			// exits (127).
+			if !ex.Signaled(unix.SIGSEGV) && !ex.Signaled(unix.SIGKILL) && ex.Code != pidfd.CLD_EXITED {
 				set("probability", "0")
-				return outcome, true, fmt.Errorf("the started process (pid %d) ended %v: neither a clean exit nor the kill a failed exec past its point of no return gives", pid, ex)
+				return outcome, true, fmt.Errorf("the started process (pid %d) ended %v: neither an exit nor the kill a failed exec past its point of no return gives", pid, ex)
 			}
 		}
 	}
