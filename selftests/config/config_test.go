@@ -654,6 +654,10 @@ func TestExecResolution(t *testing.T) {
 			must(t, "DUP", pidfd.ConfigFDDup(fd, prog, 11, pidfd.PIDFD_FD_CLOEXEC))
 			must(t, "EXEC", pidfd.ConfigExec(fd, 11, "", unix.AT_EMPTY_PATH))
 		}, 0},
+		{"an empty path without AT_EMPTY_PATH: ENOENT, as execveat", func(t *testing.T, fd int) {
+			must(t, "DUP", pidfd.ConfigFDDup(fd, prog, 11, pidfd.PIDFD_FD_CLOEXEC))
+			must(t, "EXEC", pidfd.ConfigExec(fd, 11, "", 0))
+		}, unix.ENOENT},
 		{"a symlink", func(t *testing.T, fd int) {
 			must(t, "EXEC", pidfd.ConfigExec(fd, unix.AT_FDCWD, link, 0))
 		}, 0},

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,9 +42,11 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := newRoundEnv(t)
-	h := helper.New(t, "stresssoak", soakArg{PidsCg: cg, N: k.SoakN})
+	h := helper.NewTimeout(t, "stresssoak", soakArg{PidsCg: cg, N: k.SoakN}, soakTimeout(k.SoakN))
 	var res soakResult
+	stop := heartbeat(t, "soak", time.Minute)
 	h.Result(&res)
+	stop()
 	for _, e := range res.Errors {
 		t.Error(e)
 	}
@@ -78,6 +81,48 @@ func TestSoak(t *testing.T) {
 		"sunreclaim_kb_before", memBefore["SUnreclaim"], "sunreclaim_kb_after", memAfter["SUnreclaim"],
 		"slab_objs_before", slabString(env.slab), "slab_objs_after", slabString(slabAfter),
 		"invariant_checks", env.checks+res.Invariants, "failed", t.Failed()))
+}
+
+// soakCycleBudget bounds one cycle of each kind (a create/close and a
+// create/run/wait) on the slowest kernel the suite runs: the debug one
+// takes about 94 ms for both under TCG.
+const soakCycleBudget = 400 * time.Millisecond
+
+// soakTimeout is how long the soak helper of n cycles of each kind may run.
+func soakTimeout(n int) time.Duration {
+	return helper.Timeout + time.Duration(n)*soakCycleBudget
+}
+
+// heartbeat logs a line every period until stop is called, so that the
+// console of a long step that prints nothing (a soak of 100,000 cycles)
+// is not taken for a hung guest by the VM's watchdog.
+func heartbeat(t *testing.T, what string, period time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				t.Logf("%s: still running after %s", what, time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			close(done)
+			<-finished
+		})
+	}
+	// A Fatal in between must not leave it logging after the test.
+	t.Cleanup(stop)
+	return stop
 }
 
 type soakArg struct {

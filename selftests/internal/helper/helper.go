@@ -86,6 +86,13 @@ type Helper struct {
 // stdout and stderr belong to Helper.
 func New(t testing.TB, name string, arg any) *Helper {
 	t.Helper()
+	return NewTimeout(t, name, arg, Timeout)
+}
+
+// NewTimeout is New for a helper that may run longer than Timeout (a soak
+// of many cycles): it is killed after d instead.
+func NewTimeout(t testing.TB, name string, arg any, d time.Duration) *Helper {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatalf("finding the test binary: %v", err)
@@ -94,7 +101,7 @@ func New(t testing.TB, name string, arg any) *Helper {
 	if err != nil {
 		t.Fatalf("encoding the helper's argument: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	h := &Helper{name: name, t: t}
 	h.Cmd = exec.CommandContext(ctx, exe, "-test.run=^$")
 	h.Cmd.Env = append(os.Environ(), envHelper+"="+name, envHelperArg+"="+string(b))
