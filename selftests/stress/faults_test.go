@@ -124,6 +124,10 @@ func configureFaultInjection(t *testing.T) []string {
 	return set
 }
 
+// faultTimeout bounds the fault sweep's helper: about six times what it
+// takes on the debug kernel under TCG.
+const faultTimeout = 15 * time.Minute
+
 func TestFaultInjection(t *testing.T) {
 	embryo.Require(t)
 	k := mustKnobs(t)
@@ -137,9 +141,13 @@ func TestFaultInjection(t *testing.T) {
 	env := newRoundEnv(t)
 	cg := embryo.PidsCgroup(t)
 	start := time.Now()
-	h := helper.New(t, "stressfaults", faultArg{PidsCg: cg, Max: k.FaultMax})
+	// The sweep took 155 s of helper.Timeout's 180 on the debug kernel
+	// alone, and more than 180 after the rest of the suite: its own bound.
+	h := helper.NewTimeout(t, "stressfaults", faultArg{PidsCg: cg, Max: k.FaultMax}, faultTimeout)
 	var res faultResult
+	stop := heartbeat(t, "fault injection", time.Minute)
 	h.Result(&res)
+	stop()
 	for _, f := range res.Failures {
 		t.Error(f)
 	}
