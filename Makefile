@@ -45,7 +45,23 @@ BENCH_REPS ?=
 BENCH_SEED ?=
 BENCH_PHASES ?=
 BENCH_TARGET_MS ?=
-BENCH_OUT := $(CURDIR)/bench/out
+# BENCH_ICOUNT=1: the counted mode. QEMU counts instructions (-icount
+# shift=0,sleep=off, added to BENCH_QEMU): the guest's clocks advance 1 ns
+# per instruction any vCPU executes and skip idle time, so a latency is an
+# instruction count, not a time. icount turns multi-threaded TCG off: the
+# vCPUs run in turn on one host thread. Its results go to bench/out-icount/,
+# BENCH.md's counted section and bench/latency-icount.svg, with the ratios
+# of the last timed run (bench/out/) beside its own.
+BENCH_ICOUNT ?=
+ifneq ($(filter-out 0 1,$(BENCH_ICOUNT)),)
+$(error BENCH_ICOUNT=$(BENCH_ICOUNT): want 1 (count instructions) or 0 (time))
+endif
+BENCH_COUNTED := $(filter 1,$(BENCH_ICOUNT))
+BENCH_ICOUNT_ARGS := -icount shift=0,sleep=off
+BENCH_VM_QEMU = $(BENCH_QEMU)$(if $(BENCH_COUNTED), $(BENCH_ICOUNT_ARGS))
+BENCH_OUT := $(CURDIR)/bench/out$(if $(BENCH_COUNTED),-icount)
+BENCH_SVG := bench/latency$(if $(BENCH_COUNTED),-icount).svg
+BENCH_TIMED_OUT := $(CURDIR)/bench/out
 BENCH_KBUILD = $(CURDIR)/build/kbuild-$(BENCH_FLAVOR)
 
 # Host packages: everything but the VM tests and the guest-only selftests
@@ -156,9 +172,9 @@ checkpatch: ## Run checkpatch.pl --strict on kernel/patches/
 	@$(TIMED) checkpatch scripts/checkpatch.sh
 
 .PHONY: bench
-bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/out/, BENCH.md
+bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/out/, BENCH.md; BENCH_ICOUNT=1 counts instructions
 	@$(MAKE) --no-print-directory kernel FLAVOR=$(BENCH_FLAVOR)
-	@VMTEST_KERNEL=$(BENCH_KBUILD)/arch/x86/boot/bzImage VMTEST_QEMU='$(BENCH_QEMU)' \
+	@VMTEST_KERNEL=$(BENCH_KBUILD)/arch/x86/boot/bzImage VMTEST_QEMU='$(BENCH_VM_QEMU)' \
 	EMPTYPIDFD_KBUILD=$(BENCH_KBUILD) EMPTYPIDFD_BENCH_OUT=$(BENCH_OUT) \
 	EMPTYPIDFD_BENCH_FLAVOR=$(BENCH_FLAVOR) \
 	EMPTYPIDFD_BENCH_COMMAND='make bench$(if $(MAKEOVERRIDES), $(MAKEOVERRIDES))' \
@@ -169,7 +185,8 @@ bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/ou
 	EMPTYPIDFD_BENCH_TARGET_MS='$(BENCH_TARGET_MS)' \
 	$(TIMED) bench go test -v -count=1 -timeout 190m -run '^TestBench$$' ./vmtest/
 	@$(TIMED) bench-report go run ./bench/cmd/benchreport -in $(BENCH_OUT)/results.jsonl \
-	-out $(BENCH_OUT) -benchmd BENCH.md -svg bench/latency.svg
+	-out $(BENCH_OUT) -benchmd BENCH.md -svg $(BENCH_SVG) \
+	$(if $(BENCH_COUNTED),$(if $(wildcard $(BENCH_TIMED_OUT)/results.jsonl),-timed $(BENCH_TIMED_OUT)/results.jsonl))
 
 # The stock kernel (the base without the series) and its own selftests, for
 # 'make upstream-stock'. Its builds live under build/stock.

@@ -83,7 +83,10 @@ func defaultThreads(nproc int) []int {
 // 'make bench' (memory for the 4 GiB caller, a vCPU per host core up to 4), runs bench/sweep in the guest, and writes
 // the guest's results.jsonl, with the host's core count added, and
 // meta.json to $EMPTYPIDFD_BENCH_OUT. bench/cmd/benchreport makes the
-// tables and chart from them.
+// tables and chart from them. With -icount in the QEMU command ('make
+// bench BENCH_ICOUNT=1') the run is a counted one: the meta data and
+// every cell say so (results.ModeCounted), and the latencies are
+// instruction counts.
 func TestBench(t *testing.T) {
 	out := os.Getenv(envBenchOut)
 	if out == "" {
@@ -91,6 +94,12 @@ func TestBench(t *testing.T) {
 	}
 	kbuild := mustEnv(t, envKbuild)
 	sweep := benchSweep(t)
+	// Before the boot: a QEMU command the report would misread fails now.
+	meta := hostMeta(t)
+	if meta.Mode == results.ModeCounted {
+		t.Logf("counted mode: QEMU -icount %s: guest time advances 1 ns per instruction of any vCPU, "+
+			"so latencies are instruction counts; the vCPUs run in turn on one host thread", meta.ICount)
+	}
 	t.Logf("sweep: methods %v, sizes %v MiB, threads %v, %d passes of %d rounds of ~%d ms, seed %d",
 		sweep.Methods, sweep.SizesMiB, sweep.Threads, sweep.Passes, sweep.Reps, sweep.TargetMS, sweep.Seed)
 	conf := filepath.Join(t.TempDir(), "bench.conf")
@@ -129,10 +138,11 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the guest wrote no results: %v", err)
 	}
-	meta := hostMeta(t)
+	meta.Date = time.Now().UTC().Format(time.RFC3339) // when the VM stopped
 	meta.Seed, meta.Passes, meta.Rounds = int64(sweep.Seed), sweep.Passes, sweep.Reps
 	for i := range cells {
 		cells[i].HostNproc, cells[i].HostCPU, cells[i].Accel = meta.HostNproc, meta.HostCPU, meta.Accel
+		cells[i].Mode = meta.Mode
 		meta.Kernel, meta.VCPUs = cells[i].Kernel, cells[i].VCPUs
 	}
 	writeBenchOut(t, out, cells, meta)
@@ -173,10 +183,11 @@ func benchBudget(t *testing.T) *skips.Budget {
 // hostMeta records what the host side knows about the run.
 func hostMeta(t *testing.T) results.Meta {
 	t.Helper()
-	q := os.Getenv("VMTEST_QEMU")
-	accel := "tcg"
-	if strings.Contains(q, "-enable-kvm") || strings.Contains(q, "accel=kvm") {
-		accel = "kvm"
+	// vmtest runs VMTEST_QEMU's fields, then VMTEST_QEMU_APPEND's.
+	q := strings.TrimSpace(os.Getenv("VMTEST_QEMU") + " " + os.Getenv("VMTEST_QEMU_APPEND"))
+	vm, err := results.ParseQEMU(q)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return results.Meta{
 		Date:      time.Now().UTC().Format(time.RFC3339),
@@ -184,8 +195,10 @@ func hostMeta(t *testing.T) results.Meta {
 		HostCPU:   hostCPU(),
 		HostNproc: runtime.NumCPU(), // as nproc: the CPUs this process may run on
 		QEMU:      q,
-		Accel:     accel,
+		Accel:     vm.Accel,
 		Flavor:    os.Getenv(envBenchFlavor),
+		Mode:      vm.Mode,
+		ICount:    vm.ICount,
 	}
 }
 

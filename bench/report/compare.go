@@ -43,19 +43,7 @@ const reproTarget = 0.05
 // difference B/A − 1; and a summary of how far they are apart and how
 // many ratios each run finds significant.
 func Compare(a, b Run) string {
-	ga, gb := newGrid(a.Cells), newGrid(b.Cells)
-	ra, rb := ga.ratios(Bootstrap), gb.ratios(Bootstrap)
-
-	keys := slices.Clone(ga.keys)
-	for _, k := range gb.keys {
-		if !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(x, y key) int {
-		return cmp.Or(cmp.Compare(x.rss, y.rss), cmp.Compare(x.threads, y.threads))
-	})
-	methods := newGrid(append(slices.Clone(a.Cells), b.Cells...)).methods
+	byVariant, onlyOne := pairs(a, b)
 
 	var out strings.Builder
 	out.WriteString("Two independent runs of the same benchmark, ratio by ratio: per-spawn latency, median, as a multiple of " +
@@ -65,24 +53,8 @@ func Compare(a, b Run) string {
 
 	var all []compared
 	var body strings.Builder
-	onlyOne := 0
-	for _, v := range variants {
-		var rows []compared
-		for _, k := range keys {
-			for _, id := range methods {
-				if variantOf(id) != v.id || id == baselineOf(id) {
-					continue
-				}
-				xa, okA := ra[ratioKey{k, id}]
-				xb, okB := rb[ratioKey{k, id}]
-				switch {
-				case okA && okB:
-					rows = append(rows, compared{k, id, xa.lat, xb.lat})
-				case okA || okB:
-					onlyOne++
-				}
-			}
-		}
+	for i, v := range variants {
+		rows := byVariant[i]
 		if len(rows) == 0 {
 			continue
 		}
@@ -110,6 +82,46 @@ func Compare(a, b Run) string {
 	out.WriteString("\n")
 	out.WriteString(body.String())
 	return out.String()
+}
+
+// pairs returns the latency ratios (every method but the baseline) that
+// runs a and b both have, per variant in the order of variants, and how
+// many ratios only one of them has.
+func pairs(a, b Run) (byVariant [][]compared, onlyOne int) {
+	ga, gb := newGrid(a.Cells), newGrid(b.Cells)
+	ra, rb := ga.ratios(Bootstrap), gb.ratios(Bootstrap)
+
+	keys := slices.Clone(ga.keys)
+	for _, k := range gb.keys {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(x, y key) int {
+		return cmp.Or(cmp.Compare(x.rss, y.rss), cmp.Compare(x.threads, y.threads))
+	})
+	methods := newGrid(append(slices.Clone(a.Cells), b.Cells...)).methods
+
+	for _, v := range variants {
+		var rows []compared
+		for _, k := range keys {
+			for _, id := range methods {
+				if variantOf(id) != v.id || id == baselineOf(id) {
+					continue
+				}
+				xa, okA := ra[ratioKey{k, id}]
+				xb, okB := rb[ratioKey{k, id}]
+				switch {
+				case okA && okB:
+					rows = append(rows, compared{k, id, xa.lat, xb.lat})
+				case okA || okB:
+					onlyOne++
+				}
+			}
+		}
+		byVariant = append(byVariant, rows)
+	}
+	return byVariant, onlyOne
 }
 
 // summary says how far apart the runs' ratios are and how many of them

@@ -40,7 +40,7 @@ func ReadPhases(path string) ([]results.Phase, error) {
 }
 
 // PhaseTable is the per-phase breakdown of the report's phases.
-func (r *Report) PhaseTable() string { return PhaseTable(r.phases) }
+func (r *Report) PhaseTable() string { return phaseTable(r.phases, r.units) }
 
 // PhaseTable returns the per-phase breakdown as a Markdown table: for each
 // method (in results.Methods order), a row per step in order, then the
@@ -48,7 +48,9 @@ func (r *Report) PhaseTable() string { return PhaseTable(r.phases) }
 // it, the sum of the step medians; and which step weighs most in each.
 // Steps that run alongside another ("alongside" in their description) are
 // shown but do not count for the largest step.
-func PhaseTable(phases []results.Phase) string {
+func PhaseTable(phases []results.Phase) string { return phaseTable(phases, unitsOf(false)) }
+
+func phaseTable(phases []results.Phase, u units) string {
 	if len(phases) == 0 {
 		return ""
 	}
@@ -69,13 +71,13 @@ func PhaseTable(phases []results.Phase) string {
 	slices.SortFunc(methods, func(a, b string) int { return cmp.Or(cmp.Compare(order(a), order(b)), strings.Compare(a, b)) })
 
 	var b strings.Builder
-	b.WriteString("\n### Where the time goes\n\n")
-	b.WriteString("Each step of a spawn, from one milestone to another: the median in µs over the spawns measured, " +
-		"with the 25th–75th percentiles, and its share of the median whole spawn (start → reaped). Milestones are " +
-		"stamped by the caller (CLOCK_MONOTONIC after each system call) or by the kernel's " +
-		"sched_process_fork/exec/exit tracepoints (trace_clock mono). Steps marked *alongside* overlap the " +
-		"caller's steps, so the shares do not add up to 100%.\n\n")
-	b.WriteString("| method | step | what runs | median µs (p25–p75) | share | spawns |\n")
+	fmt.Fprintf(&b, "\n### %s\n\n", u.where)
+	fmt.Fprintf(&b, "Each step of a spawn, from one milestone to another: the median in %s over the spawns measured, "+
+		"with the 25th–75th percentiles, and its share of the median whole spawn (start → reaped). Milestones are "+
+		"stamped by the caller (CLOCK_MONOTONIC after each system call) or by the kernel's "+
+		"sched_process_fork/exec/exit tracepoints (trace_clock mono). Steps marked *alongside* overlap the "+
+		"caller's steps, so the shares do not add up to 100%%.\n\n", u.lat)
+	fmt.Fprintf(&b, "| method | step | what runs | median %s (p25–p75) | share | spawns |\n", u.lat)
 	b.WriteString("|:---|:---|:---|---:|---:|---:|\n")
 	var largest []string
 	for _, id := range methods {

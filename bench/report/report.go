@@ -110,27 +110,54 @@ func Num(v float64) string {
 // Report is the report of one run: the intervals of its ratios are
 // computed once, in New, for every table that shows them.
 type Report struct {
-	meta   results.Meta
-	cells  []results.Cell
-	phases []results.Phase
-	g      grid
-	ratios map[ratioKey]ratio
+	meta    results.Meta
+	cells   []results.Cell
+	phases  []results.Phase
+	g       grid
+	ratios  map[ratioKey]ratio
+	counted bool // the latencies are instruction counts (results.ModeCounted)
+	units   units
+	beside  string // a counted run's ratios beside a timed run's (AddTimed)
 }
 
 // New computes the ratios of a run and their intervals (a few seconds for
 // a full sweep). phases may be nil.
 func New(meta results.Meta, cells []results.Cell, phases []results.Phase) *Report {
 	g := newGrid(cells)
-	return &Report{meta: meta, cells: cells, phases: phases, g: g, ratios: g.ratios(Bootstrap)}
+	counted := results.Counted(meta, cells)
+	return &Report{meta: meta, cells: cells, phases: phases, g: g, ratios: g.ratios(Bootstrap),
+		counted: counted, units: unitsOf(counted)}
+}
+
+// Counted reports whether the run's latencies are instruction counts.
+func (r *Report) Counted() bool { return r.counted }
+
+// units names what a run's numbers are. In a counted run the guest's
+// clocks advance 1 ns per instruction, so what results.jsonl calls a
+// microsecond is a thousand instructions, and a second 10⁹.
+type units struct {
+	where string // the breakdown's title: where the time goes, or the instructions go
+	lat   string // the unit of a latency
+	rate  string // the unit of throughput, short
+	per   string // the unit of throughput, in words
+}
+
+func unitsOf(counted bool) units {
+	if counted {
+		return units{where: "Where the instructions go", lat: "k instr", rate: "spawns/G instr",
+			per: "spawns per 10⁹ guest instructions (of all vCPUs)"}
+	}
+	return units{where: "Where the time goes", lat: "µs", rate: "spawns/s", per: "spawns per second"}
 }
 
 // Table returns the tables of cells (see Report.Tables).
 func Table(cells []results.Cell) string { return New(results.Meta{}, cells, nil).Tables() }
 
-// Markdown returns table.md: the run info, the tables, and the per-phase
-// breakdown if there is one.
+// Markdown returns table.md: the run info, the tables, a counted run's
+// ratios beside a timed run's (AddTimed), and the per-phase breakdown if
+// there is one.
 func (r *Report) Markdown() string {
-	return RunInfo(r.meta, r.cells) + "\n" + r.Tables() + r.PhaseTable()
+	return RunInfo(r.meta, r.cells) + "\n" + r.Tables() + r.beside + r.PhaseTable()
 }
 
 // Section returns the generated part of BENCH.md: Markdown and the chart
@@ -192,12 +219,14 @@ func (r *Report) Tables() string {
 		}
 		fmt.Fprintf(&b, "\n### %s\n\n%s.\n\n", v.title, upperFirst(v.what))
 		base := results.Label(results.Baseline)
-		fmt.Fprintf(&b, "**Per-spawn latency**, median, as a multiple of %s (lower is better):\n\n", base)
+		fmt.Fprintf(&b, "**Per-spawn %s**, median, as a multiple of %s (lower is better):\n\n",
+			cond(r.counted, "instruction count", "latency"), base)
 		r.ratioTable(&b, methods, func(rt ratio) results.Interval { return rt.lat }, notes)
-		fmt.Fprintf(&b, "\n**Aggregate throughput** of all threads, spawns per second, as a multiple of %s (higher is better):\n\n", base)
+		fmt.Fprintf(&b, "\n**Aggregate throughput** of all threads, %s, as a multiple of %s (higher is better):\n\n", r.units.per, base)
 		r.ratioTable(&b, methods, func(rt ratio) results.Interval { return rt.rate }, notes)
-		b.WriteString("\n**Absolute numbers** (latency from spawn until the child is reaped, over every timed spawn of every round; " +
-			"round medians: the lowest and highest median of a round; spawns/s is the median of the rounds):\n\n")
+		fmt.Fprintf(&b, "\n**Absolute numbers** (%s from spawn until the child is reaped, over every timed spawn of every round; "+
+			"round medians: the lowest and highest median of a round; %s is the median of the rounds):\n\n",
+			cond(r.counted, "guest instructions, in thousands,", "latency"), r.units.rate)
 		r.absoluteTable(&b, methods, notes)
 	}
 	var foot strings.Builder
@@ -275,7 +304,9 @@ func (r *Report) ratioTable(b *strings.Builder, methods []string, pick func(rati
 
 // absoluteTable writes a row per sweep cell and method.
 func (r *Report) absoluteTable(b *strings.Builder, methods []string, notes map[string]bool) {
-	b.WriteString("| caller | threads | method | median µs | round medians µs | p99 µs | min µs | max µs | spawns/s | spawns × rounds |\n")
+	u := r.units.lat
+	fmt.Fprintf(b, "| caller | threads | method | median %s | round medians %s | p99 %s | min %s | max %s | %s | spawns × rounds |\n",
+		u, u, u, u, u, r.units.rate)
 	b.WriteString("|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, k := range r.g.keys {
 		for _, id := range methods {
@@ -376,7 +407,21 @@ const (
 	// CompareBegin and CompareEnd delimit the comparison of two runs.
 	CompareBegin = "<!-- bench-compare:begin -->"
 	CompareEnd   = "<!-- bench-compare:end -->"
+
+	// CountedBegin and CountedEnd delimit the section of a counted run
+	// ('make bench BENCH_ICOUNT=1').
+	CountedBegin = "<!-- bench-counted:begin: generated by 'make bench BENCH_ICOUNT=1' (bench/cmd/benchreport); edits between the markers are overwritten -->"
+	CountedEnd   = "<!-- bench-counted:end -->"
 )
+
+// Markers returns the markers of the section of BENCH.md that a run's
+// report replaces: the counted section for a counted run.
+func (r *Report) Markers() (begin, end string) {
+	if r.counted {
+		return CountedBegin, CountedEnd
+	}
+	return BeginMarker, EndMarker
+}
 
 // RunInfo describes the run: command, date, kernel, machine (what is known
 // of them), and what the numbers are not.
@@ -434,8 +479,20 @@ func RunInfo(meta results.Meta, cells []results.Cell) string {
 			"in each, all in random order (seed %d); a cell's rounds are interleaved with every other cell's\n",
 			meta.Passes, meta.Rounds, meta.Seed)
 	}
-	switch accel {
-	case "tcg":
+	switch {
+	case results.Counted(meta, cells):
+		fmt.Fprintf(&b, "- Clock: counted, QEMU `-icount %s`: the guest's clocks advance 1 ns per instruction any vCPU executes "+
+			"and jump over idle time\n", cmp.Or(meta.ICount, results.ICountOptions))
+		b.WriteString("\n> **These are instruction counts, not times.** QEMU counted the instructions the guest executed: " +
+			"a latency of 1 µs in results.jsonl is 1000 instructions, whatever the host did meanwhile. " +
+			"The counts see no cache or TLB misses, no cost of a context switch beyond its instructions, and no I/O wait.")
+		if vcpus > 1 {
+			b.WriteString(" The vCPUs ran in turn on one host thread, and guest time counts the instructions of all of them: " +
+				"a multi-thread row's latencies include the other threads' instructions, and its throughput shows " +
+				"no parallel speed-up.")
+		}
+		b.WriteString("\n")
+	case accel == "tcg":
 		b.WriteString("\n> **These are QEMU TCG (software emulation) times, not hardware times.** " +
 			"Emulation slows some operations far more than others, so only compare methods within one run, " +
 			"through the ratios; the absolute microseconds say little about a real machine.")
@@ -444,7 +501,7 @@ func RunInfo(meta results.Meta, cells []results.Cell) string {
 				"measure the emulator sharing the host as much as the kernel.", vcpus, hostN)
 		}
 		b.WriteString("\n")
-	case "kvm":
+	case accel == "kvm":
 		b.WriteString("\n> Times in a KVM guest: close to, but not the same as, bare-metal times.\n")
 	}
 	return b.String()

@@ -147,6 +147,10 @@ type Cell struct {
 	HostNproc    int       `json:"host_nproc,omitempty"`     // host cores behind the VM (host side)
 	HostCPU      string    `json:"host_cpu,omitempty"`       // host CPU model (host side)
 	Accel        string    `json:"accel,omitempty"`          // "tcg" or "kvm" (host side)
+
+	// Mode is ModeCounted when the latencies are instruction counts
+	// (host side); empty or ModeTimed for times.
+	Mode string `json:"mode,omitempty"`
 }
 
 // Meta describes where a run happened (bench/out/meta.json); the host side
@@ -164,6 +168,25 @@ type Meta struct {
 	Seed      int64  `json:"seed"`       // of the sweep's random order
 	Passes    int    `json:"passes"`     // passes over every (program, caller size), in random order
 	Rounds    int    `json:"rounds"`     // rounds per pass over every (method, threads), in random order
+
+	// Mode is ModeTimed or ModeCounted (empty: timed, an older run);
+	// ICount, QEMU's -icount options in a counted run.
+	Mode   string `json:"mode,omitempty"`
+	ICount string `json:"icount,omitempty"`
+}
+
+// Counted reports whether a run's latencies are instruction counts: its
+// meta data or any of its cells says so.
+func Counted(meta Meta, cells []Cell) bool {
+	if meta.Mode == ModeCounted {
+		return true
+	}
+	for _, c := range cells {
+		if c.Mode == ModeCounted {
+			return true
+		}
+	}
+	return false
 }
 
 // Phase is one step of a spawn in the per-phase breakdown (phases.jsonl):

@@ -6,6 +6,13 @@
 //	benchreport -in bench/out/results.jsonl -meta bench/out/meta.json -out bench/out \
 //	    -benchmd BENCH.md -svg bench/latency.svg
 //
+// A counted run ('make bench BENCH_ICOUNT=1', whose meta.json says mode
+// "counted") refreshes the counted section of BENCH.md instead, and its
+// chart is bench/latency-icount.svg; with -timed, the ratios of a timed
+// run of the same sweep go beside its own:
+//
+//	benchreport -in bench/out-icount/results.jsonl -benchmd BENCH.md -timed bench/out/results.jsonl
+//
 // With -compare it compares the ratios of two independent runs instead,
 // writes compare.md, and with -benchmd the comparison section of BENCH.md:
 //
@@ -28,9 +35,15 @@ import (
 )
 
 type options struct {
-	in, meta, phases, out, benchMD, svg string
-	compare                             []string // two results.jsonl, or none
+	in, meta, phases, out, benchMD, svg, timed string
+	compare                                    []string // two results.jsonl, or none
 }
+
+// The charts BENCH.md shows, of a timed and of a counted run.
+const (
+	timedSVG   = "bench/latency.svg"
+	countedSVG = "bench/latency-icount.svg"
+)
 
 func main() {
 	var o options
@@ -38,8 +51,9 @@ func main() {
 	flag.StringVar(&o.meta, "meta", "", "meta.json the host side of 'make bench' wrote (default: beside -in; optional)")
 	flag.StringVar(&o.phases, "phases", "", "per-phase breakdown, one JSON step a line (default: phases.jsonl beside -in; optional)")
 	flag.StringVar(&o.out, "out", "", "directory for table.md and latency.svg, or compare.md (default: the directory of -in, or of run B)")
-	flag.StringVar(&o.benchMD, "benchmd", "", "BENCH.md whose generated section (or, with -compare, comparison section) to replace (optional)")
-	flag.StringVar(&o.svg, "svg", "bench/latency.svg", "with -benchmd: where the chart BENCH.md shows is written")
+	flag.StringVar(&o.benchMD, "benchmd", "", "BENCH.md whose generated section (a counted run: the counted section; with -compare: the comparison section) to replace (optional)")
+	flag.StringVar(&o.svg, "svg", "", "with -benchmd: where the chart BENCH.md shows is written (default: "+timedSVG+", or "+countedSVG+" for a counted run)")
+	flag.StringVar(&o.timed, "timed", "", "with a counted run: a timed run's results.jsonl (meta.json beside it) whose ratios go beside the counted ones (optional)")
 	compare := flag.String("compare", "", "A,B: compare two runs' results.jsonl (each with its meta.json beside it) instead of reporting one")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -87,8 +101,20 @@ func run(o options) error {
 	out := cmp.Or(o.out, filepath.Dir(o.in))
 
 	rep := report.New(meta, cells, phases)
+	if o.timed != "" {
+		timed, err := readRun(o.timed)
+		if err != nil {
+			return err
+		}
+		if err := rep.AddTimed(timed, o.in); err != nil {
+			return fmt.Errorf("-timed %s: %w", o.timed, err)
+		}
+	}
 	subtitle := "kernel " + cmp.Or(meta.Kernel, cells[0].Kernel)
-	if accel := cmp.Or(meta.Accel, cells[0].Accel); accel == "tcg" {
+	switch accel := cmp.Or(meta.Accel, cells[0].Accel); {
+	case rep.Counted():
+		subtitle += ", QEMU -icount: instruction counts (1 µs = 1000 instructions), not times"
+	case accel == "tcg":
 		subtitle += ", QEMU TCG: emulated, not hardware times"
 	}
 	svg := report.SVG(cells, report.ChartThreads(cells), subtitle)
@@ -97,15 +123,17 @@ func run(o options) error {
 		{filepath.Join(out, "latency.svg"), svg},
 	}
 	if o.benchMD != "" {
-		rel, err := filepath.Rel(filepath.Dir(o.benchMD), o.svg)
+		svgPath := cmp.Or(o.svg, cond(rep.Counted(), countedSVG, timedSVG))
+		rel, err := filepath.Rel(filepath.Dir(o.benchMD), svgPath)
 		if err != nil {
 			return fmt.Errorf("the chart's path from %s: %w", o.benchMD, err)
 		}
-		doc, err := updateDoc(o.benchMD, report.BeginMarker, report.EndMarker, rep.Section(filepath.ToSlash(rel)))
+		begin, end := rep.Markers()
+		doc, err := updateDoc(o.benchMD, begin, end, rep.Section(filepath.ToSlash(rel)))
 		if err != nil {
 			return err
 		}
-		files = append(files, file{o.svg, svg}, file{o.benchMD, doc})
+		files = append(files, file{svgPath, svg}, file{o.benchMD, doc})
 	}
 	return write(files)
 }
@@ -113,15 +141,10 @@ func run(o options) error {
 func runCompare(o options) error {
 	var runs [2]report.Run
 	for i, path := range o.compare {
-		cells, err := readCells(path)
-		if err != nil {
+		var err error
+		if runs[i], err = readRun(path); err != nil {
 			return err
 		}
-		meta, err := readMeta(beside(path, "meta.json"))
-		if err != nil {
-			return err
-		}
-		runs[i] = report.Run{Path: path, Meta: meta, Cells: cells}
 	}
 	md := report.Compare(runs[0], runs[1])
 	files := []file{{filepath.Join(cmp.Or(o.out, filepath.Dir(o.compare[1])), "compare.md"), md}}
@@ -133,6 +156,19 @@ func runCompare(o options) error {
 		files = append(files, file{o.benchMD, doc})
 	}
 	return write(files)
+}
+
+// readRun reads a run's results.jsonl and the meta.json beside it.
+func readRun(path string) (report.Run, error) {
+	cells, err := readCells(path)
+	if err != nil {
+		return report.Run{}, err
+	}
+	meta, err := readMeta(beside(path, "meta.json"))
+	if err != nil {
+		return report.Run{}, err
+	}
+	return report.Run{Path: path, Meta: meta, Cells: cells}, nil
 }
 
 func readCells(path string) ([]results.Cell, error) {
@@ -177,6 +213,13 @@ func updateDoc(path, begin, end, section string) (string, error) {
 }
 
 func beside(path, name string) string { return filepath.Join(filepath.Dir(path), name) }
+
+func cond[T any](c bool, yes, no T) T {
+	if c {
+		return yes
+	}
+	return no
+}
 
 func write(files []file) error {
 	for _, f := range files {

@@ -28,6 +28,10 @@ type Run struct {
 	NoEmbryo bool // embryo methods unavailable, as on a kernel without the series
 	HostN    int  // host cores; default 2
 	VCPUs    int  // default 2
+	// Counted makes a counted run (QEMU -icount): latencies vary by
+	// 1% around the median instead of 35%, and the cells and meta data
+	// say results.ModeCounted.
+	Counted bool
 }
 
 // Profile is the median latency in µs of each bare method family with a
@@ -51,6 +55,10 @@ func (r Run) Cells() []results.Cell {
 	}
 	if vcpus == 0 {
 		vcpus = 2
+	}
+	spread, mode := 0.35, ""
+	if r.Counted {
+		spread, mode = 0.01, results.ModeCounted
 	}
 	var cells []results.Cell
 	for _, size := range r.Sizes {
@@ -81,7 +89,7 @@ func (r Run) Cells() []results.Cell {
 					lat := make([]int64, threads*r.Spawns)
 					var wall, busy int64
 					for i := range lat {
-						lat[i] = max(1, int64(1000*median*drift[round]*math.Exp(0.35*rng.NormFloat64())))
+						lat[i] = max(1, int64(1000*median*drift[round]*math.Exp(spread*rng.NormFloat64())))
 						busy += lat[i]
 						if (i+1)%r.Spawns == 0 {
 							wall, busy = max(wall, busy), 0
@@ -98,6 +106,7 @@ func (r Run) Cells() []results.Cell {
 					panic(fmt.Sprintf("resultstest: %v", err))
 				}
 				c.Kernel, c.VCPUs, c.HostNproc, c.HostCPU, c.Accel = "6.12.117-emptypidfd", vcpus, hostN, "AMD EPYC", "tcg"
+				c.Mode = mode
 				cells = append(cells, c)
 			}
 		}
@@ -107,11 +116,17 @@ func (r Run) Cells() []results.Cell {
 
 // Meta returns the meta data of the run.
 func (r Run) Meta() results.Meta {
-	return results.Meta{
+	m := results.Meta{
 		Date: "2026-11-30T10:00:00Z", Command: "make bench", HostCPU: "AMD EPYC", HostNproc: max(r.HostN, 2),
 		QEMU: "qemu-system-x86_64 -m 8G -smp 2 -cpu max", Accel: "tcg", Flavor: "plain",
 		Kernel: "6.12.117-emptypidfd", VCPUs: max(r.VCPUs, 2), Seed: int64(r.Seed), Passes: 2, Rounds: r.Rounds / 2,
 	}
+	if r.Counted {
+		m.Command += " BENCH_ICOUNT=1"
+		m.QEMU += " -icount " + results.ICountOptions
+		m.Mode, m.ICount = results.ModeCounted, results.ICountOptions
+	}
+	return m
 }
 
 // Phases returns a per-phase breakdown of vfork+execve and the embryo from
