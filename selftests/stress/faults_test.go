@@ -42,6 +42,7 @@ import (
 	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/heartbeat"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
@@ -145,7 +146,7 @@ func TestFaultInjection(t *testing.T) {
 	// alone, and more than 180 after the rest of the suite: its own bound.
 	h := helper.NewTimeout(t, "stressfaults", faultArg{PidsCg: cg, Max: k.FaultMax}, faultTimeout)
 	var res faultResult
-	stop := heartbeat(t, "fault injection", time.Minute)
+	stop := heartbeat.Start(t, "fault injection", time.Minute)
 	h.Result(&res)
 	stop()
 	for _, f := range res.Failures {

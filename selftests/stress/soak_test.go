@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/heartbeat"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
@@ -44,7 +44,7 @@ func TestSoak(t *testing.T) {
 	env := newRoundEnv(t)
 	h := helper.NewTimeout(t, "stresssoak", soakArg{PidsCg: cg, N: k.SoakN}, soakTimeout(k.SoakN))
 	var res soakResult
-	stop := heartbeat(t, "soak", time.Minute)
+	stop := heartbeat.Start(t, "soak", time.Minute)
 	h.Result(&res)
 	stop()
 	for _, e := range res.Errors {
@@ -91,38 +91,6 @@ const soakCycleBudget = 400 * time.Millisecond
 // soakTimeout is how long the soak helper of n cycles of each kind may run.
 func soakTimeout(n int) time.Duration {
 	return helper.Timeout + time.Duration(n)*soakCycleBudget
-}
-
-// heartbeat logs a line every period until stop is called, so that the
-// console of a long step that prints nothing (a soak of 100,000 cycles)
-// is not taken for a hung guest by the VM's watchdog.
-func heartbeat(t *testing.T, what string, period time.Duration) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	start := time.Now()
-	go func() {
-		defer close(finished)
-		tick := time.NewTicker(period)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				t.Logf("%s: still running after %s", what, time.Since(start).Round(time.Second))
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			close(done)
-			<-finished
-		})
-	}
-	// A Fatal in between must not leave it logging after the test.
-	t.Cleanup(stop)
-	return stop
 }
 
 type soakArg struct {

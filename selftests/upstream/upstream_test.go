@@ -26,14 +26,15 @@ import (
 
 	"github.com/emptypidfd/emptypidfd/internal/ktap"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/guest"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/heartbeat"
 )
 
 const (
 	root      = "/kselftests"
 	perBinary = 10 * time.Minute
 
-	// heartbeat is how often a running selftest is reported.
-	heartbeat = time.Minute
+	// heartbeatPeriod is how often a running selftest is reported.
+	heartbeatPeriod = time.Minute
 
 	// pidfd_test's "signal recycled pid" case forks until the pid space
 	// wraps around to pid 1000 (PID_RECYCLE). At the default pid_max of
@@ -171,21 +172,9 @@ func runBinary(t *testing.T, collection, bin string, known map[string]string, us
 	// so that a long one (7.3's pidfd_test waits for a pid to recycle in
 	// a pid namespace of its own, whose pid_max kernel.pid_max no longer
 	// sets) is not taken for a hung guest by the host's watchdog.
-	done := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(heartbeat)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				t.Logf("%s still running after %v", bin, time.Since(start).Round(time.Second))
-			}
-		}
-	}()
+	stop := heartbeat.Start(t, bin, heartbeatPeriod)
 	out, err := cmd.CombinedOutput()
-	close(done)
+	stop()
 	t.Logf("%s exited after %v: %v; output:\n%s", bin, time.Since(start).Round(time.Millisecond), err, out)
 
 	// Why the binary failed, by every check, known issues or not.
