@@ -144,10 +144,13 @@ func Steps(method string) ([]Step, error) {
 				last = c
 			}
 		}
+		// As vfork's: the embryo starts and wakes the caller at its
+		// exec's point of no return (after exec_mmap()), before the
+		// exec completes.
 		return append(steps,
-			Step{last, ExecDone, "pidfd_spawn_run: the embryo is woken and execs"},
-			Step{ExecDone, "run_returned", "pidfd_spawn_run: the caller is woken and returns"},
-			Step{ExecDone, Exited, "the child runs (noop) and exits, alongside"},
+			Step{last, "run_returned", "pidfd_spawn_run: the embryo is woken, execs up to its point of no return, which starts it and wakes the caller; the run returns"},
+			Step{last, ExecDone, "the embryo's whole exec, alongside"},
+			Step{ExecDone, Exited, "the child runs (noop) and exits"},
 			Step{"run_returned", "reaped", "waitid(P_PIDFD) until the child is reaped"},
 			Step{"start", "reaped", "total"},
 		), nil
