@@ -39,8 +39,10 @@ func config(fd, cmd int, arg unsafe.Pointer, size uintptr) error {
 }
 
 // SpawnRun is pidfd_spawn_run(2): it starts the embryo fd by running its
-// program and returns the child's pid. On an exec failure the embryo stays
-// unstarted and configurable. It returns ErrNotSupported, without a system
+// program and returns the child's pid once the exec has passed its point
+// of no return, where vfork lets its parent go; the child may still be
+// finishing its exec then. On an exec failure before that point the
+// embryo stays unstarted and configurable. It returns ErrNotSupported, without a system
 // call, on a kernel without empty pidfds.
 func SpawnRun(fd, flags int) (int, error) {
 	if err := Probe(); err != nil {
