@@ -32,36 +32,11 @@ func Beside(timed, counted Run) string {
 		"measures disagree by more than the timed run's noise, and what the count cannot see (cache and TLB misses, " +
 		"the real cost of a context switch, I/O wait, the vCPUs running at once) is the likely difference.\n\n")
 	fmt.Fprintf(&out, "- Timed: %s\n- Counted: %s\n", describe(timed), describe(counted))
-	var all []compared
-	var body strings.Builder
-	for i, v := range variants {
-		rows := byVariant[i]
-		if len(rows) == 0 {
-			continue
-		}
-		all = append(all, rows...)
-		fmt.Fprintf(&body, "\n**%s**: %s\n\n", v.title, besideSummary(rows))
-		body.WriteString("| caller | threads | method | timed | counted | counted/timed − 1 |\n")
-		body.WriteString("|---:|---:|:---|---:|---:|---:|\n")
-		for _, c := range rows {
-			d := percent(c.diff())
-			if c.outside() {
-				d = "**" + d + "**"
-			}
-			fmt.Fprintf(&body, "| %s | %d | %s | %s | %s | %s |\n",
-				Size(c.k.rss), c.k.threads, shortLabel(c.method), RatioCI(c.a), RatioCI(c.b), d)
-		}
-	}
-	if len(all) == 0 {
-		out.WriteString("\nThe runs have no ratio in common.\n")
-		return out.String()
-	}
-	fmt.Fprintf(&out, "\n**All variants**: %s", besideSummary(all))
-	if onlyOne > 0 {
-		fmt.Fprintf(&out, " %d ratio%s in only one run %s left out.", onlyOne, plural(onlyOne), cond(onlyOne == 1, "is", "are"))
-	}
-	out.WriteString("\n")
-	out.WriteString(body.String())
+	sideBySide(&out, byVariant, onlyOne, table{
+		columns: "| caller | threads | method | timed | counted | counted/timed − 1 |",
+		summary: besideSummary,
+		marked:  compared.outside,
+	})
 	return out.String()
 }
 

@@ -51,6 +51,27 @@ func Compare(a, b Run) string {
 		"(**bold**: it excludes 1.00×). B/A − 1 is in **bold** where the two runs' intervals do not overlap.\n\n")
 	fmt.Fprintf(&out, "- Run A: %s\n- Run B: %s\n", describe(a), describe(b))
 
+	sideBySide(&out, byVariant, onlyOne, table{
+		columns: "| caller | threads | method | run A | run B | B/A − 1 |",
+		summary: summary,
+		marked:  compared.disjoint,
+	})
+	return out.String()
+}
+
+// table says how sideBySide writes the ratios of two runs: the header of
+// its columns, the summary of a group of rows, and which differences are
+// in bold.
+type table struct {
+	columns string
+	summary func([]compared) string
+	marked  func(compared) bool
+}
+
+// sideBySide writes, after out's introduction, the summary of all
+// variants, then per variant its summary and one row per ratio: caller
+// size, thread count, method, both runs' ratios and B/A − 1.
+func sideBySide(out *strings.Builder, byVariant [][]compared, onlyOne int, t table) {
 	var all []compared
 	var body strings.Builder
 	for i, v := range variants {
@@ -59,12 +80,11 @@ func Compare(a, b Run) string {
 			continue
 		}
 		all = append(all, rows...)
-		fmt.Fprintf(&body, "\n**%s**: %s\n\n", v.title, summary(rows))
-		body.WriteString("| caller | threads | method | run A | run B | B/A − 1 |\n")
-		body.WriteString("|---:|---:|:---|---:|---:|---:|\n")
+		fmt.Fprintf(&body, "\n**%s**: %s\n\n", v.title, t.summary(rows))
+		body.WriteString(t.columns + "\n|---:|---:|:---|---:|---:|---:|\n")
 		for _, c := range rows {
 			d := percent(c.diff())
-			if c.disjoint() {
+			if t.marked(c) {
 				d = "**" + d + "**"
 			}
 			fmt.Fprintf(&body, "| %s | %d | %s | %s | %s | %s |\n",
@@ -73,15 +93,14 @@ func Compare(a, b Run) string {
 	}
 	if len(all) == 0 {
 		out.WriteString("\nThe runs have no ratio in common.\n")
-		return out.String()
+		return
 	}
-	fmt.Fprintf(&out, "\n**All variants**: %s", summary(all))
+	fmt.Fprintf(out, "\n**All variants**: %s", t.summary(all))
 	if onlyOne > 0 {
-		fmt.Fprintf(&out, " %d ratio%s in only one run %s left out.", onlyOne, plural(onlyOne), cond(onlyOne == 1, "is", "are"))
+		fmt.Fprintf(out, " %d ratio%s in only one run %s left out.", onlyOne, plural(onlyOne), cond(onlyOne == 1, "is", "are"))
 	}
 	out.WriteString("\n")
 	out.WriteString(body.String())
-	return out.String()
 }
 
 // pairs returns the latency ratios (every method but the baseline) that
