@@ -30,6 +30,10 @@ const (
 	PIDFD_CONFIG_FD      = 4 // FDArg
 	PIDFD_CONFIG_CWD     = 5 // CwdArg
 	PIDFD_CONFIG_SIGNALS = 6 // SignalsArg
+	PIDFD_CONFIG_RLIMIT  = 7 // RlimitArg
+	PIDFD_CONFIG_UMASK   = 8 // UmaskArg
+	// PIDFD_CONFIG_NO_NEW_PRIVS takes no argument: arg 0, size 0.
+	PIDFD_CONFIG_NO_NEW_PRIVS = 9
 )
 
 // Sizes of the first version of each argument struct. A caller passes the
@@ -41,6 +45,8 @@ const (
 	PIDFD_FD_SIZE_VER0      = 48
 	PIDFD_CWD_SIZE_VER0     = 16
 	PIDFD_SIGNALS_SIZE_VER0 = 16
+	PIDFD_RLIMIT_SIZE_VER0  = 24
+	PIDFD_UMASK_SIZE_VER0   = 8
 )
 
 // Actions of PIDFD_CONFIG_FD (FDArg.Action).
@@ -104,4 +110,19 @@ type CwdArg struct {
 type SignalsArg struct {
 	Blocked uint64
 	Ignored uint64
+}
+
+// RlimitArg is struct pidfd_rlimit: setrlimit(Resource) by the embryo, the
+// limits as prlimit64 takes them (RLIM_INFINITY for none).
+type RlimitArg struct {
+	Resource uint32
+	Spare    uint32 // must be 0
+	Cur      uint64
+	Max      uint64
+}
+
+// UmaskArg is struct pidfd_umask: umask(Umask) by the embryo; bits other
+// than 0777 are EINVAL.
+type UmaskArg struct {
+	Umask uint64
 }

@@ -211,6 +211,30 @@ func ConfigSignals(fd int, blocked, ignored uint64) error {
 	return config(fd, PIDFD_CONFIG_SIGNALS, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
 }
 
+// ConfigRlimit sets one resource limit of the embryo
+// (PIDFD_CONFIG_RLIMIT), as setrlimit by the embryo would: raising the hard
+// limit needs CAP_SYS_RESOURCE in the embryo's credentials.
+func ConfigRlimit(fd, resource int, lim unix.Rlimit) error {
+	if resource < 0 {
+		return unix.EINVAL
+	}
+	arg := RlimitArg{Resource: uint32(resource), Cur: lim.Cur, Max: lim.Max}
+	return config(fd, PIDFD_CONFIG_RLIMIT, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
+// ConfigUmask sets the embryo's umask (PIDFD_CONFIG_UMASK); bits other
+// than 0777 are EINVAL.
+func ConfigUmask(fd int, mask uint32) error {
+	arg := UmaskArg{Umask: uint64(mask)}
+	return config(fd, PIDFD_CONFIG_UMASK, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
+// ConfigNoNewPrivs sets no_new_privs on the embryo
+// (PIDFD_CONFIG_NO_NEW_PRIVS), as prctl(PR_SET_NO_NEW_PRIVS, 1): for good.
+func ConfigNoNewPrivs(fd int) error {
+	return config(fd, PIDFD_CONFIG_NO_NEW_PRIVS, nil, 0)
+}
+
 // SigBit returns the bit that stands for sig in SignalsArg and in the
 // SigBlk/SigIgn masks of /proc/<pid>/status. Signals outside 1..64 have no
 // bit: EINVAL.

@@ -24,9 +24,8 @@
 // Otherwise Start falls back to os/exec's own mechanism, os.StartProcess
 // (fork and exec); everything else (I/O, waiting, cancellation) is the same
 // code on both paths. It falls back when the kernel has no empty pidfds
-// (probed once, cached), when SysProcAttr asks for something no
-// pidfd_config command does yet, and when the child's RLIMIT_NOFILE cannot
-// be restored (below). Mechanism and FallbackReason say which path a
+// (probed once, cached, at the first Start) and when SysProcAttr asks for
+// something no pidfd_config command does yet. Mechanism and FallbackReason say which path a
 // started Cmd took and why; nothing is silently ignored.
 //
 // SysProcAttr: PidFD works on both paths (it receives a duplicate of the
@@ -66,20 +65,20 @@
 //     ignores (SIG_IGN survives exec, as after fork) and starts with an
 //     empty blocked mask. os/exec gives it the mask the Go program started
 //     with, which is empty unless the program's parent blocked signals.
-//   - RLIMIT_NOFILE: Go raises its soft limit at startup and os/exec gives
-//     the child the original back. That value is private to package
-//     syscall, so on a kernel with empty pidfds spawn learns it once, at
-//     initialization (the process is small then, and the program watches
-//     no SIGCHLD yet), from a child os/exec starts (/proc/self/exe, traced,
-//     stopped at its exec before it runs an instruction, then killed), and
-//     creates embryos with the soft limit lowered to it for the duration of
-//     pidfd_open (rlimits are copied at creation; the kernel has no RLIMIT
-//     command yet). If the program changes its limit later, the next Start
-//     learns again, and that child is visible to it. If ptrace is not
-//     allowed, or fewer than 64 descriptors are free below the lowered
-//     limit (the lowering is process-wide, and an open() in another
-//     goroutine would fail with EMFILE meanwhile), Start falls back. The
-//     lowering is serialized by a mutex, a lock around every pidfd_open,
-//     until the kernel can set an embryo's limits itself.
+//   - RLIMIT_NOFILE: the embryo child gets the caller's current limits,
+//     as a child of posix_spawn from C does. Go raises its own soft
+//     RLIMIT_NOFILE at startup (to the hard limit minus one), and os/exec
+//     gives its children the soft limit the program started with (unless
+//     the program set the limit itself since, with syscall.Setrlimit).
+//     That value is private to package syscall, and no library can learn
+//     it without starting a process, which spawn will not do behind its
+//     caller's back (importing spawn starts nothing, and Start starts only
+//     the child). So an embryo child of a Go program sees a higher soft
+//     limit than an os/exec child; only a program that uses select() on
+//     descriptors it numbers above 1023 can tell. A program that wants a
+//     lower soft limit in its children sets its own with
+//     syscall.Setrlimit before it starts them: os/exec and spawn then
+//     both pass that one on. The fallback path is os/exec's, and
+//     restores.
 //   - GODEBUG=execwait's finalizer check of leaked Cmds is not done.
 package spawn

@@ -57,9 +57,9 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 	// one thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	fd, err := newEmbryo()
+	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
 	if err != nil {
-		return err
+		return &StepError{Step: "pidfd_open", Arg: "PIDFD_EMPTY", Err: err}
 	}
 	defer func() {
 		if err != nil {

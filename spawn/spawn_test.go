@@ -140,27 +140,36 @@ func TestMechanism(t *testing.T) {
 	t.Logf("mechanism %v: %s", mech, why)
 }
 
-// The child's RLIMIT_NOFILE is what os/exec gives its children (Go's
-// startup raise undone), on either path.
-func TestRlimitNofileAsOSExec(t *testing.T) {
+// The child's RLIMIT_NOFILE: on the embryo path the caller's current one
+// (package doc, "Differences from os/exec"), on the fallback path what
+// os/exec gives (Go's startup raise undone).
+func TestRlimitNofile(t *testing.T) {
+	mech, why := wantMechanism(t)
 	exe := testenv.Executable(t)
 	ref, err := exec.Command(exe, "nofile").Output()
 	if err != nil {
 		t.Fatalf("os/exec: %v", err)
+	}
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
+		t.Fatal(err)
+	}
+	want := string(ref)
+	if mech == spawn.Embryo {
+		want = fmt.Sprintf("%d %d\n", cur.Cur, cur.Max)
 	}
 	cmd := helperCommand(t, "nofile")
 	got, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("spawn: %v", err)
 	}
-	if string(got) != string(ref) {
-		t.Errorf("child's RLIMIT_NOFILE (soft hard): spawn %q, os/exec %q", got, ref)
+	if cmd.Mechanism() != mech {
+		t.Fatalf("started by %v (%s), want %v: %s", cmd.Mechanism(), cmd.FallbackReason(), mech, why)
 	}
-	var cur unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
-		t.Fatal(err)
+	if string(got) != want {
+		t.Errorf("child's RLIMIT_NOFILE (soft hard) by %v: %q, want %q (ours %d %d, os/exec's child %q)",
+			mech, got, want, cur.Cur, cur.Max, ref)
 	}
-	t.Logf("ours: %d %d; the child's: %s", cur.Cur, cur.Max, strings.TrimSpace(string(got)))
 }
 
 // The child ignores what the caller ignores, as after fork and exec.

@@ -126,15 +126,11 @@ func retryable(err error) bool {
 func (c *Cmd) start(cands []string, env []string, files []*os.File) error {
 	reason := c.embryoUnusable()
 	if reason == "" {
-		switch err := c.startEmbryo(cands, env, files); {
-		case err == nil:
-			c.mech = Embryo
-			return nil
-		case errors.Is(err, errRlimitFallback):
-			reason = err.Error()
-		default:
+		if err := c.startEmbryo(cands, env, files); err != nil {
 			return err
 		}
+		c.mech = Embryo
+		return nil
 	}
 	c.reason = reason
 	if err := c.startForkExec(cands, env, files); err != nil {

@@ -101,34 +101,43 @@ func GoItems() Items {
 		f pidfd.FDArg
 		c pidfd.CwdArg
 		g pidfd.SignalsArg
+		r pidfd.RlimitArg
+		u pidfd.UmaskArg
 	)
 	it := Items{
-		"nr pidfd_open":                 unix.SYS_PIDFD_OPEN,
-		"nr pidfd_config":               pidfd.SYS_PIDFD_CONFIG,
-		"nr pidfd_spawn_run":            pidfd.SYS_PIDFD_SPAWN_RUN,
-		"const PIDFD_EMPTY":             pidfd.PIDFD_EMPTY,
-		"const PIDFD_CONFIG_EXEC":       pidfd.PIDFD_CONFIG_EXEC,
-		"const PIDFD_CONFIG_ARGV":       pidfd.PIDFD_CONFIG_ARGV,
-		"const PIDFD_CONFIG_ENVP":       pidfd.PIDFD_CONFIG_ENVP,
-		"const PIDFD_CONFIG_FD":         pidfd.PIDFD_CONFIG_FD,
-		"const PIDFD_CONFIG_CWD":        pidfd.PIDFD_CONFIG_CWD,
-		"const PIDFD_CONFIG_SIGNALS":    pidfd.PIDFD_CONFIG_SIGNALS,
-		"const PIDFD_FD_DUP":            pidfd.PIDFD_FD_DUP,
-		"const PIDFD_FD_CLOSE":          pidfd.PIDFD_FD_CLOSE,
-		"const PIDFD_FD_CLOSE_RANGE":    pidfd.PIDFD_FD_CLOSE_RANGE,
-		"const PIDFD_FD_OPEN":           pidfd.PIDFD_FD_OPEN,
-		"const PIDFD_FD_INHERIT":        pidfd.PIDFD_FD_INHERIT,
-		"const PIDFD_FD_CLOEXEC":        pidfd.PIDFD_FD_CLOEXEC,
-		"const PIDFD_EXEC_SIZE_VER0":    pidfd.PIDFD_EXEC_SIZE_VER0,
-		"const PIDFD_STRINGS_SIZE_VER0": pidfd.PIDFD_STRINGS_SIZE_VER0,
-		"const PIDFD_FD_SIZE_VER0":      pidfd.PIDFD_FD_SIZE_VER0,
-		"const PIDFD_CWD_SIZE_VER0":     pidfd.PIDFD_CWD_SIZE_VER0,
-		"const PIDFD_SIGNALS_SIZE_VER0": pidfd.PIDFD_SIGNALS_SIZE_VER0,
-		"size pidfd_exec":               int64(unsafe.Sizeof(e)),
-		"size pidfd_strings":            int64(unsafe.Sizeof(s)),
-		"size pidfd_fd":                 int64(unsafe.Sizeof(f)),
-		"size pidfd_cwd":                int64(unsafe.Sizeof(c)),
-		"size pidfd_signals":            int64(unsafe.Sizeof(g)),
+		"nr pidfd_open":                   unix.SYS_PIDFD_OPEN,
+		"nr pidfd_config":                 pidfd.SYS_PIDFD_CONFIG,
+		"nr pidfd_spawn_run":              pidfd.SYS_PIDFD_SPAWN_RUN,
+		"const PIDFD_EMPTY":               pidfd.PIDFD_EMPTY,
+		"const PIDFD_CONFIG_EXEC":         pidfd.PIDFD_CONFIG_EXEC,
+		"const PIDFD_CONFIG_ARGV":         pidfd.PIDFD_CONFIG_ARGV,
+		"const PIDFD_CONFIG_ENVP":         pidfd.PIDFD_CONFIG_ENVP,
+		"const PIDFD_CONFIG_FD":           pidfd.PIDFD_CONFIG_FD,
+		"const PIDFD_CONFIG_CWD":          pidfd.PIDFD_CONFIG_CWD,
+		"const PIDFD_CONFIG_SIGNALS":      pidfd.PIDFD_CONFIG_SIGNALS,
+		"const PIDFD_CONFIG_RLIMIT":       pidfd.PIDFD_CONFIG_RLIMIT,
+		"const PIDFD_CONFIG_UMASK":        pidfd.PIDFD_CONFIG_UMASK,
+		"const PIDFD_CONFIG_NO_NEW_PRIVS": pidfd.PIDFD_CONFIG_NO_NEW_PRIVS,
+		"const PIDFD_FD_DUP":              pidfd.PIDFD_FD_DUP,
+		"const PIDFD_FD_CLOSE":            pidfd.PIDFD_FD_CLOSE,
+		"const PIDFD_FD_CLOSE_RANGE":      pidfd.PIDFD_FD_CLOSE_RANGE,
+		"const PIDFD_FD_OPEN":             pidfd.PIDFD_FD_OPEN,
+		"const PIDFD_FD_INHERIT":          pidfd.PIDFD_FD_INHERIT,
+		"const PIDFD_FD_CLOEXEC":          pidfd.PIDFD_FD_CLOEXEC,
+		"const PIDFD_EXEC_SIZE_VER0":      pidfd.PIDFD_EXEC_SIZE_VER0,
+		"const PIDFD_STRINGS_SIZE_VER0":   pidfd.PIDFD_STRINGS_SIZE_VER0,
+		"const PIDFD_FD_SIZE_VER0":        pidfd.PIDFD_FD_SIZE_VER0,
+		"const PIDFD_CWD_SIZE_VER0":       pidfd.PIDFD_CWD_SIZE_VER0,
+		"const PIDFD_SIGNALS_SIZE_VER0":   pidfd.PIDFD_SIGNALS_SIZE_VER0,
+		"const PIDFD_RLIMIT_SIZE_VER0":    pidfd.PIDFD_RLIMIT_SIZE_VER0,
+		"const PIDFD_UMASK_SIZE_VER0":     pidfd.PIDFD_UMASK_SIZE_VER0,
+		"size pidfd_exec":                 int64(unsafe.Sizeof(e)),
+		"size pidfd_strings":              int64(unsafe.Sizeof(s)),
+		"size pidfd_fd":                   int64(unsafe.Sizeof(f)),
+		"size pidfd_cwd":                  int64(unsafe.Sizeof(c)),
+		"size pidfd_signals":              int64(unsafe.Sizeof(g)),
+		"size pidfd_rlimit":               int64(unsafe.Sizeof(r)),
+		"size pidfd_umask":                int64(unsafe.Sizeof(u)),
 	}
 	field := func(name string, off, size uintptr) {
 		it["off "+name] = int64(off)
@@ -152,6 +161,11 @@ func GoItems() Items {
 	field("pidfd_cwd.flags", unsafe.Offsetof(c.Flags), unsafe.Sizeof(c.Flags))
 	field("pidfd_signals.blocked", unsafe.Offsetof(g.Blocked), unsafe.Sizeof(g.Blocked))
 	field("pidfd_signals.ignored", unsafe.Offsetof(g.Ignored), unsafe.Sizeof(g.Ignored))
+	field("pidfd_rlimit.resource", unsafe.Offsetof(r.Resource), unsafe.Sizeof(r.Resource))
+	field("pidfd_rlimit.__spare", unsafe.Offsetof(r.Spare), unsafe.Sizeof(r.Spare))
+	field("pidfd_rlimit.cur", unsafe.Offsetof(r.Cur), unsafe.Sizeof(r.Cur))
+	field("pidfd_rlimit.max", unsafe.Offsetof(r.Max), unsafe.Sizeof(r.Max))
+	field("pidfd_umask.umask", unsafe.Offsetof(u.Umask), unsafe.Sizeof(u.Umask))
 	return it
 }
 

@@ -96,6 +96,12 @@ func commands() []command {
 		{"SIGNALS", pidfd.PIDFD_CONFIG_SIGNALS, pidfd.PIDFD_SIGNALS_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.SignalsArg{Blocked: 1 << (unix.SIGUSR1 - 1)}, 0)
 		}},
+		{"RLIMIT", pidfd.PIDFD_CONFIG_RLIMIT, pidfd.PIDFD_RLIMIT_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.RlimitArg{Resource: unix.RLIMIT_CORE}, 0)
+		}},
+		{"UMASK", pidfd.PIDFD_CONFIG_UMASK, pidfd.PIDFD_UMASK_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.UmaskArg{Umask: 0o22}, 0)
+		}},
 	}
 }
 
@@ -228,7 +234,7 @@ func TestUnknownCommand(t *testing.T) {
 	a := arena.New(t, 1<<12)
 	zero := a.Alloc(64)
 	fd := embryo.New(t)
-	for _, cmd := range []int{0, 7, 8, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
+	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_NO_NEW_PRIVS + 1, 11, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
 		err := pidfd.Config(fd, cmd, arena.Ptr(zero), 64)
 		embryo.Check(t, fmt.Sprintf("pidfd_config(cmd %#x)", cmd), err, unix.EINVAL)
 		// The command is checked before the argument is read.
@@ -239,6 +245,34 @@ func TestUnknownCommand(t *testing.T) {
 	rep, ex := embryo.Spawn(t, fd, []string{"exit", "0"}, nil)
 	if !ex.Exited(0) || len(rep.FDs) != 1 {
 		t.Errorf("after unknown commands: %v, fds %v", ex, rep.FDNums())
+	}
+}
+
+// TestNoArgument: a command that takes no struct (PIDFD_CONFIG_NO_NEW_PRIVS)
+// wants arg NULL and size 0, and reads nothing: an unmapped arg is EINVAL,
+// not EFAULT.
+func TestNoArgument(t *testing.T) {
+	embryo.Require(t)
+	a := arena.New(t, 1<<12)
+	zero := arena.Ptr(a.Alloc(64))
+	for _, tc := range []struct {
+		name string
+		arg  uintptr
+		size int
+		want unix.Errno
+	}{
+		{"NULL, 0", 0, 0, 0},
+		{"NULL, size 8", 0, 8, unix.EINVAL},
+		{"zeroes, size 0", zero, 0, unix.EINVAL},
+		{"zeroes, size 8", zero, 8, unix.EINVAL},
+		{"unmapped, size 0", a.BadPtr(), 0, unix.EINVAL},
+		{"NULL, more than a page", 0, 1 << 20, unix.EINVAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fd := embryo.New(t)
+			err := pidfd.Config(fd, pidfd.PIDFD_CONFIG_NO_NEW_PRIVS, tc.arg, tc.size)
+			embryo.Check(t, "pidfd_config(NO_NEW_PRIVS)", err, tc.want)
+		})
 	}
 }
 

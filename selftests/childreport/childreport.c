@@ -14,7 +14,8 @@
  * bytes <= 0x20, >= 0x7f and '%'):
  *   pid N | ppid N | argc N | argv I S | envc N | env I S
  *   fd N TARGET cloexec=0|1 flags=0xHEX   (fds in increasing order)
- *   cwd PATH | status NAME VALUE | auxv AT_SECURE N | end
+ *   cwd PATH | status NAME VALUE | rlimit RESOURCE CUR MAX (decimal,
+ *   RLIM_INFINITY as 18446744073709551615) | auxv AT_SECURE N | end
  * A missing "end" means the report was cut short.
  *
  * Modes, after reporting (and closing the output, so that a reader sees
@@ -292,6 +293,14 @@ int main(int argc, char **argv)
 		put("\n", 1);
 	}
 	report_status();
+	for (int r = 0; r < RLIM_NLIMITS; r++) {
+		struct rlimit rl;
+
+		if (getrlimit(r, &rl) == 0)
+			line("rlimit", "%d %llu %llu", r,
+			     (unsigned long long)rl.rlim_cur,
+			     (unsigned long long)rl.rlim_max);
+	}
 	line("auxv", "AT_SECURE %lu", secure);
 	put("end\n", 4);
 	flush();

@@ -36,6 +36,9 @@
 #define PIDFD_CONFIG_FD		4
 #define PIDFD_CONFIG_CWD	5
 #define PIDFD_CONFIG_SIGNALS	6
+#define PIDFD_CONFIG_RLIMIT	7
+#define PIDFD_CONFIG_UMASK	8
+#define PIDFD_CONFIG_NO_NEW_PRIVS 9
 
 #define PIDFD_FD_DUP		1
 #define PIDFD_FD_CLOSE		2
@@ -49,6 +52,8 @@
 #define PIDFD_FD_SIZE_VER0	48
 #define PIDFD_CWD_SIZE_VER0	16
 #define PIDFD_SIGNALS_SIZE_VER0	16
+#define PIDFD_RLIMIT_SIZE_VER0	24
+#define PIDFD_UMASK_SIZE_VER0	8
 
 struct pidfd_exec {
 	uint64_t path __attribute__((aligned(8)));
@@ -81,6 +86,17 @@ struct pidfd_cwd {
 struct pidfd_signals {
 	uint64_t blocked __attribute__((aligned(8)));
 	uint64_t ignored __attribute__((aligned(8)));
+};
+
+struct pidfd_rlimit {
+	uint32_t resource;
+	uint32_t __spare;
+	uint64_t cur __attribute__((aligned(8)));
+	uint64_t max __attribute__((aligned(8)));
+};
+
+struct pidfd_umask {
+	uint64_t umask __attribute__((aligned(8)));
 };
 
 #endif

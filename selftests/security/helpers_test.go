@@ -33,6 +33,7 @@ var helpers = map[string]helper.Func{
 	"timens":    helperTimens,    // timens_test.go
 	"seccomp":   helperSeccomp,   // seccomp_test.go
 	"authority": helperAuthority, // authority_test.go
+	"attrs":     helperAttrs,     // attrs_test.go
 }
 
 func TestMain(m *testing.M) { helper.Main(m, helpers) }

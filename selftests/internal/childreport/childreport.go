@@ -11,6 +11,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Paths of the helper programs in the guest (put there by vmtest/).
@@ -38,7 +40,10 @@ type Report struct {
 	// Status holds the /proc/self/status fields childreport reports
 	// (SigBlk, SigIgn, SigPnd, ShdPnd, Uid, Gid, CapEff, NoNewPrivs,
 	// Seccomp, ...), by name, as the kernel printed them.
-	Status   map[string]string
+	Status map[string]string
+	// Rlimits holds the child's resource limits by RLIMIT_* number
+	// (RLIM_INFINITY as unix.RLIM_INFINITY).
+	Rlimits  map[int]unix.Rlimit
 	ATSecure uint64
 }
 
@@ -144,7 +149,7 @@ var ErrIncomplete = errors.New("childreport: report has no end line (child died 
 
 // Parse reads a report.
 func Parse(r io.Reader) (*Report, error) {
-	rep := &Report{Status: map[string]string{}, Pid: -1, PPid: -1}
+	rep := &Report{Status: map[string]string{}, Rlimits: map[int]unix.Rlimit{}, Pid: -1, PPid: -1}
 	argc, envc := -1, -1
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 8<<20)
@@ -266,6 +271,22 @@ func (rep *Report) parseLine(f []string, argc, envc *int) error {
 			return err
 		}
 		rep.Status[f[1]] = f[2]
+	case "rlimit":
+		if err := nargs(f, 4); err != nil {
+			return err
+		}
+		r, err := strconv.Atoi(f[1])
+		if err != nil {
+			return err
+		}
+		var l unix.Rlimit
+		if l.Cur, err = strconv.ParseUint(f[2], 10, 64); err != nil {
+			return err
+		}
+		if l.Max, err = strconv.ParseUint(f[3], 10, 64); err != nil {
+			return err
+		}
+		rep.Rlimits[r] = l
 	case "auxv":
 		if err := nargs(f, 3); err != nil {
 			return err

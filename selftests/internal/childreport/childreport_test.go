@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const sample = `pid 42
@@ -167,6 +169,22 @@ func TestProgram(t *testing.T) {
 	for _, n := range []int{0, 5} {
 		if f, ok := rep.FD(n); !ok || f.Target != os.DevNull || f.Cloexec {
 			t.Errorf("fd %d: %+v %v, want %s without cloexec", n, f, ok, os.DevNull)
+		}
+	}
+	// Every limit, as getrlimit gives it to the Go program that started
+	// it: os/exec gives the child the soft RLIMIT_NOFILE Go started with,
+	// so that one is only compared for its hard limit.
+	for r := 0; r < 16; r++ {
+		var want unix.Rlimit
+		if err := unix.Getrlimit(r, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := rep.Rlimits[r]
+		if r == unix.RLIMIT_NOFILE {
+			want.Cur = got.Cur
+		}
+		if !ok || got != want {
+			t.Errorf("rlimit %d: %+v (reported %v), want %+v", r, got, ok, want)
 		}
 	}
 	for _, k := range []string{"SigBlk", "SigIgn", "SigPnd", "ShdPnd", "CapEff"} {
