@@ -29,9 +29,31 @@
 // started Cmd took and why; nothing is silently ignored.
 //
 // SysProcAttr: PidFD works on both paths (it receives a duplicate of the
-// pidfd); every other non-zero field (Setsid, Setpgid, Credential,
-// Pdeathsig, Setctty, Foreground, Chroot, Cloneflags, CgroupFD, ...) falls
-// back, until the kernel has the command for it.
+// pidfd); every other non-zero field falls back, until the kernel has the
+// command for it. What each field, and each posix_spawn attribute, needs:
+//
+//	Cmd.Path, Args, Env           EXEC, ARGV, ENVP
+//	Cmd.Dir                       CWD
+//	Stdin, Stdout, Stderr,        FD DUP
+//	  ExtraFiles
+//	(signals)                     SIGNALS (the caller's ignored set; POSIX_SPAWN_SETSIGMASK, SETSIGDEF)
+//	SysProcAttr.PidFD             the embryo's pidfd (on both paths)
+//	Setsid, Setpgid, Pgid         none yet: falls back (POSIX_SPAWN_SETSID, SETPGROUP)
+//	Setctty, Ctty, Foreground,    none yet: falls back (glibc's addtcsetpgrp_np)
+//	  Noctty
+//	Credential, AmbientCaps       none yet: falls back (POSIX_SPAWN_RESETIDS)
+//	Pdeathsig                     none yet: falls back
+//	UseCgroupFD, CgroupFD         none yet: falls back (glibc's setcgroup_np)
+//	Chroot                        none yet: falls back
+//	Cloneflags, Unshareflags,     none: falls back (namespaces are not commands)
+//	  UidMappings, GidMappings,
+//	  GidMappingsEnableSetgroups
+//	Ptrace                        none: falls back (an embryo cannot be traced)
+//	(scheduling)                  none yet (POSIX_SPAWN_SETSCHEDULER, SETSCHEDPARAM)
+//
+// The kernel's RLIMIT, UMASK and NO_NEW_PRIVS commands have no
+// SysProcAttr field; package pidfd has them (ConfigRlimit, ConfigUmask,
+// ConfigNoNewPrivs) for a program that drives an embryo itself.
 //
 // # The pidfd is the handle
 //
