@@ -21,6 +21,7 @@ type cfgCall struct {
 	arg    []byte     // the struct, at its first version's size
 	cmdSet errset     // what the command may answer on an unstarted embryo of the thread's
 	cmdPre unix.Errno // the command's own check, made before the size's (an unknown command)
+	noArg  bool       // a command without an argument: arg NULL, size 0, never mutated
 	apply  func(e *emb)
 }
 
@@ -81,10 +82,13 @@ func slotTarget(s *slot) target { return target{kind: tgtSlot, fd: s.fd, slot: s
 // updates the model.
 func (th *thread) configTarget(c cfgCall, t target) {
 	mut := argMutations[0]
-	if th.rng.IntN(6) == 0 {
+	if th.rng.IntN(6) == 0 && !c.noArg {
 		mut = argMutations[1+th.rng.IntN(len(argMutations)-1)]
 	}
 	p, size, pre := mut.place(th, c.arg)
+	if c.noArg {
+		p, size, pre = 0, 0, 0
+	}
 	if c.cmdPre != 0 {
 		pre = c.cmdPre // the command is checked before the size
 	}
@@ -105,7 +109,7 @@ func (th *thread) configTarget(c cfgCall, t target) {
 // opConfigBadCmd: an unknown command is EINVAL (after the authority check,
 // before the size).
 func opConfigBadCmd(th *thread) {
-	cmds := []int{0, 7, 99, 1 << 31}
+	cmds := []int{0, pidfd.PIDFD_CONFIG_NO_NEW_PRIVS + 1, 99, 1 << 31}
 	th.config(cfgCall{
 		key:    "config.badcmd",
 		cmd:    cmds[th.rng.IntN(len(cmds))],
@@ -501,5 +505,52 @@ func opConfigSignals(th *thread) {
 		a = pidfd.SignalsArg{}
 	}
 	c.arg = raw(a)
+	th.config(c)
+}
+
+// RLIMIT (pidfd_config_rlimit(), setrlimit() by the embryo): only limits
+// that neither the exec nor /bin/true-static runs into, lowered, never
+// raised (the model does not follow an embryo's limits); EINVAL for an
+// unknown resource, cur above max, or a non-zero __spare.
+func opConfigRlimit(th *thread) {
+	a := pidfd.RlimitArg{Resource: unix.RLIMIT_CORE}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_RLIMIT, cmdSet: okOnly, key: "config.rlimit/core-0"}
+	switch th.rng.IntN(6) {
+	case 0:
+		a.Resource = unix.RLIMIT_MSGQUEUE
+		c.key = "config.rlimit/msgqueue-0"
+	case 1:
+		a.Resource = 16 + uint32(th.rng.IntN(1<<20))
+		c.key, c.cmdSet = "config.rlimit/bad-resource", errs(unix.EINVAL)
+	case 2:
+		a.Cur, a.Max = 2, 1
+		c.key, c.cmdSet = "config.rlimit/cur-above-max", errs(unix.EINVAL)
+	case 3:
+		a.Spare = 1 + uint32(th.rng.IntN(100))
+		c.key, c.cmdSet = "config.rlimit/spare", errs(unix.EINVAL)
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// UMASK (pidfd_config_umask()): any mask of 0777; EINVAL for other bits.
+func opConfigUmask(th *thread) {
+	a := pidfd.UmaskArg{Umask: uint64(th.rng.IntN(0o1000))}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_UMASK, cmdSet: okOnly, key: "config.umask/valid"}
+	if th.rng.IntN(4) == 0 {
+		a.Umask |= 1 << uint(9+th.rng.IntN(55))
+		c.key, c.cmdSet = "config.umask/bad-bits", errs(unix.EINVAL)
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// NO_NEW_PRIVS: no argument; a non-NULL arg or a non-zero size is EINVAL
+// in every state, as an unknown command is (checked before the state).
+func opConfigNoNewPrivs(th *thread) {
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_NO_NEW_PRIVS, cmdSet: okOnly, key: "config.nnp/valid", noArg: true}
+	if th.rng.IntN(4) == 0 {
+		c = cfgCall{cmd: pidfd.PIDFD_CONFIG_NO_NEW_PRIVS, key: "config.nnp/with-arg", arg: make([]byte, 8), cmdPre: unix.EINVAL}
+	}
 	th.config(c)
 }

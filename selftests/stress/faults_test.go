@@ -577,6 +577,12 @@ var faultCalls = []faultCall{
 	configFault("config.signals", pidfd.PIDFD_CONFIG_SIGNALS, func(f *faulter) []byte {
 		return raw(pidfd.SignalsArg{Blocked: 1<<(unix.SIGUSR1-1) | 1<<(unix.SIGTERM-1), Ignored: 1 << (unix.SIGPIPE - 1)})
 	}, nil),
+	configFault("config.rlimit", pidfd.PIDFD_CONFIG_RLIMIT, func(f *faulter) []byte {
+		return raw(pidfd.RlimitArg{Resource: unix.RLIMIT_CORE})
+	}, nil),
+	configFault("config.umask", pidfd.PIDFD_CONFIG_UMASK, func(f *faulter) []byte {
+		return raw(pidfd.UmaskArg{Umask: 0o27})
+	}, nil),
 	{
 		name: "pidfd_spawn_run",
 		setup: func(f *faulter) (fstate, error) {
