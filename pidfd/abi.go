@@ -34,6 +34,9 @@ const (
 	PIDFD_CONFIG_UMASK   = 8 // UmaskArg
 	// PIDFD_CONFIG_NO_NEW_PRIVS takes no argument: arg 0, size 0.
 	PIDFD_CONFIG_NO_NEW_PRIVS = 9
+	PIDFD_CONFIG_UIDS         = 10 // IDsArg
+	PIDFD_CONFIG_GIDS         = 11 // IDsArg
+	PIDFD_CONFIG_GROUPS       = 12 // GroupsArg
 )
 
 // Sizes of the first version of each argument struct. A caller passes the
@@ -47,6 +50,8 @@ const (
 	PIDFD_SIGNALS_SIZE_VER0 = 16
 	PIDFD_RLIMIT_SIZE_VER0  = 24
 	PIDFD_UMASK_SIZE_VER0   = 8
+	PIDFD_IDS_SIZE_VER0     = 16
+	PIDFD_GROUPS_SIZE_VER0  = 16
 )
 
 // Actions of PIDFD_CONFIG_FD (FDArg.Action).
@@ -125,4 +130,26 @@ type RlimitArg struct {
 // than 0777 are EINVAL.
 type UmaskArg struct {
 	Umask uint64
+}
+
+// IDsArg is struct pidfd_ids: setresuid (PIDFD_CONFIG_UIDS) or setresgid
+// (PIDFD_CONFIG_GIDS) made by the embryo itself; KeepID leaves an id as it
+// is.
+type IDsArg struct {
+	Real      uint32
+	Effective uint32
+	Saved     uint32
+	Spare     uint32 // must be 0
+}
+
+// KeepID in an IDsArg field leaves that id unchanged, as -1 does for
+// setresuid.
+const KeepID = ^uint32(0)
+
+// GroupsArg is struct pidfd_groups: setgroups(Count, List) made by the
+// embryo itself; List is the address of Count uint32 group ids.
+type GroupsArg struct {
+	List  uint64
+	Count uint32
+	Spare uint32 // must be 0
 }

@@ -140,19 +140,23 @@ func TestProbeWith(t *testing.T) {
 		wantErr   error // matched with errors.Is; nil: no error
 		wantDone  bool
 		wantCalls string
+		command   unix.Errno // the answer to each of laterCommands
+		wantCmds  bool       // HasCommand for them
 	}{
-		{"the series", nil, unix.E2BIG, unix.EINVAL, nil, true, "open config run close"},
-		{"no PIDFD_EMPTY", unix.EINVAL, 0, 0, ErrNotSupported, true, "open"},
-		{"out of descriptors: ask again later", unix.EMFILE, 0, 0, unix.EMFILE, false, "open"},
-		{"out of pids: ask again later", unix.EAGAIN, 0, 0, unix.EAGAIN, false, "open"},
-		{"no system call at pidfd_config's number", nil, unix.ENOSYS, 0, ErrNotSupported, true, "open config close"},
-		{"another call refusing its arguments", nil, unix.EINVAL, 0, ErrNotSupported, true, "open config close"},
-		{"another call taking a bad address", nil, unix.EFAULT, 0, ErrNotSupported, true, "open config close"},
-		{"another call succeeding", nil, 0, 0, ErrNotSupported, true, "open config close"},
-		{"not the creator any more", nil, unix.EPERM, 0, ErrNotSupported, true, "open config close"},
-		{"no system call at pidfd_spawn_run's number", nil, unix.E2BIG, unix.ENOSYS, ErrNotSupported, true, "open config run close"},
-		{"another call succeeding at pidfd_spawn_run's", nil, unix.E2BIG, 0, ErrNotSupported, true, "open config run close"},
-		{"another call at pidfd_spawn_run's, bad descriptor", nil, unix.E2BIG, unix.EBADF, ErrNotSupported, true, "open config run close"},
+		{"the series", nil, unix.E2BIG, unix.EINVAL, nil, true, "open config run" + strings.Repeat(" command", len(laterCommands)) + " close", unix.E2BIG, true},
+		{"the series without the later commands", nil, unix.E2BIG, unix.EINVAL, nil, true, "open config run" + strings.Repeat(" command", len(laterCommands)) + " close", unix.EINVAL, false},
+		{"another call at a later command's", nil, unix.E2BIG, unix.EINVAL, ErrNotSupported, true, "open config run command close", unix.ENOSYS, false},
+		{"no PIDFD_EMPTY", unix.EINVAL, 0, 0, ErrNotSupported, true, "open", 0, false},
+		{"out of descriptors: ask again later", unix.EMFILE, 0, 0, unix.EMFILE, false, "open", 0, false},
+		{"out of pids: ask again later", unix.EAGAIN, 0, 0, unix.EAGAIN, false, "open", 0, false},
+		{"no system call at pidfd_config's number", nil, unix.ENOSYS, 0, ErrNotSupported, true, "open config close", 0, false},
+		{"another call refusing its arguments", nil, unix.EINVAL, 0, ErrNotSupported, true, "open config close", 0, false},
+		{"another call taking a bad address", nil, unix.EFAULT, 0, ErrNotSupported, true, "open config close", 0, false},
+		{"another call succeeding", nil, 0, 0, ErrNotSupported, true, "open config close", 0, false},
+		{"not the creator any more", nil, unix.EPERM, 0, ErrNotSupported, true, "open config close", 0, false},
+		{"no system call at pidfd_spawn_run's number", nil, unix.E2BIG, unix.ENOSYS, ErrNotSupported, true, "open config run close", 0, false},
+		{"another call succeeding at pidfd_spawn_run's", nil, unix.E2BIG, 0, ErrNotSupported, true, "open config run close", 0, false},
+		{"another call at pidfd_spawn_run's, bad descriptor", nil, unix.E2BIG, unix.EBADF, ErrNotSupported, true, "open config run close", 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var calls []string
@@ -171,6 +175,13 @@ func TestProbeWith(t *testing.T) {
 					}
 					return tc.config
 				},
+				command: func(got, cmd int) unix.Errno {
+					calls = append(calls, "command")
+					if got != fd {
+						t.Errorf("pidfd_config(%d) on fd %d, want the new embryo %d", cmd, got, fd)
+					}
+					return tc.command
+				},
 				run: func(got int) unix.Errno {
 					calls = append(calls, "run")
 					if got != fd {
@@ -185,7 +196,12 @@ func TestProbeWith(t *testing.T) {
 					}
 				},
 			}
-			done, err := probeWith(c)
+			done, cmds, err := probeWith(c)
+			for _, cmd := range laterCommands {
+				if cmds[cmd] != tc.wantCmds {
+					t.Errorf("command %d known: %v, want %v", cmd, cmds[cmd], tc.wantCmds)
+				}
+			}
 			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Errorf("probe: %v, want %v", err, tc.wantErr)
 			}

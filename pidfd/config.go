@@ -235,6 +235,34 @@ func ConfigNoNewPrivs(fd int) error {
 	return config(fd, PIDFD_CONFIG_NO_NEW_PRIVS, nil, 0)
 }
 
+// ConfigUIDs makes the embryo call setresuid(real, effective, saved)
+// itself (PIDFD_CONFIG_UIDS); KeepID leaves an id. Its own credentials
+// judge the call: a creator can lower what its embryo runs with, never
+// raise it.
+func ConfigUIDs(fd int, real, effective, saved uint32) error {
+	arg := IDsArg{Real: real, Effective: effective, Saved: saved}
+	return config(fd, PIDFD_CONFIG_UIDS, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
+// ConfigGIDs makes the embryo call setresgid(real, effective, saved)
+// itself (PIDFD_CONFIG_GIDS); KeepID leaves an id.
+func ConfigGIDs(fd int, real, effective, saved uint32) error {
+	arg := IDsArg{Real: real, Effective: effective, Saved: saved}
+	return config(fd, PIDFD_CONFIG_GIDS, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
+// ConfigGroups makes the embryo call setgroups(groups) itself
+// (PIDFD_CONFIG_GROUPS); nil or empty clears its supplementary groups.
+func ConfigGroups(fd int, groups []uint32) error {
+	arg := GroupsArg{Count: uint32(len(groups))}
+	if len(groups) > 0 {
+		arg.List = uint64(uintptr(unsafe.Pointer(&groups[0])))
+	}
+	err := config(fd, PIDFD_CONFIG_GROUPS, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	runtime.KeepAlive(groups)
+	return err
+}
+
 // SigBit returns the bit that stands for sig in SignalsArg and in the
 // SigBlk/SigIgn masks of /proc/<pid>/status. Signals outside 1..64 have no
 // bit: EINVAL.

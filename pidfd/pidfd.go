@@ -51,6 +51,30 @@ var probe struct {
 	sync.Mutex
 	done bool
 	err  error
+	cmds map[int]bool // of laterCommands, what the kernel knows
+}
+
+// laterCommands are the pidfd_config commands that came after the first
+// ones (EXEC, ARGV, ENVP, FD, CWD, SIGNALS): a kernel of the series may
+// lack them. The probe asks for each (see probeWith). NO_NEW_PRIVS came
+// with UMASK, and takes no argument to probe with.
+var laterCommands = []int{PIDFD_CONFIG_RLIMIT, PIDFD_CONFIG_UMASK, PIDFD_CONFIG_UIDS, PIDFD_CONFIG_GIDS, PIDFD_CONFIG_GROUPS}
+
+// HasCommand reports whether the running kernel has empty pidfds (Probe)
+// and the pidfd_config command cmd.
+func HasCommand(cmd int) bool {
+	if Probe() != nil {
+		return false
+	}
+	switch {
+	case cmd == PIDFD_CONFIG_NO_NEW_PRIVS:
+		cmd = PIDFD_CONFIG_UMASK
+	case cmd >= PIDFD_CONFIG_EXEC && cmd < PIDFD_CONFIG_RLIMIT:
+		return true
+	}
+	probe.Lock()
+	defer probe.Unlock()
+	return probe.cmds[cmd]
 }
 
 // Probe reports whether the running kernel supports empty pidfds as this
@@ -65,8 +89,8 @@ func Probe() error {
 	if probe.done {
 		return probe.err
 	}
-	done, err := probeWith(kernelCalls)
-	probe.done, probe.err = done, err
+	done, cmds, err := probeWith(kernelCalls)
+	probe.done, probe.err, probe.cmds = done, err, cmds
 	return err
 }
 
@@ -74,8 +98,10 @@ func Probe() error {
 type probeCalls struct {
 	open   func() (int, error)     // pidfd_open(0, PIDFD_EMPTY)
 	config func(fd int) unix.Errno // pidfd_config(fd, EXEC, NULL, probeConfigSize)
-	run    func(fd int) unix.Errno // pidfd_spawn_run(fd, probeRunFlags)
-	close  func(fd int)
+	// command is pidfd_config(fd, cmd, NULL, probeConfigSize).
+	command func(fd, cmd int) unix.Errno
+	run     func(fd int) unix.Errno // pidfd_spawn_run(fd, probeRunFlags)
+	close   func(fd int)
 }
 
 // A successful PIDFD_EMPTY shows that the kernel has some version of the
@@ -94,6 +120,9 @@ type probeCalls struct {
 //   - pidfd_spawn_run(fd, probeRunFlags): unknown flags are EINVAL, checked
 //     before the embryo is locked or started.
 //
+// Then each of laterCommands the same way: E2BIG if the kernel knows it,
+// EINVAL (an unknown command, checked before the size) if not.
+//
 // Any other answer, ENOSYS above all, means another version of the series
 // and ErrNotSupported: this package never issues those numbers there. (A
 // setuid(2) in another thread between the open and the confirmation would
@@ -109,6 +138,10 @@ var kernelCalls = probeCalls{
 		_, _, errno := unix.Syscall6(SYS_PIDFD_CONFIG, uintptr(fd), PIDFD_CONFIG_EXEC, 0, probeConfigSize, 0, 0)
 		return errno
 	},
+	command: func(fd, cmd int) unix.Errno {
+		_, _, errno := unix.Syscall6(SYS_PIDFD_CONFIG, uintptr(fd), uintptr(cmd), 0, probeConfigSize, 0, 0)
+		return errno
+	},
 	run: func(fd int) unix.Errno {
 		_, _, errno := unix.Syscall(SYS_PIDFD_SPAWN_RUN, uintptr(fd), uintptr(probeRunFlags), 0)
 		return errno
@@ -117,23 +150,33 @@ var kernelCalls = probeCalls{
 }
 
 // probeWith makes a probe with c. done says whether err is a definite
-// answer, to be cached.
-func probeWith(c probeCalls) (done bool, err error) {
+// answer, to be cached; cmds says which of laterCommands the kernel has.
+func probeWith(c probeCalls) (done bool, cmds map[int]bool, err error) {
 	fd, err := c.open()
 	switch {
 	case errors.Is(err, unix.EINVAL):
-		return true, ErrNotSupported
+		return true, nil, ErrNotSupported
 	case err != nil:
-		return false, fmt.Errorf("pidfd: probing PIDFD_EMPTY: %w", err)
+		return false, nil, fmt.Errorf("pidfd: probing PIDFD_EMPTY: %w", err)
 	}
 	defer c.close(fd)
 	if errno := c.config(fd); errno != unix.E2BIG {
-		return true, notTheSeries("pidfd_config", SYS_PIDFD_CONFIG, errno, unix.E2BIG)
+		return true, nil, notTheSeries("pidfd_config", SYS_PIDFD_CONFIG, errno, unix.E2BIG)
 	}
 	if errno := c.run(fd); errno != unix.EINVAL {
-		return true, notTheSeries("pidfd_spawn_run", SYS_PIDFD_SPAWN_RUN, errno, unix.EINVAL)
+		return true, nil, notTheSeries("pidfd_spawn_run", SYS_PIDFD_SPAWN_RUN, errno, unix.EINVAL)
 	}
-	return true, nil
+	cmds = map[int]bool{}
+	for _, cmd := range laterCommands {
+		switch errno := c.command(fd, cmd); errno {
+		case unix.E2BIG:
+			cmds[cmd] = true
+		case unix.EINVAL:
+		default:
+			return true, nil, notTheSeries(fmt.Sprintf("pidfd_config (command %d)", cmd), SYS_PIDFD_CONFIG, errno, unix.E2BIG)
+		}
+	}
+	return true, cmds, nil
 }
 
 func notTheSeries(name string, nr int, got, want unix.Errno) error {

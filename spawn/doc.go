@@ -15,7 +15,8 @@
 //
 // On a kernel with empty pidfds, Start creates an embryo with
 // pidfd_open(0, PIDFD_EMPTY), configures it with pidfd_config (ARGV, ENVP,
-// one FD DUP per child descriptor, CWD for Dir, SIGNALS) and starts it with
+// one FD DUP per child descriptor, GROUPS, GIDS and UIDS for
+// SysProcAttr.Credential, CWD for Dir, SIGNALS) and starts it with
 // pidfd_spawn_run: no fork, no copy of the caller's page tables, and no
 // process-wide lock (os/exec serializes every fork on syscall.ForkLock).
 // A failed step returns a *StepError naming the command and its argument
@@ -29,8 +30,10 @@
 // started Cmd took and why; nothing is silently ignored.
 //
 // SysProcAttr: PidFD works on both paths (it receives a duplicate of the
-// pidfd); every other non-zero field falls back, until the kernel has the
-// command for it. What each field, and each posix_spawn attribute, needs:
+// pidfd), Credential goes through the embryo on a kernel with the
+// credential commands; every other non-zero field falls back, until the
+// kernel has the command for it. What each field, and each posix_spawn
+// attribute, needs:
 //
 //	Cmd.Path, Args, Env           EXEC, ARGV, ENVP
 //	Cmd.Dir                       CWD
@@ -41,7 +44,8 @@
 //	Setsid, Setpgid, Pgid         none yet: falls back (POSIX_SPAWN_SETSID, SETPGROUP)
 //	Setctty, Ctty, Foreground,    none yet: falls back (glibc's addtcsetpgrp_np)
 //	  Noctty
-//	Credential, AmbientCaps       none yet: falls back (POSIX_SPAWN_RESETIDS)
+//	Credential                    GROUPS (unless NoSetGroups), GIDS, UIDS (POSIX_SPAWN_RESETIDS)
+//	AmbientCaps                   none yet: falls back
 //	Pdeathsig                     none yet: falls back
 //	UseCgroupFD, CgroupFD         none yet: falls back (glibc's setcgroup_np)
 //	Chroot                        none yet: falls back
@@ -102,5 +106,12 @@
 //     syscall.Setrlimit before it starts them: os/exec and spawn then
 //     both pass that one on. The fallback path is os/exec's, and
 //     restores.
+//   - Credential: a forked child calls setgid(Gid) and setuid(Uid); the
+//     embryo makes setresgid and setresuid with the ids those would set
+//     (all three with CAP_SETGID or CAP_SETUID in the caller's effective
+//     set, the effective one alone without), so the child ends with the
+//     same ids. An unprivileged caller that names its own effective id
+//     when it is neither its real nor its saved one gets no EPERM, where
+//     setgid and setuid refuse it.
 //   - GODEBUG=execwait's finalizer check of leaked Cmds is not done.
 package spawn

@@ -27,23 +27,86 @@ func (c *Cmd) embryoUnusable() string {
 	return ""
 }
 
-// embryoAttrs are the SysProcAttr fields the embryo path honours.
-var embryoAttrs = map[string]bool{"PidFD": true}
+// embryoAttrs are the SysProcAttr fields the embryo path honours, each
+// with the pidfd_config commands it needs (none: the embryo itself).
+var embryoAttrs = map[string][]int{
+	"PidFD":      nil,
+	"Credential": {pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_CONFIG_GIDS, pidfd.PIDFD_CONFIG_UIDS},
+}
 
 // unsupportedAttr names the first non-zero field of a that the embryo path
-// cannot do.
+// cannot do on this kernel.
 func unsupportedAttr(a *syscall.SysProcAttr) string {
+	return unsupportedAttrWith(a, pidfd.HasCommand)
+}
+
+func unsupportedAttrWith(a *syscall.SysProcAttr, has func(cmd int) bool) string {
 	if a == nil {
 		return ""
 	}
 	v := reflect.ValueOf(a).Elem()
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Name
-		if !embryoAttrs[name] && !v.Field(i).IsZero() {
+		if v.Field(i).IsZero() {
+			continue
+		}
+		cmds, ok := embryoAttrs[name]
+		if !ok {
 			return name
+		}
+		for _, cmd := range cmds {
+			if !has(cmd) {
+				return name
+			}
 		}
 	}
 	return ""
+}
+
+// configCredential makes the embryo drop to cred as a forked child of
+// os/exec does before its exec: setgroups (unless NoSetGroups), then
+// setgid and setuid. setgid(g) and setuid(u) become setresgid and
+// setresuid with the ids they would set: all three with CAP_SETGID or
+// CAP_SETUID, the effective one alone without.
+func configCredential(fd int, cred *syscall.Credential) error {
+	setgid, setuid, err := capsToSetIDs()
+	if err != nil {
+		return &StepError{Step: "GIDS", Arg: "reading the caller's capabilities", Err: err}
+	}
+	if !cred.NoSetGroups {
+		if err := pidfd.ConfigGroups(fd, cred.Groups); err != nil {
+			return &StepError{Step: "GROUPS", Arg: fmt.Sprint(cred.Groups), Err: err}
+		}
+	}
+	k := pidfd.KeepID
+	r, s := k, k
+	if setgid {
+		r, s = cred.Gid, cred.Gid
+	}
+	if err := pidfd.ConfigGIDs(fd, r, cred.Gid, s); err != nil {
+		return &StepError{Step: "GIDS", Arg: strconv.FormatUint(uint64(cred.Gid), 10), Err: err}
+	}
+	r, s = k, k
+	if setuid {
+		r, s = cred.Uid, cred.Uid
+	}
+	if err := pidfd.ConfigUIDs(fd, r, cred.Uid, s); err != nil {
+		return &StepError{Step: "UIDS", Arg: strconv.FormatUint(uint64(cred.Uid), 10), Err: err}
+	}
+	return nil
+}
+
+// capsToSetIDs reports whether the calling thread (the embryo's creator,
+// whose credentials the embryo has) holds CAP_SETGID and CAP_SETUID in its
+// effective set.
+func capsToSetIDs() (setgid, setuid bool, err error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false, false, err
+	}
+	has := func(c int) bool { return data[c/32].Effective&(1<<(uint(c)%32)) != 0 }
+	return has(unix.CAP_SETGID), has(unix.CAP_SETUID), nil
 }
 
 // startEmbryo creates, configures and runs an embryo: files[i] becomes
@@ -88,6 +151,13 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 		}
 	}
 	runtime.KeepAlive(files)
+	// As in a forked child: the credentials change before the chdir,
+	// which the new ones judge.
+	if c.SysProcAttr != nil && c.SysProcAttr.Credential != nil {
+		if err := configCredential(fd, c.SysProcAttr.Credential); err != nil {
+			return err
+		}
+	}
 	if c.Dir != "" {
 		if err := pidfd.ConfigCwd(fd, unix.AT_FDCWD, c.Dir, 0); err != nil {
 			return &StepError{Step: "CWD", Arg: c.Dir, Err: err}

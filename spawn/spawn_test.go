@@ -78,7 +78,8 @@ func checkMechanism(t testing.TB, cmd *spawn.Cmd) {
 		if got == spawn.NotStarted || got == mech {
 			return
 		}
-		if got == spawn.ForkExec && strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.") {
+		if got == spawn.ForkExec && strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.") &&
+			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Credential:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_UIDS)) {
 			return
 		}
 		t.Errorf("%s started by %v (%s), want %v: %s", cmd, got, cmd.FallbackReason(), mech, why)

@@ -103,6 +103,8 @@ func GoItems() Items {
 		g pidfd.SignalsArg
 		r pidfd.RlimitArg
 		u pidfd.UmaskArg
+		i pidfd.IDsArg
+		l pidfd.GroupsArg
 	)
 	it := Items{
 		"nr pidfd_open":                   unix.SYS_PIDFD_OPEN,
@@ -118,6 +120,9 @@ func GoItems() Items {
 		"const PIDFD_CONFIG_RLIMIT":       pidfd.PIDFD_CONFIG_RLIMIT,
 		"const PIDFD_CONFIG_UMASK":        pidfd.PIDFD_CONFIG_UMASK,
 		"const PIDFD_CONFIG_NO_NEW_PRIVS": pidfd.PIDFD_CONFIG_NO_NEW_PRIVS,
+		"const PIDFD_CONFIG_UIDS":         pidfd.PIDFD_CONFIG_UIDS,
+		"const PIDFD_CONFIG_GIDS":         pidfd.PIDFD_CONFIG_GIDS,
+		"const PIDFD_CONFIG_GROUPS":       pidfd.PIDFD_CONFIG_GROUPS,
 		"const PIDFD_FD_DUP":              pidfd.PIDFD_FD_DUP,
 		"const PIDFD_FD_CLOSE":            pidfd.PIDFD_FD_CLOSE,
 		"const PIDFD_FD_CLOSE_RANGE":      pidfd.PIDFD_FD_CLOSE_RANGE,
@@ -131,6 +136,8 @@ func GoItems() Items {
 		"const PIDFD_SIGNALS_SIZE_VER0":   pidfd.PIDFD_SIGNALS_SIZE_VER0,
 		"const PIDFD_RLIMIT_SIZE_VER0":    pidfd.PIDFD_RLIMIT_SIZE_VER0,
 		"const PIDFD_UMASK_SIZE_VER0":     pidfd.PIDFD_UMASK_SIZE_VER0,
+		"const PIDFD_IDS_SIZE_VER0":       pidfd.PIDFD_IDS_SIZE_VER0,
+		"const PIDFD_GROUPS_SIZE_VER0":    pidfd.PIDFD_GROUPS_SIZE_VER0,
 		"size pidfd_exec":                 int64(unsafe.Sizeof(e)),
 		"size pidfd_strings":              int64(unsafe.Sizeof(s)),
 		"size pidfd_fd":                   int64(unsafe.Sizeof(f)),
@@ -138,6 +145,8 @@ func GoItems() Items {
 		"size pidfd_signals":              int64(unsafe.Sizeof(g)),
 		"size pidfd_rlimit":               int64(unsafe.Sizeof(r)),
 		"size pidfd_umask":                int64(unsafe.Sizeof(u)),
+		"size pidfd_ids":                  int64(unsafe.Sizeof(i)),
+		"size pidfd_groups":               int64(unsafe.Sizeof(l)),
 	}
 	field := func(name string, off, size uintptr) {
 		it["off "+name] = int64(off)
@@ -166,6 +175,13 @@ func GoItems() Items {
 	field("pidfd_rlimit.cur", unsafe.Offsetof(r.Cur), unsafe.Sizeof(r.Cur))
 	field("pidfd_rlimit.max", unsafe.Offsetof(r.Max), unsafe.Sizeof(r.Max))
 	field("pidfd_umask.umask", unsafe.Offsetof(u.Umask), unsafe.Sizeof(u.Umask))
+	field("pidfd_ids.real", unsafe.Offsetof(i.Real), unsafe.Sizeof(i.Real))
+	field("pidfd_ids.effective", unsafe.Offsetof(i.Effective), unsafe.Sizeof(i.Effective))
+	field("pidfd_ids.saved", unsafe.Offsetof(i.Saved), unsafe.Sizeof(i.Saved))
+	field("pidfd_ids.__spare", unsafe.Offsetof(i.Spare), unsafe.Sizeof(i.Spare))
+	field("pidfd_groups.list", unsafe.Offsetof(l.List), unsafe.Sizeof(l.List))
+	field("pidfd_groups.count", unsafe.Offsetof(l.Count), unsafe.Sizeof(l.Count))
+	field("pidfd_groups.__spare", unsafe.Offsetof(l.Spare), unsafe.Sizeof(l.Spare))
 	return it
 }
 

@@ -39,6 +39,9 @@
 #define PIDFD_CONFIG_RLIMIT	7
 #define PIDFD_CONFIG_UMASK	8
 #define PIDFD_CONFIG_NO_NEW_PRIVS 9
+#define PIDFD_CONFIG_UIDS	10
+#define PIDFD_CONFIG_GIDS	11
+#define PIDFD_CONFIG_GROUPS	12
 
 #define PIDFD_FD_DUP		1
 #define PIDFD_FD_CLOSE		2
@@ -54,6 +57,8 @@
 #define PIDFD_SIGNALS_SIZE_VER0	16
 #define PIDFD_RLIMIT_SIZE_VER0	24
 #define PIDFD_UMASK_SIZE_VER0	8
+#define PIDFD_IDS_SIZE_VER0	16
+#define PIDFD_GROUPS_SIZE_VER0	16
 
 struct pidfd_exec {
 	uint64_t path __attribute__((aligned(8)));
@@ -97,6 +102,19 @@ struct pidfd_rlimit {
 
 struct pidfd_umask {
 	uint64_t umask __attribute__((aligned(8)));
+};
+
+struct pidfd_ids {
+	uint32_t real;
+	uint32_t effective;
+	uint32_t saved;
+	uint32_t __spare;
+};
+
+struct pidfd_groups {
+	uint64_t list __attribute__((aligned(8)));
+	uint32_t count;
+	uint32_t __spare;
 };
 
 #endif

@@ -1,10 +1,11 @@
 package security
 
 // The process attributes pidfd_config sets on an embryo: resource limits
-// (PIDFD_CONFIG_RLIMIT), the umask (PIDFD_CONFIG_UMASK) and no_new_privs
-// (PIDFD_CONFIG_NO_NEW_PRIVS), as the started child sees them, with the
-// permission checks of setrlimit() judged by the embryo's credentials,
-// and with set-user-ID programs.
+// (PIDFD_CONFIG_RLIMIT), the umask (PIDFD_CONFIG_UMASK), no_new_privs
+// (PIDFD_CONFIG_NO_NEW_PRIVS) and credentials (PIDFD_CONFIG_GROUPS, _GIDS,
+// _UIDS), as the started child sees them, with the permission checks of
+// setrlimit(), setgroups(), setresgid() and setresuid() judged by the
+// embryo's credentials, and with set-user-ID programs.
 
 import (
 	"encoding/json"
@@ -25,6 +26,11 @@ type attrStep struct {
 	Rlimit *rlimitStep `json:",omitempty"`
 	Umask  *uint32     `json:",omitempty"`
 	NNP    bool        `json:",omitempty"`
+	UIDs   *[3]uint32  `json:",omitempty"`
+	GIDs   *[3]uint32  `json:",omitempty"`
+	Groups []uint32    `json:",omitempty"`
+	// SetGroups marks a Groups step (Groups may be empty).
+	SetGroups bool `json:",omitempty"`
 }
 
 type rlimitStep struct {
@@ -38,6 +44,12 @@ func (s attrStep) String() string {
 		return fmt.Sprintf("RLIMIT(%d, %d, %d)", s.Rlimit.Resource, s.Rlimit.Cur, s.Rlimit.Max)
 	case s.Umask != nil:
 		return fmt.Sprintf("UMASK(%#o)", *s.Umask)
+	case s.UIDs != nil:
+		return fmt.Sprintf("UIDS%v", *s.UIDs)
+	case s.GIDs != nil:
+		return fmt.Sprintf("GIDS%v", *s.GIDs)
+	case s.SetGroups:
+		return fmt.Sprintf("GROUPS%v", s.Groups)
 	default:
 		return "NO_NEW_PRIVS"
 	}
@@ -49,6 +61,12 @@ func (s attrStep) apply(fd int) error {
 		return pidfd.ConfigRlimit(fd, s.Rlimit.Resource, unix.Rlimit{Cur: s.Rlimit.Cur, Max: s.Rlimit.Max})
 	case s.Umask != nil:
 		return pidfd.ConfigUmask(fd, *s.Umask)
+	case s.UIDs != nil:
+		return pidfd.ConfigUIDs(fd, s.UIDs[0], s.UIDs[1], s.UIDs[2])
+	case s.GIDs != nil:
+		return pidfd.ConfigGIDs(fd, s.GIDs[0], s.GIDs[1], s.GIDs[2])
+	case s.SetGroups:
+		return pidfd.ConfigGroups(fd, s.Groups)
 	default:
 		return pidfd.ConfigNoNewPrivs(fd)
 	}
@@ -62,6 +80,12 @@ func umaskOf(m uint32) attrStep { return attrStep{Umask: &m} }
 
 var nnp = attrStep{NNP: true}
 
+func uidsOf(r, e, s uint32) attrStep { return attrStep{UIDs: &[3]uint32{r, e, s}} }
+func gidsOf(r, e, s uint32) attrStep { return attrStep{GIDs: &[3]uint32{r, e, s}} }
+func groupsOf(g ...uint32) attrStep  { return attrStep{Groups: g, SetGroups: true} }
+
+const keep = pidfd.KeepID
+
 type attrsArg struct {
 	Prog  string
 	Steps []attrStep
@@ -71,9 +95,11 @@ type attrsResult struct {
 	Steps  []string // errno name of each step, "success"
 	Embryo outcome  // Errno "not run" if a step failed
 	// The helper's own attributes after the spawn.
-	Umask uint32
-	NNP   int
-	Core  unix.Rlimit
+	Umask  uint32
+	NNP    int
+	Core   unix.Rlimit
+	UIDs   [3]int
+	Groups int // how many supplementary groups
 }
 
 // helperAttrs configures an embryo with the steps, runs it if every step
@@ -128,6 +154,12 @@ func helperAttrs(raw json.RawMessage) (any, error) {
 	if err := unix.Getrlimit(unix.RLIMIT_CORE, &res.Core); err != nil {
 		return nil, err
 	}
+	res.UIDs[0], res.UIDs[1], res.UIDs[2] = unix.Getresuid()
+	groups, err := unix.Getgroups()
+	if err != nil {
+		return nil, err
+	}
+	res.Groups = len(groups)
 	return res, nil
 }
 
@@ -251,6 +283,81 @@ func TestAttrs(t *testing.T) {
 				rlimitIs(t, rep, unix.RLIMIT_CORE, 0, 0)
 			},
 		},
+		{
+			name:  "credentials reach the child",
+			prog:  fx.path("ok"),
+			steps: []attrStep{groupsOf(2000, 1000), gidsOf(1234, 1234, 1234), uidsOf(helper.Nobody, helper.Nobody, helper.Nobody)},
+			users: []user{root},
+			check: func(t *testing.T, u user, rep *childreport.Report) {
+				if got := ids(t, rep, "Uid"); got != all4(helper.Nobody) {
+					t.Errorf("Uid %v, want %v", got, all4(helper.Nobody))
+				}
+				if got := ids(t, rep, "Gid"); got != all4(1234) {
+					t.Errorf("Gid %v, want %v", got, all4(1234))
+				}
+				if got := rep.Status["Groups"]; got != "1000 2000" {
+					t.Errorf("Groups %q, want \"1000 2000\"", got)
+				}
+				if c, err := rep.Hex("CapEff"); err != nil || c != 0 {
+					t.Errorf("CapEff %s (%v), want 0: a change away from uid 0 clears the capabilities", rep.Status["CapEff"], err)
+				}
+			},
+		},
+		{
+			// Each as the system call made by nobody: EPERM.
+			name:  "credentials an unprivileged creator does not hold",
+			prog:  fx.path("ok"),
+			steps: []attrStep{uidsOf(0, keep, keep), uidsOf(keep, 0, keep), uidsOf(keep, keep, 0), gidsOf(0, keep, keep), groupsOf(), groupsOf(0), uidsOf(helper.Nobody, helper.Nobody, helper.Nobody)},
+			users: []user{nobody},
+			want:  []string{"EPERM", "EPERM", "EPERM", "EPERM", "EPERM", "EPERM", "success"},
+			check: func(t *testing.T, u user, rep *childreport.Report) {
+				if got := ids(t, rep, "Uid"); got != all4(helper.Nobody) {
+					t.Errorf("Uid %v, want %v", got, all4(helper.Nobody))
+				}
+			},
+		},
+		{
+			// Once root is dropped, the embryo's own credentials
+			// judge every step after: no way back, no groups, no
+			// raised hard limit.
+			name:  "after a drop the embryo's credentials judge",
+			prog:  fx.path("ok"),
+			steps: []attrStep{rlimitOf(unix.RLIMIT_NOFILE, 50, 100), uidsOf(helper.Nobody, helper.Nobody, helper.Nobody), uidsOf(0, 0, 0), gidsOf(5, 5, 5), groupsOf(), rlimitOf(unix.RLIMIT_NOFILE, 50, 200)},
+			users: []user{root},
+			want:  []string{"success", "success", "EPERM", "EPERM", "EPERM", "EPERM"},
+		},
+		{
+			name:  "set-uid root after a drop",
+			prog:  fx.path("setuid"),
+			steps: []attrStep{gidsOf(helper.Nobody, helper.Nobody, helper.Nobody), uidsOf(helper.Nobody, helper.Nobody, helper.Nobody)},
+			users: []user{root},
+			check: func(t *testing.T, u user, rep *childreport.Report) {
+				if got, want := ids(t, rep, "Uid"), [4]int{helper.Nobody, 0, 0, 0}; got != want {
+					t.Errorf("Uid %v, want %v", got, want)
+				}
+				if rep.ATSecure != 1 {
+					t.Errorf("AT_SECURE %d, want 1", rep.ATSecure)
+				}
+			},
+		},
+		{
+			name:  "set-uid root after a drop under no_new_privs",
+			prog:  fx.path("setuid"),
+			steps: []attrStep{uidsOf(helper.Nobody, helper.Nobody, helper.Nobody), nnp},
+			users: []user{root},
+			check: func(t *testing.T, u user, rep *childreport.Report) {
+				if got := ids(t, rep, "Uid"); got != all4(helper.Nobody) {
+					t.Errorf("Uid %v, want %v", got, all4(helper.Nobody))
+				}
+			},
+		},
+		{
+			name:  "bad ids",
+			prog:  fx.path("ok"),
+			steps: []attrStep{groupsOf(10, ^uint32(0))},
+			users: both,
+			want:  []string{"EINVAL"},
+		},
 	} {
 		for _, u := range tc.users {
 			t.Run(tc.name+"/"+u.name, func(t *testing.T) {
@@ -280,6 +387,9 @@ func TestAttrs(t *testing.T) {
 				}
 				if res.Core.Max == 0 {
 					t.Errorf("the creator's RLIMIT_CORE is %+v after the spawn", res.Core)
+				}
+				if want := [3]int{u.uid, u.uid, u.uid}; res.UIDs != want {
+					t.Errorf("the creator's uids are %v after the spawn, want %v", res.UIDs, want)
 				}
 				if tc.check == nil {
 					return

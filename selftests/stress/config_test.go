@@ -109,7 +109,7 @@ func (th *thread) configTarget(c cfgCall, t target) {
 // opConfigBadCmd: an unknown command is EINVAL (after the authority check,
 // before the size).
 func opConfigBadCmd(th *thread) {
-	cmds := []int{0, pidfd.PIDFD_CONFIG_NO_NEW_PRIVS + 1, 99, 1 << 31}
+	cmds := []int{0, pidfd.PIDFD_CONFIG_GROUPS + 1, 99, 1 << 31}
 	th.config(cfgCall{
 		key:    "config.badcmd",
 		cmd:    cmds[th.rng.IntN(len(cmds))],
@@ -540,6 +540,59 @@ func opConfigUmask(th *thread) {
 	if th.rng.IntN(4) == 0 {
 		a.Umask |= 1 << uint(9+th.rng.IntN(55))
 		c.key, c.cmdSet = "config.umask/bad-bits", errs(unix.EINVAL)
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// UIDS, GIDS (setresuid(), setresgid() made by the embryo itself, woken
+// for it: pidfd_embryo_call()): the workers are root, and the ids they
+// set are the ones the embryo holds (root's), so the child's identity
+// stays what the model expects while every call wakes the embryo, racing
+// the other ops; EINVAL for a non-zero __spare or an id with no mapping
+// ((uid_t)-1 is "keep", so only __spare here).
+func opConfigIDs(th *thread, cmd int, name string) {
+	k := pidfd.KeepID
+	a := pidfd.IDsArg{Real: k, Effective: k, Saved: k}
+	c := cfgCall{cmd: cmd, cmdSet: okOnly, key: name + "/keep"}
+	switch th.rng.IntN(4) {
+	case 0:
+		a = pidfd.IDsArg{}
+		c.key = name + "/root"
+	case 1:
+		a.Effective = 0
+		c.key = name + "/effective-root"
+	case 2:
+		a.Spare = 1 + uint32(th.rng.IntN(100))
+		c.key, c.cmdSet = name+"/spare", errs(unix.EINVAL)
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// GROUPS (setgroups() made by the embryo): the list is read by the caller
+// (EFAULT, EINVAL for more than NGROUPS_MAX or (gid_t)-1) before the
+// embryo makes the call. Valid lists hold root's group only, so the child
+// the model expects is unchanged apart from its supplementary groups.
+func opConfigGroups(th *thread) {
+	a := pidfd.GroupsArg{}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_GROUPS, cmdSet: okOnly, key: "config.groups/empty"}
+	switch th.rng.IntN(6) {
+	case 0:
+		a.List, a.Count = uint64(th.mem.put(raw([1]uint32{0}), 0)), 1
+		c.key = "config.groups/root"
+	case 1:
+		a.List, a.Count = uint64(th.mem.bad()), 1
+		c.key, c.cmdSet = "config.groups/list-unmapped", errs(unix.EFAULT)
+	case 2:
+		a.List, a.Count = uint64(th.mem.put(raw([2]uint32{0, ^uint32(0)}), 0)), 2
+		c.key, c.cmdSet = "config.groups/unmapped-gid", errs(unix.EINVAL)
+	case 3:
+		a.Count = 65536 + 1 + uint32(th.rng.IntN(1000))
+		c.key, c.cmdSet = "config.groups/too-many", errs(unix.EINVAL)
+	case 4:
+		a.Spare = 1
+		c.key, c.cmdSet = "config.groups/spare", errs(unix.EINVAL)
 	}
 	c.arg = raw(a)
 	th.config(c)

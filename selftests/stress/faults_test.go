@@ -583,6 +583,14 @@ var faultCalls = []faultCall{
 	configFault("config.umask", pidfd.PIDFD_CONFIG_UMASK, func(f *faulter) []byte {
 		return raw(pidfd.UmaskArg{Umask: 0o27})
 	}, nil),
+	// The embryo makes these itself: the fault hits its allocations
+	// (prepare_creds(), set_user()'s ucounts), or the caller's groups list.
+	configFault("config.uids", pidfd.PIDFD_CONFIG_UIDS, func(f *faulter) []byte {
+		return raw(pidfd.IDsArg{Real: 0, Effective: 0, Saved: pidfd.KeepID})
+	}, nil),
+	configFault("config.groups", pidfd.PIDFD_CONFIG_GROUPS, func(f *faulter) []byte {
+		return raw(pidfd.GroupsArg{List: uint64(f.mem.put(raw([2]uint32{0, 0}), 0)), Count: 2})
+	}, nil),
 	{
 		name: "pidfd_spawn_run",
 		setup: func(f *faulter) (fstate, error) {

@@ -122,6 +122,28 @@ func binaryArgs(t *testing.T) map[string][]string {
 	return m
 }
 
+// searchableRoot lets every user reach the selftests and the shared
+// libraries they are linked with: the guest's "/" comes from the initramfs
+// with whatever mode the archive gave it, where a real system's is 0755.
+// The selftests that run programs as another user (nobody, uid 1000) need
+// it, as they would on any machine.
+func searchableRoot(t *testing.T) {
+	t.Helper()
+	for _, d := range []string{"/", root} {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatalf("searchable %s: %v", d, err)
+		}
+		mode := fi.Mode() & (os.ModePerm | os.ModeSticky)
+		if mode&0o011 == 0o011 {
+			continue
+		}
+		if err := os.Chmod(d, mode|0o011); err != nil {
+			t.Fatalf("letting other users search %s (mode %v): %v", d, mode, err)
+		}
+	}
+}
+
 func TestKselftests(t *testing.T) {
 	guest.Require(t)
 	list, err := os.ReadFile(filepath.Join(root, "kselftest-list.txt"))
@@ -133,6 +155,7 @@ func TestKselftests(t *testing.T) {
 	used := map[string]bool{}
 	ran := map[string]bool{} // collection:binary, when -test.run selected it
 	devFd(t)
+	searchableRoot(t)
 	for _, entry := range strings.Fields(string(list)) {
 		collection, bin, ok := strings.Cut(entry, ":")
 		if !ok {

@@ -1,0 +1,36 @@
+package spawn
+
+import (
+	"syscall"
+	"testing"
+
+	"github.com/emptypidfd/emptypidfd/pidfd"
+)
+
+// Which SysProcAttr fields fall back depends on the commands the kernel
+// has: Credential needs GROUPS, GIDS and UIDS.
+func TestUnsupportedAttr(t *testing.T) {
+	all := func(int) bool { return true }
+	noCreds := func(cmd int) bool { return cmd < pidfd.PIDFD_CONFIG_UIDS }
+	noGroups := func(cmd int) bool { return cmd != pidfd.PIDFD_CONFIG_GROUPS }
+	pfd := -1
+	for _, tc := range []struct {
+		name string
+		attr *syscall.SysProcAttr
+		has  func(int) bool
+		want string
+	}{
+		{"none", nil, noCreds, ""},
+		{"zero", &syscall.SysProcAttr{}, noCreds, ""},
+		{"PidFD", &syscall.SysProcAttr{PidFD: &pfd}, noCreds, ""},
+		{"Credential", &syscall.SysProcAttr{Credential: &syscall.Credential{}}, all, ""},
+		{"Credential without the commands", &syscall.SysProcAttr{Credential: &syscall.Credential{}}, noCreds, "Credential"},
+		{"Credential without GROUPS", &syscall.SysProcAttr{Credential: &syscall.Credential{NoSetGroups: true}}, noGroups, "Credential"},
+		{"Setsid", &syscall.SysProcAttr{Setsid: true}, all, "Setsid"},
+		{"Credential and Chroot", &syscall.SysProcAttr{Credential: &syscall.Credential{}, Chroot: "/x"}, all, "Chroot"},
+	} {
+		if got := unsupportedAttrWith(tc.attr, tc.has); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
