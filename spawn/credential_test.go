@@ -115,6 +115,7 @@ func TestCredentialRefused(t *testing.T) {
 	}
 	exe := otherUsersExecutable(t)
 	// The creator is nobody: a child of ours, started as nobody.
+	helperCommandUsed.LoadOrStore("credrefused", true)
 	cmd := spawn.Command(exe, "credrefused")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
