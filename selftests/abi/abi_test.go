@@ -102,6 +102,17 @@ func commands() []command {
 		{"UMASK", pidfd.PIDFD_CONFIG_UMASK, pidfd.PIDFD_UMASK_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.UmaskArg{Umask: 0o22}, 0)
 		}},
+		// The tests run as root: root's ids and no groups change
+		// nothing the other tests look at.
+		{"UIDS", pidfd.PIDFD_CONFIG_UIDS, pidfd.PIDFD_IDS_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.IDsArg{Real: pidfd.KeepID, Effective: 0, Saved: pidfd.KeepID}, 0)
+		}},
+		{"GIDS", pidfd.PIDFD_CONFIG_GIDS, pidfd.PIDFD_IDS_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.IDsArg{Real: 0, Effective: 0, Saved: 0}, 0)
+		}},
+		{"GROUPS", pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_GROUPS_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.GroupsArg{}, 0)
+		}},
 	}
 }
 
@@ -213,6 +224,8 @@ func TestEFAULT(t *testing.T) {
 			Strings: arena.VectorAddr(a.Vector(a.CStringAddr("ok"), bad))}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
 		tcase{name: "ENVP string unmapped", cmd: pidfd.PIDFD_CONFIG_ENVP, arg: arena.Ptr(arena.Place(a, pidfd.StringsArg{
 			Strings: arena.VectorAddr(a.Vector(a.CStringAddr("A=1"), bad))}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
+		// GROUPS reads its list in the caller, before the embryo makes the call.
+		tcase{name: "GROUPS list unmapped", cmd: pidfd.PIDFD_CONFIG_GROUPS, arg: arena.Ptr(arena.Place(a, pidfd.GroupsArg{List: bad, Count: 1}, 0)), size: pidfd.PIDFD_GROUPS_SIZE_VER0},
 	)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -234,7 +247,7 @@ func TestUnknownCommand(t *testing.T) {
 	a := arena.New(t, 1<<12)
 	zero := a.Alloc(64)
 	fd := embryo.New(t)
-	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_NO_NEW_PRIVS + 1, 11, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
+	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_GROUPS + 1, 14, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
 		err := pidfd.Config(fd, cmd, arena.Ptr(zero), 64)
 		embryo.Check(t, fmt.Sprintf("pidfd_config(cmd %#x)", cmd), err, unix.EINVAL)
 		// The command is checked before the argument is read.

@@ -20,12 +20,13 @@ func SendFD(sock, fd int) error {
 
 // RecvFD receives one descriptor sent with SendFD, waiting up to timeout.
 func RecvFD(sock int, timeout time.Duration) (int, error) {
-	fds := []unix.PollFd{{Fd: int32(sock), Events: unix.POLLIN}}
-	n, err := unix.Poll(fds, int(timeout.Milliseconds()))
+	// PollIn retries a poll the runtime's preemption signal (SIGURG)
+	// interrupts: EINTR is no answer.
+	ev, err := PollIn(sock, timeout)
 	if err != nil {
 		return -1, fmt.Errorf("poll: %w", err)
 	}
-	if n == 0 {
+	if ev == 0 {
 		return -1, fmt.Errorf("no descriptor within %v", timeout)
 	}
 	buf := make([]byte, 1)
