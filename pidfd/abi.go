@@ -37,6 +37,7 @@ const (
 	PIDFD_CONFIG_UIDS         = 10 // IDsArg
 	PIDFD_CONFIG_GIDS         = 11 // IDsArg
 	PIDFD_CONFIG_GROUPS       = 12 // GroupsArg
+	PIDFD_CONFIG_ROOT         = 13 // RootArg
 )
 
 // Sizes of the first version of each argument struct. A caller passes the
@@ -52,6 +53,7 @@ const (
 	PIDFD_UMASK_SIZE_VER0   = 8
 	PIDFD_IDS_SIZE_VER0     = 16
 	PIDFD_GROUPS_SIZE_VER0  = 16
+	PIDFD_ROOT_SIZE_VER0    = 16
 )
 
 // Actions of PIDFD_CONFIG_FD (FDArg.Action).
@@ -140,6 +142,14 @@ type IDsArg struct {
 	Effective uint32
 	Saved     uint32
 	Spare     uint32 // must be 0
+}
+
+// RootArg is struct pidfd_root: chroot(Path) as the embryo, looked up as
+// for CwdArg; AT_EMPTY_PATH with an empty path is fchroot(Dirfd).
+type RootArg struct {
+	Path  uint64
+	Dirfd int32
+	Flags uint32 // AT_EMPTY_PATH
 }
 
 // KeepID in an IDsArg field leaves that id unchanged, as -1 does for

@@ -235,6 +235,21 @@ func ConfigNoNewPrivs(fd int) error {
 	return config(fd, PIDFD_CONFIG_NO_NEW_PRIVS, nil, 0)
 }
 
+// ConfigRoot changes the embryo's root directory (PIDFD_CONFIG_ROOT), as
+// chroot by the embryo: path relative to the caller's dirfd, or AT_FDCWD
+// for the embryo's cwd; flags AT_EMPTY_PATH with path "" is fchroot(dirfd).
+// CAP_SYS_CHROOT in the embryo's credentials is needed.
+func ConfigRoot(fd, dirfd int, path string, flags int) error {
+	p, err := cstring(path)
+	if err != nil {
+		return err
+	}
+	arg := RootArg{Path: addr(p), Dirfd: int32(dirfd), Flags: uint32(flags)}
+	err = config(fd, PIDFD_CONFIG_ROOT, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	runtime.KeepAlive(p)
+	return err
+}
+
 // ConfigUIDs makes the embryo call setresuid(real, effective, saved)
 // itself (PIDFD_CONFIG_UIDS); KeepID leaves an id. Its own credentials
 // judge the call: a creator can lower what its embryo runs with, never

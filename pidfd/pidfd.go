@@ -58,7 +58,7 @@ var probe struct {
 // ones (EXEC, ARGV, ENVP, FD, CWD, SIGNALS): a kernel of the series may
 // lack them. The probe asks for each (see probeWith). NO_NEW_PRIVS came
 // with UMASK, and takes no argument to probe with.
-var laterCommands = []int{PIDFD_CONFIG_RLIMIT, PIDFD_CONFIG_UMASK, PIDFD_CONFIG_UIDS, PIDFD_CONFIG_GIDS, PIDFD_CONFIG_GROUPS}
+var laterCommands = []int{PIDFD_CONFIG_RLIMIT, PIDFD_CONFIG_UMASK, PIDFD_CONFIG_UIDS, PIDFD_CONFIG_GIDS, PIDFD_CONFIG_GROUPS, PIDFD_CONFIG_ROOT}
 
 // HasCommand reports whether the running kernel has empty pidfds (Probe)
 // and the pidfd_config command cmd.

@@ -27,7 +27,9 @@ func TestUnsupportedAttr(t *testing.T) {
 		{"Credential without the commands", &syscall.SysProcAttr{Credential: &syscall.Credential{}}, noCreds, "Credential"},
 		{"Credential without GROUPS", &syscall.SysProcAttr{Credential: &syscall.Credential{NoSetGroups: true}}, noGroups, "Credential"},
 		{"Setsid", &syscall.SysProcAttr{Setsid: true}, all, "Setsid"},
-		{"Credential and Chroot", &syscall.SysProcAttr{Credential: &syscall.Credential{}, Chroot: "/x"}, all, "Chroot"},
+		{"Credential and Chroot", &syscall.SysProcAttr{Credential: &syscall.Credential{}, Chroot: "/x"}, all, ""},
+		{"Chroot without ROOT", &syscall.SysProcAttr{Chroot: "/x"}, noCreds, "Chroot"},
+		{"Credential and Setpgid", &syscall.SysProcAttr{Credential: &syscall.Credential{}, Setpgid: true}, all, "Setpgid"},
 	} {
 		if got := unsupportedAttrWith(tc.attr, tc.has); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)

@@ -15,8 +15,9 @@
 //
 // On a kernel with empty pidfds, Start creates an embryo with
 // pidfd_open(0, PIDFD_EMPTY), configures it with pidfd_config (ARGV, ENVP,
-// one FD DUP per child descriptor, GROUPS, GIDS and UIDS for
-// SysProcAttr.Credential, CWD for Dir, SIGNALS) and starts it with
+// one FD DUP per child descriptor, ROOT for SysProcAttr.Chroot, GROUPS,
+// GIDS and UIDS for SysProcAttr.Credential, CWD for Dir, SIGNALS) and
+// starts it with
 // pidfd_spawn_run: no fork, no copy of the caller's page tables, and no
 // process-wide lock (os/exec serializes every fork on syscall.ForkLock).
 // A failed step returns a *StepError naming the command and its argument
@@ -30,8 +31,8 @@
 // started Cmd took and why; nothing is silently ignored.
 //
 // SysProcAttr: PidFD works on both paths (it receives a duplicate of the
-// pidfd), Credential goes through the embryo on a kernel with the
-// credential commands; every other non-zero field falls back, until the
+// pidfd), Chroot and Credential go through the embryo on a kernel with the
+// ROOT and credential commands; every other non-zero field falls back, until the
 // kernel has the command for it. What each field, and each posix_spawn
 // attribute, needs:
 //
@@ -48,7 +49,7 @@
 //	AmbientCaps                   none yet: falls back
 //	Pdeathsig                     none yet: falls back
 //	UseCgroupFD, CgroupFD         none yet: falls back (glibc's setcgroup_np)
-//	Chroot                        none yet: falls back
+//	Chroot                        ROOT
 //	Cloneflags, Unshareflags,     none: falls back (namespaces are not commands)
 //	  UidMappings, GidMappings,
 //	  GidMappingsEnableSetgroups

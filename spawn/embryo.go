@@ -32,6 +32,7 @@ func (c *Cmd) embryoUnusable() string {
 var embryoAttrs = map[string][]int{
 	"PidFD":      nil,
 	"Credential": {pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_CONFIG_GIDS, pidfd.PIDFD_CONFIG_UIDS},
+	"Chroot":     {pidfd.PIDFD_CONFIG_ROOT},
 }
 
 // unsupportedAttr names the first non-zero field of a that the embryo path
@@ -151,8 +152,13 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 		}
 	}
 	runtime.KeepAlive(files)
-	// As in a forked child: the credentials change before the chdir,
-	// which the new ones judge.
+	// As in a forked child: chroot, then the credentials, then the
+	// chdir, each judged by the credentials of the moment.
+	if c.SysProcAttr != nil && c.SysProcAttr.Chroot != "" {
+		if err := pidfd.ConfigRoot(fd, unix.AT_FDCWD, c.SysProcAttr.Chroot, 0); err != nil {
+			return &StepError{Step: "ROOT", Arg: c.SysProcAttr.Chroot, Err: err}
+		}
+	}
 	if c.SysProcAttr != nil && c.SysProcAttr.Credential != nil {
 		if err := configCredential(fd, c.SysProcAttr.Credential); err != nil {
 			return err

@@ -79,7 +79,8 @@ func checkMechanism(t testing.TB, cmd *spawn.Cmd) {
 			return
 		}
 		if got == spawn.ForkExec && strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.") &&
-			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Credential:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_UIDS)) {
+			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Credential:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_UIDS)) &&
+			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Chroot:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_ROOT)) {
 			return
 		}
 		t.Errorf("%s started by %v (%s), want %v: %s", cmd, got, cmd.FallbackReason(), mech, why)

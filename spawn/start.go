@@ -65,7 +65,9 @@ func (c *Cmd) Start() error {
 	if err != nil {
 		return err
 	}
-	if c.Dir != "" {
+	// As os.StartProcess: only without a SysProcAttr, whose Chroot or
+	// Credential may make Dir the child's to find.
+	if c.Dir != "" && c.SysProcAttr == nil {
 		if _, err := os.Stat(c.Dir); err != nil {
 			var pe *os.PathError
 			if errors.As(err, &pe) {

@@ -105,6 +105,7 @@ func GoItems() Items {
 		u pidfd.UmaskArg
 		i pidfd.IDsArg
 		l pidfd.GroupsArg
+		o pidfd.RootArg
 	)
 	it := Items{
 		"nr pidfd_open":                   unix.SYS_PIDFD_OPEN,
@@ -123,6 +124,7 @@ func GoItems() Items {
 		"const PIDFD_CONFIG_UIDS":         pidfd.PIDFD_CONFIG_UIDS,
 		"const PIDFD_CONFIG_GIDS":         pidfd.PIDFD_CONFIG_GIDS,
 		"const PIDFD_CONFIG_GROUPS":       pidfd.PIDFD_CONFIG_GROUPS,
+		"const PIDFD_CONFIG_ROOT":         pidfd.PIDFD_CONFIG_ROOT,
 		"const PIDFD_FD_DUP":              pidfd.PIDFD_FD_DUP,
 		"const PIDFD_FD_CLOSE":            pidfd.PIDFD_FD_CLOSE,
 		"const PIDFD_FD_CLOSE_RANGE":      pidfd.PIDFD_FD_CLOSE_RANGE,
@@ -138,6 +140,7 @@ func GoItems() Items {
 		"const PIDFD_UMASK_SIZE_VER0":     pidfd.PIDFD_UMASK_SIZE_VER0,
 		"const PIDFD_IDS_SIZE_VER0":       pidfd.PIDFD_IDS_SIZE_VER0,
 		"const PIDFD_GROUPS_SIZE_VER0":    pidfd.PIDFD_GROUPS_SIZE_VER0,
+		"const PIDFD_ROOT_SIZE_VER0":      pidfd.PIDFD_ROOT_SIZE_VER0,
 		"size pidfd_exec":                 int64(unsafe.Sizeof(e)),
 		"size pidfd_strings":              int64(unsafe.Sizeof(s)),
 		"size pidfd_fd":                   int64(unsafe.Sizeof(f)),
@@ -147,6 +150,7 @@ func GoItems() Items {
 		"size pidfd_umask":                int64(unsafe.Sizeof(u)),
 		"size pidfd_ids":                  int64(unsafe.Sizeof(i)),
 		"size pidfd_groups":               int64(unsafe.Sizeof(l)),
+		"size pidfd_root":                 int64(unsafe.Sizeof(o)),
 	}
 	field := func(name string, off, size uintptr) {
 		it["off "+name] = int64(off)
@@ -182,6 +186,9 @@ func GoItems() Items {
 	field("pidfd_groups.list", unsafe.Offsetof(l.List), unsafe.Sizeof(l.List))
 	field("pidfd_groups.count", unsafe.Offsetof(l.Count), unsafe.Sizeof(l.Count))
 	field("pidfd_groups.__spare", unsafe.Offsetof(l.Spare), unsafe.Sizeof(l.Spare))
+	field("pidfd_root.path", unsafe.Offsetof(o.Path), unsafe.Sizeof(o.Path))
+	field("pidfd_root.dirfd", unsafe.Offsetof(o.Dirfd), unsafe.Sizeof(o.Dirfd))
+	field("pidfd_root.flags", unsafe.Offsetof(o.Flags), unsafe.Sizeof(o.Flags))
 	return it
 }
 

@@ -42,6 +42,7 @@
 #define PIDFD_CONFIG_UIDS	10
 #define PIDFD_CONFIG_GIDS	11
 #define PIDFD_CONFIG_GROUPS	12
+#define PIDFD_CONFIG_ROOT	13
 
 #define PIDFD_FD_DUP		1
 #define PIDFD_FD_CLOSE		2
@@ -59,6 +60,7 @@
 #define PIDFD_UMASK_SIZE_VER0	8
 #define PIDFD_IDS_SIZE_VER0	16
 #define PIDFD_GROUPS_SIZE_VER0	16
+#define PIDFD_ROOT_SIZE_VER0	16
 
 struct pidfd_exec {
 	uint64_t path __attribute__((aligned(8)));
@@ -115,6 +117,12 @@ struct pidfd_groups {
 	uint64_t list __attribute__((aligned(8)));
 	uint32_t count;
 	uint32_t __spare;
+};
+
+struct pidfd_root {
+	uint64_t path __attribute__((aligned(8)));
+	int32_t dirfd;
+	uint32_t flags;
 };
 
 #endif

@@ -31,7 +31,8 @@ type attrStep struct {
 	GIDs   *[3]uint32  `json:",omitempty"`
 	Groups []uint32    `json:",omitempty"`
 	// SetGroups marks a Groups step (Groups may be empty).
-	SetGroups bool `json:",omitempty"`
+	SetGroups bool   `json:",omitempty"`
+	Root      string `json:",omitempty"`
 }
 
 type rlimitStep struct {
@@ -51,6 +52,8 @@ func (s attrStep) String() string {
 		return fmt.Sprintf("GIDS%v", *s.GIDs)
 	case s.SetGroups:
 		return fmt.Sprintf("GROUPS%v", s.Groups)
+	case s.Root != "":
+		return fmt.Sprintf("ROOT(%s)", s.Root)
 	default:
 		return "NO_NEW_PRIVS"
 	}
@@ -68,6 +71,8 @@ func (s attrStep) apply(fd int) error {
 		return pidfd.ConfigGIDs(fd, s.GIDs[0], s.GIDs[1], s.GIDs[2])
 	case s.SetGroups:
 		return pidfd.ConfigGroups(fd, s.Groups)
+	case s.Root != "":
+		return pidfd.ConfigRoot(fd, unix.AT_FDCWD, s.Root, 0)
 	default:
 		return pidfd.ConfigNoNewPrivs(fd)
 	}
@@ -348,6 +353,33 @@ func TestAttrs(t *testing.T) {
 					t.Errorf("Uid %v, want %v", got, all4(helper.Nobody))
 				}
 			},
+		},
+		{
+			// The program's path is resolved in the new root at
+			// the run: /ok exists only there.
+			name:  "ROOT: the exec resolves in the new root",
+			prog:  "/ok",
+			steps: []attrStep{{Root: fx.exec}},
+			users: []user{root},
+			check: func(t *testing.T, u user, rep *childreport.Report) {
+				if rep.Argv[0] != "childreport" {
+					t.Errorf("argv %q", rep.Argv)
+				}
+			},
+		},
+		{
+			name:  "ROOT needs CAP_SYS_CHROOT",
+			prog:  fx.path("ok"),
+			steps: []attrStep{{Root: fx.exec}},
+			users: []user{nobody},
+			want:  []string{"EPERM"},
+		},
+		{
+			name:  "ROOT after a drop is judged as the embryo",
+			prog:  fx.path("ok"),
+			steps: []attrStep{uidsOf(helper.Nobody, helper.Nobody, helper.Nobody), {Root: fx.exec}},
+			users: []user{root},
+			want:  []string{"success", "EPERM"},
 		},
 		{
 			name:  "bad ids",
