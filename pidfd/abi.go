@@ -38,6 +38,8 @@ const (
 	PIDFD_CONFIG_GIDS         = 11 // IDsArg
 	PIDFD_CONFIG_GROUPS       = 12 // GroupsArg
 	PIDFD_CONFIG_ROOT         = 13 // RootArg
+	// PIDFD_CONFIG_SETSID takes no argument: arg 0, size 0.
+	PIDFD_CONFIG_SETSID = 14
 )
 
 // Sizes of the first version of each argument struct. A caller passes the

@@ -180,6 +180,9 @@ func TestProbeWith(t *testing.T) {
 					if got != fd {
 						t.Errorf("pidfd_config(%d) on fd %d, want the new embryo %d", cmd, got, fd)
 					}
+					if tc.command == unix.E2BIG && noArgCommands[cmd] {
+						return 0 // made on the probe's embryo
+					}
 					return tc.command
 				},
 				run: func(got int) unix.Errno {

@@ -250,6 +250,13 @@ func ConfigRoot(fd, dirfd int, path string, flags int) error {
 	return err
 }
 
+// ConfigSetsid makes the embryo call setsid() itself
+// (PIDFD_CONFIG_SETSID): the child leads a new session and process group
+// and has no controlling terminal.
+func ConfigSetsid(fd int) error {
+	return config(fd, PIDFD_CONFIG_SETSID, nil, 0)
+}
+
 // ConfigUIDs makes the embryo call setresuid(real, effective, saved)
 // itself (PIDFD_CONFIG_UIDS); KeepID leaves an id. Its own credentials
 // judge the call: a creator can lower what its embryo runs with, never

@@ -56,9 +56,13 @@ var probe struct {
 
 // laterCommands are the pidfd_config commands that came after the first
 // ones (EXEC, ARGV, ENVP, FD, CWD, SIGNALS): a kernel of the series may
-// lack them. The probe asks for each (see probeWith). NO_NEW_PRIVS came
-// with UMASK, and takes no argument to probe with.
-var laterCommands = []int{PIDFD_CONFIG_RLIMIT, PIDFD_CONFIG_UMASK, PIDFD_CONFIG_UIDS, PIDFD_CONFIG_GIDS, PIDFD_CONFIG_GROUPS, PIDFD_CONFIG_ROOT}
+// lack them. The probe asks for each (see probeWith).
+var laterCommands = []int{PIDFD_CONFIG_RLIMIT, PIDFD_CONFIG_UMASK, PIDFD_CONFIG_NO_NEW_PRIVS,
+	PIDFD_CONFIG_UIDS, PIDFD_CONFIG_GIDS, PIDFD_CONFIG_GROUPS, PIDFD_CONFIG_ROOT, PIDFD_CONFIG_SETSID}
+
+// noArgCommands take no argument: the probe makes them (arg NULL, size 0)
+// on its embryo, which it destroys at once.
+var noArgCommands = map[int]bool{PIDFD_CONFIG_NO_NEW_PRIVS: true, PIDFD_CONFIG_SETSID: true}
 
 // HasCommand reports whether the running kernel has empty pidfds (Probe)
 // and the pidfd_config command cmd.
@@ -66,10 +70,7 @@ func HasCommand(cmd int) bool {
 	if Probe() != nil {
 		return false
 	}
-	switch {
-	case cmd == PIDFD_CONFIG_NO_NEW_PRIVS:
-		cmd = PIDFD_CONFIG_UMASK
-	case cmd >= PIDFD_CONFIG_EXEC && cmd < PIDFD_CONFIG_RLIMIT:
+	if cmd >= PIDFD_CONFIG_EXEC && cmd < PIDFD_CONFIG_RLIMIT {
 		return true
 	}
 	probe.Lock()
@@ -98,7 +99,8 @@ func Probe() error {
 type probeCalls struct {
 	open   func() (int, error)     // pidfd_open(0, PIDFD_EMPTY)
 	config func(fd int) unix.Errno // pidfd_config(fd, EXEC, NULL, probeConfigSize)
-	// command is pidfd_config(fd, cmd, NULL, probeConfigSize).
+	// command is pidfd_config(fd, cmd, NULL, probeConfigSize), or
+	// size 0 for noArgCommands.
 	command func(fd, cmd int) unix.Errno
 	run     func(fd int) unix.Errno // pidfd_spawn_run(fd, probeRunFlags)
 	close   func(fd int)
@@ -121,7 +123,9 @@ type probeCalls struct {
 //     before the embryo is locked or started.
 //
 // Then each of laterCommands the same way: E2BIG if the kernel knows it,
-// EINVAL (an unknown command, checked before the size) if not.
+// EINVAL (an unknown command, checked before the size) if not. A command
+// without an argument answers EINVAL to any size, so it is made instead
+// (arg NULL, size 0) on the probe's embryo: 0 if the kernel knows it.
 //
 // Any other answer, ENOSYS above all, means another version of the series
 // and ErrNotSupported: this package never issues those numbers there. (A
@@ -139,7 +143,11 @@ var kernelCalls = probeCalls{
 		return errno
 	},
 	command: func(fd, cmd int) unix.Errno {
-		_, _, errno := unix.Syscall6(SYS_PIDFD_CONFIG, uintptr(fd), uintptr(cmd), 0, probeConfigSize, 0, 0)
+		size := uintptr(probeConfigSize)
+		if noArgCommands[cmd] {
+			size = 0
+		}
+		_, _, errno := unix.Syscall6(SYS_PIDFD_CONFIG, uintptr(fd), uintptr(cmd), 0, size, 0, 0)
 		return errno
 	},
 	run: func(fd int) unix.Errno {
@@ -168,12 +176,16 @@ func probeWith(c probeCalls) (done bool, cmds map[int]bool, err error) {
 	}
 	cmds = map[int]bool{}
 	for _, cmd := range laterCommands {
+		known := unix.E2BIG
+		if noArgCommands[cmd] {
+			known = 0
+		}
 		switch errno := c.command(fd, cmd); errno {
-		case unix.E2BIG:
+		case known:
 			cmds[cmd] = true
 		case unix.EINVAL:
 		default:
-			return true, nil, notTheSeries(fmt.Sprintf("pidfd_config (command %d)", cmd), SYS_PIDFD_CONFIG, errno, unix.E2BIG)
+			return true, nil, notTheSeries(fmt.Sprintf("pidfd_config (command %d)", cmd), SYS_PIDFD_CONFIG, errno, known)
 		}
 	}
 	return true, cmds, nil

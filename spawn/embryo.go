@@ -33,6 +33,7 @@ var embryoAttrs = map[string][]int{
 	"PidFD":      nil,
 	"Credential": {pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_CONFIG_GIDS, pidfd.PIDFD_CONFIG_UIDS},
 	"Chroot":     {pidfd.PIDFD_CONFIG_ROOT},
+	"Setsid":     {pidfd.PIDFD_CONFIG_SETSID},
 }
 
 // unsupportedAttr names the first non-zero field of a that the embryo path
@@ -152,8 +153,13 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 		}
 	}
 	runtime.KeepAlive(files)
-	// As in a forked child: chroot, then the credentials, then the
-	// chdir, each judged by the credentials of the moment.
+	// As in a forked child: setsid, chroot, then the credentials, then
+	// the chdir, each judged by the credentials of the moment.
+	if c.SysProcAttr != nil && c.SysProcAttr.Setsid {
+		if err := pidfd.ConfigSetsid(fd); err != nil {
+			return &StepError{Step: "SETSID", Err: err}
+		}
+	}
 	if c.SysProcAttr != nil && c.SysProcAttr.Chroot != "" {
 		if err := pidfd.ConfigRoot(fd, unix.AT_FDCWD, c.SysProcAttr.Chroot, 0); err != nil {
 			return &StepError{Step: "ROOT", Arg: c.SysProcAttr.Chroot, Err: err}

@@ -80,7 +80,8 @@ func checkMechanism(t testing.TB, cmd *spawn.Cmd) {
 		}
 		if got == spawn.ForkExec && strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.") &&
 			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Credential:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_UIDS)) &&
-			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Chroot:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_ROOT)) {
+			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Chroot:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_ROOT)) &&
+			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Setsid:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_SETSID)) {
 			return
 		}
 		t.Errorf("%s started by %v (%s), want %v: %s", cmd, got, cmd.FallbackReason(), mech, why)
@@ -121,10 +122,10 @@ func cmdSigign(...string) {
 	}
 }
 
-// cmdSession prints whether it leads its session.
+// cmdSession prints whether it leads its session and its process group.
 func cmdSession(...string) {
 	sid, err := unix.Getsid(0)
-	fmt.Println(sid == os.Getpid(), err)
+	fmt.Printf("sid %v pgid %v %v\n", sid == os.Getpid(), unix.Getpgrp() == os.Getpid(), err)
 }
 
 func TestMechanism(t *testing.T) {
@@ -268,8 +269,9 @@ func copyFile(src, dst string) error {
 	return os.WriteFile(dst, b, 0o755)
 }
 
-// SysProcAttr.PidFD gets a pidfd of its own on both paths; a field no
-// pidfd_config command does (Setsid) falls back, works, and says so.
+// SysProcAttr.PidFD gets a pidfd of its own on both paths; Setsid goes
+// through the embryo where the kernel has PIDFD_CONFIG_SETSID; a field no
+// pidfd_config command does (Setpgid) falls back, works, and says so.
 func TestSysProcAttr(t *testing.T) {
 	t.Run("PidFD", func(t *testing.T) {
 		pfd := -1
@@ -290,19 +292,37 @@ func TestSysProcAttr(t *testing.T) {
 		}
 		unix.Close(pfd)
 	})
-	t.Run("Setsid falls back", func(t *testing.T) {
+	t.Run("Setsid", func(t *testing.T) {
 		cmd := helperCommand(t, "session")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(out) != "true <nil>\n" {
-			t.Errorf("child: %q, want a session leader", out)
+		if string(out) != "sid true pgid true <nil>\n" {
+			t.Errorf("child: %q, want a session and group leader", out)
+		}
+		mech, why := wantMechanism(t)
+		if mech == spawn.Embryo && !pidfd.HasCommand(pidfd.PIDFD_CONFIG_SETSID) {
+			mech, why = spawn.ForkExec, "no PIDFD_CONFIG_SETSID"
+		}
+		if cmd.Mechanism() != mech {
+			t.Errorf("started by %v (%s), want %v: %s", cmd.Mechanism(), cmd.FallbackReason(), mech, why)
+		}
+	})
+	t.Run("Setpgid falls back", func(t *testing.T) {
+		cmd := helperCommand(t, "session")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != "sid false pgid true <nil>\n" {
+			t.Errorf("child: %q, want a group leader in our session", out)
 		}
 		mech, _ := wantMechanism(t)
-		if cmd.Mechanism() != spawn.ForkExec || mech == spawn.Embryo && !strings.Contains(cmd.FallbackReason(), "SysProcAttr.Setsid") {
-			t.Errorf("mechanism %v, reason %q; want fork+exec for SysProcAttr.Setsid", cmd.Mechanism(), cmd.FallbackReason())
+		if cmd.Mechanism() != spawn.ForkExec || mech == spawn.Embryo && !strings.Contains(cmd.FallbackReason(), "SysProcAttr.Setpgid") {
+			t.Errorf("mechanism %v, reason %q; want fork+exec for SysProcAttr.Setpgid", cmd.Mechanism(), cmd.FallbackReason())
 		}
 	})
 }

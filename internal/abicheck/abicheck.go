@@ -125,6 +125,7 @@ func GoItems() Items {
 		"const PIDFD_CONFIG_GIDS":         pidfd.PIDFD_CONFIG_GIDS,
 		"const PIDFD_CONFIG_GROUPS":       pidfd.PIDFD_CONFIG_GROUPS,
 		"const PIDFD_CONFIG_ROOT":         pidfd.PIDFD_CONFIG_ROOT,
+		"const PIDFD_CONFIG_SETSID":       pidfd.PIDFD_CONFIG_SETSID,
 		"const PIDFD_FD_DUP":              pidfd.PIDFD_FD_DUP,
 		"const PIDFD_FD_CLOSE":            pidfd.PIDFD_FD_CLOSE,
 		"const PIDFD_FD_CLOSE_RANGE":      pidfd.PIDFD_FD_CLOSE_RANGE,

@@ -94,6 +94,8 @@ var helpers = map[string]helper.Func{
 	"hold":         helperHold,
 	"vforkcontrol": helperVforkControl,
 	"configlock":   helperConfigLock,
+	// session_test.go
+	"ttysession": helperTTYSession,
 }
 
 func TestMain(m *testing.M) { helper.Main(m, helpers) }
