@@ -109,7 +109,7 @@ func (th *thread) configTarget(c cfgCall, t target) {
 // opConfigBadCmd: an unknown command is EINVAL (after the authority check,
 // before the size).
 func opConfigBadCmd(th *thread) {
-	cmds := []int{0, pidfd.PIDFD_CONFIG_GROUPS + 1, 99, 1 << 31}
+	cmds := []int{0, pidfd.PIDFD_CONFIG_SETSID + 1, 99, 1 << 31}
 	th.config(cfgCall{
 		key:    "config.badcmd",
 		cmd:    cmds[th.rng.IntN(len(cmds))],
@@ -595,6 +595,37 @@ func opConfigGroups(th *thread) {
 		c.key, c.cmdSet = "config.groups/spare", errs(unix.EINVAL)
 	}
 	c.arg = raw(a)
+	th.config(c)
+}
+
+// ROOT (chroot() as the embryo): "/" keeps every path the model uses where
+// it is; EINVAL for unknown flags, ENOENT, EFAULT for a bad path.
+func opConfigRoot(th *thread) {
+	a := pidfd.RootArg{Path: uint64(th.mem.cstr("/")), Dirfd: unix.AT_FDCWD}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_ROOT, cmdSet: okOnly, key: "config.root/slash"}
+	switch th.rng.IntN(5) {
+	case 0:
+		a.Flags = unix.AT_SYMLINK_NOFOLLOW
+		c.key, c.cmdSet = "config.root/bad-flags", errs(unix.EINVAL)
+	case 1:
+		a.Path = uint64(th.mem.cstr("/nonexistent/root"))
+		c.key, c.cmdSet = "config.root/enoent", errs(unix.ENOENT)
+	case 2:
+		a.Path = uint64(th.mem.bad())
+		c.key, c.cmdSet = "config.root/path-unmapped", errs(unix.EFAULT)
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// SETSID (setsid() made by the embryo): no argument; the first succeeds,
+// later ones are EPERM (a session leader already); a non-NULL arg or a
+// non-zero size is EINVAL in every state.
+func opConfigSetsid(th *thread) {
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_SETSID, cmdSet: errs(0, unix.EPERM), key: "config.setsid/valid", noArg: true}
+	if th.rng.IntN(4) == 0 {
+		c = cfgCall{cmd: pidfd.PIDFD_CONFIG_SETSID, key: "config.setsid/with-arg", arg: make([]byte, 8), cmdPre: unix.EINVAL}
+	}
 	th.config(c)
 }
 

@@ -111,6 +111,8 @@ var ops = []opDef{
 	{"config.uids", 2, func(th *thread) { opConfigIDs(th, pidfd.PIDFD_CONFIG_UIDS, "config.uids") }},
 	{"config.gids", 1, func(th *thread) { opConfigIDs(th, pidfd.PIDFD_CONFIG_GIDS, "config.gids") }},
 	{"config.groups", 2, opConfigGroups},
+	{"config.root", 1, opConfigRoot},
+	{"config.setsid", 1, opConfigSetsid},
 	{"config.badcmd", 2, opConfigBadCmd},
 	{"run", 10, opRun},
 	{"close", 9, opClose},
