@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,6 +96,9 @@ type ttySessionResult struct {
 // pid (which its starter learns from the proc connector) from stdin.
 func helperTTYSession(raw json.RawMessage) (any, error) {
 	runtime.LockOSThread()
+	// Closing the pty's master at the end hangs up its terminal, which
+	// sends SIGHUP to us, its session leader.
+	signal.Ignore(syscall.SIGHUP)
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return nil, fmt.Errorf("unshare(CLONE_NEWNS): %s", name(err))
 	}
