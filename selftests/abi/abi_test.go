@@ -113,6 +113,9 @@ func commands() []command {
 		{"GROUPS", pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_GROUPS_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.GroupsArg{}, 0)
 		}},
+		{"ROOT", pidfd.PIDFD_CONFIG_ROOT, pidfd.PIDFD_ROOT_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.RootArg{Path: a.CStringAddr("/"), Dirfd: unix.AT_FDCWD}, 0)
+		}},
 	}
 }
 
@@ -225,6 +228,7 @@ func TestEFAULT(t *testing.T) {
 		tcase{name: "ENVP string unmapped", cmd: pidfd.PIDFD_CONFIG_ENVP, arg: arena.Ptr(arena.Place(a, pidfd.StringsArg{
 			Strings: arena.VectorAddr(a.Vector(a.CStringAddr("A=1"), bad))}, 0)), size: pidfd.PIDFD_STRINGS_SIZE_VER0},
 		// GROUPS reads its list in the caller, before the embryo makes the call.
+		tcase{name: "ROOT path unmapped", cmd: pidfd.PIDFD_CONFIG_ROOT, arg: arena.Ptr(arena.Place(a, pidfd.RootArg{Path: bad, Dirfd: unix.AT_FDCWD}, 0)), size: pidfd.PIDFD_ROOT_SIZE_VER0},
 		tcase{name: "GROUPS list unmapped", cmd: pidfd.PIDFD_CONFIG_GROUPS, arg: arena.Ptr(arena.Place(a, pidfd.GroupsArg{List: bad, Count: 1}, 0)), size: pidfd.PIDFD_GROUPS_SIZE_VER0},
 	)
 	for _, tc := range cases {
@@ -281,11 +285,16 @@ func TestNoArgument(t *testing.T) {
 		{"unmapped, size 0", a.BadPtr(), 0, unix.EINVAL},
 		{"NULL, more than a page", 0, 1 << 20, unix.EINVAL},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			fd := embryo.New(t)
-			err := pidfd.Config(fd, pidfd.PIDFD_CONFIG_NO_NEW_PRIVS, tc.arg, tc.size)
-			embryo.Check(t, "pidfd_config(NO_NEW_PRIVS)", err, tc.want)
-		})
+		for _, cmd := range []struct {
+			name string
+			cmd  int
+		}{{"NO_NEW_PRIVS", pidfd.PIDFD_CONFIG_NO_NEW_PRIVS}, {"SETSID", pidfd.PIDFD_CONFIG_SETSID}} {
+			t.Run(cmd.name+"/"+tc.name, func(t *testing.T) {
+				fd := embryo.New(t)
+				err := pidfd.Config(fd, cmd.cmd, tc.arg, tc.size)
+				embryo.Check(t, "pidfd_config("+cmd.name+")", err, tc.want)
+			})
+		}
 	}
 }
 
