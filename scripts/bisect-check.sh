@@ -7,11 +7,15 @@
 # bisection breakage (a symbol used before the patch that adds it) in
 # minutes. Leaves the work tree on its branch.
 #
-#   scripts/bisect-check.sh [plain|debug]
+#   scripts/bisect-check.sh [plain|debug] [FROM]
+#
+# FROM (a commit of the series, e.g. HEAD~3) checks only the commits after
+# it: what changed since a full check passed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 flavour=${1:-debug}
+from=${2:-$KERNEL_BASE_TAG}
 kbuild=$(kbuild_dir "$flavour")
 out=$BUILD_DIR/kbuild-bisect
 [ -f "$kbuild/.config" ] || die "no $kbuild/.config: build the $flavour kernel first (make kernel FLAVOR=$flavour)"
@@ -32,7 +36,11 @@ objs=$(git -C "$KSRC" diff --name-only "$KERNEL_BASE_TAG..$branch" -- '*.c' |
 objs="$objs arch/x86/entry/syscall_64.o"
 
 fail=0
-for c in $(git -C "$KSRC" rev-list --reverse "$KERNEL_BASE_TAG..$branch"); do
+from=$(git -C "$KSRC" rev-parse --verify -q "$from^{commit}") ||
+	die "${2:-$KERNEL_BASE_TAG}: no such commit in $KSRC"
+git -C "$KSRC" merge-base --is-ancestor "$from" "$branch" ||
+	die "${2}: not a commit of the series on $branch"
+for c in $(git -C "$KSRC" rev-list --reverse "$from..$branch"); do
 	subject=$(git -C "$KSRC" log --format=%s -1 "$c")
 	git -C "$KSRC" checkout -q "$c"
 	want=()
