@@ -77,10 +77,7 @@ func TestChroot(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("we need root for chroot")
 	}
-	mech, why := wantMechanism(t)
-	if mech == spawn.Embryo && !pidfd.HasCommand(pidfd.PIDFD_CONFIG_ROOT) {
-		mech, why = spawn.ForkExec, "the kernel has empty pidfds but no PIDFD_CONFIG_ROOT"
-	}
+	mech, why := wantMechanismFor(t, pidfd.PIDFD_CONFIG_ROOT)
 	root := newRoot(t)
 	if err := os.Mkdir(filepath.Join(root, "d"), 0o755); err != nil {
 		t.Fatal(err)

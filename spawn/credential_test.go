@@ -67,10 +67,7 @@ func TestCredential(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("we need root for credential")
 	}
-	mech, why := wantMechanism(t)
-	if mech == spawn.Embryo && !pidfd.HasCommand(pidfd.PIDFD_CONFIG_UIDS) {
-		mech, why = spawn.ForkExec, "the kernel has empty pidfds but no credential commands"
-	}
+	mech, why := wantMechanismFor(t, pidfd.PIDFD_CONFIG_UIDS)
 	exe := otherUsersExecutable(t)
 	own, err := syscall.Getgroups()
 	if err != nil {

@@ -67,6 +67,17 @@ func wantMechanism(t testing.TB) (spawn.Mechanism, string) {
 	return want.mech, want.why
 }
 
+// wantMechanismFor is wantMechanism for a Cmd whose SysProcAttr needs
+// the pidfd_config command cmd: fork+exec on a kernel without it.
+func wantMechanismFor(t testing.TB, cmd int) (spawn.Mechanism, string) {
+	t.Helper()
+	mech, why := wantMechanism(t)
+	if mech == spawn.Embryo && !pidfd.HasCommand(cmd) {
+		return spawn.ForkExec, fmt.Sprintf("the kernel has empty pidfds but not pidfd_config command %d", cmd)
+	}
+	return mech, why
+}
+
 // checkMechanism checks, when t ends, that cmd (if it started) took the
 // expected path; a fallback for a SysProcAttr field the kernel cannot do
 // is the one expected exception.
@@ -302,10 +313,7 @@ func TestSysProcAttr(t *testing.T) {
 		if string(out) != "sid true pgid true <nil>\n" {
 			t.Errorf("child: %q, want a session and group leader", out)
 		}
-		mech, why := wantMechanism(t)
-		if mech == spawn.Embryo && !pidfd.HasCommand(pidfd.PIDFD_CONFIG_SETSID) {
-			mech, why = spawn.ForkExec, "no PIDFD_CONFIG_SETSID"
-		}
+		mech, why := wantMechanismFor(t, pidfd.PIDFD_CONFIG_SETSID)
 		if cmd.Mechanism() != mech {
 			t.Errorf("started by %v (%s), want %v: %s", cmd.Mechanism(), cmd.FallbackReason(), mech, why)
 		}
