@@ -412,21 +412,7 @@ func TestLookupByNumberBeforeStart(t *testing.T) {
 		t.Fatalf("the fd is no unstarted embryo any more: %v", embryo.Fdinfo(t, fd))
 	}
 
-	in, inW := embryo.InputPipe(t)
-	out := embryo.Config(t, fd, []string{"read"}, nil)
-	if err := pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0); err != nil {
-		t.Fatalf("DUP to fd 0: %s", embryo.Name(err))
-	}
-	got := embryo.Run(t, fd)
-	defer func() {
-		inW.Close()
-		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
-		embryo.Wait(t, fd)
-	}()
-	if got != pid {
-		t.Fatalf("pidfd_spawn_run returned %d, the FORK event named %d: the lookups tried another number", got, pid)
-	}
-	embryo.Report(t, out) // it runs and waits on stdin
+	startReading(t, fd, pid)
 	for _, l := range lookups {
 		if l.after {
 			embryo.Check(t, fmt.Sprintf("%s on the started child %d (control)", l.name, pid), l.do(), 0)
@@ -731,4 +717,27 @@ func TestFdinfoEmbryo(t *testing.T) {
 	if embryo.IsEmbryo(t, self) {
 		t.Errorf("fdinfo of pidfd_open(getpid(), 0) says Embryo:\\t1")
 	}
+}
+
+// startReading starts embryo fd, configured to run childreport's "read"
+// (it reports, then waits on its stdin), checks that it started as pid
+// (the number the proc connector named) and that it runs. The child is
+// let go and reaped when t ends.
+func startReading(t *testing.T, fd, pid int) {
+	t.Helper()
+	in, inW := embryo.InputPipe(t)
+	out := embryo.Config(t, fd, []string{"read"}, nil)
+	if err := pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0); err != nil {
+		t.Fatalf("DUP to fd 0: %s", embryo.Name(err))
+	}
+	got := embryo.Run(t, fd)
+	t.Cleanup(func() {
+		inW.Close()
+		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		embryo.Wait(t, fd)
+	})
+	if got != pid {
+		t.Fatalf("pidfd_spawn_run returned %d, the FORK event named %d: the lookups tried another number", got, pid)
+	}
+	embryo.Report(t, out)
 }

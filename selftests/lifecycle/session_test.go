@@ -60,21 +60,7 @@ func TestSessionHiddenBeforeStart(t *testing.T) {
 		t.Fatalf("our process group moved from %d to %d", ownPgrp, got)
 	}
 
-	in, inW := embryo.InputPipe(t)
-	out := embryo.Config(t, fd, []string{"read"}, nil)
-	if err := pidfd.ConfigFDDup(fd, int(in.Fd()), 0, 0); err != nil {
-		t.Fatalf("DUP to fd 0: %s", name(err))
-	}
-	got := embryo.Run(t, fd)
-	defer func() {
-		inW.Close()
-		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
-		embryo.Wait(t, fd)
-	}()
-	if got != pid {
-		t.Fatalf("pidfd_spawn_run returned %d, the FORK event named %d: the lookups tried another number", got, pid)
-	}
-	embryo.Report(t, out) // it runs and waits on stdin
+	startReading(t, fd, pid)
 	for _, l := range lookups {
 		embryo.Check(t, fmt.Sprintf("%s on the started child %d (control)", l.name, pid), l.do(), l.after)
 		if l.afterResult != nil {
