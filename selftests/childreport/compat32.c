@@ -7,8 +7,9 @@
  * with its own (ia32) seccomp filters.
  *
  *   compat32-static spawn
- *	spawn this program again as "child" with the argv and envp below;
- *	print "exit N" (the child's exit status) or "errno N" (run's).
+ *	spawn this program again as "child" with the argv and envp below,
+ *	in a session of its own, umask 022, fds 100 to 100 closed; print "exit N"
+ *	(the child's exit status), "errno N" (run's) or "config errno N".
  *   compat32-static seccomp NR ERRNO
  *	as spawn, under a filter that kills any system call that is not
  *	ia32 and returns ERRNO for ia32 system call NR.
@@ -93,6 +94,10 @@ static int spawn(void)
 	};
 	struct pidfd_strings argv = { .strings = (uintptr_t)child_argv };
 	struct pidfd_strings envp = { .strings = (uintptr_t)child_envp };
+	struct pidfd_umask mask = { .umask = 022 };
+	struct pidfd_fd close100 = {
+		.action = PIDFD_FD_CLOSE_RANGE, .fd = 100, .max_fd = 100,
+	};
 	siginfo_t si;
 	int fd;
 
@@ -112,9 +117,16 @@ static int spawn(void)
 		printf("open errno %d\n", errno);
 		return 0;
 	}
+	/*
+	 * Then commands that the embryo's filters judge as the ia32 calls
+	 * setsid() (66), umask() (60) and close_range() (436).
+	 */
 	if (config(fd, PIDFD_CONFIG_EXEC, &ex, sizeof(ex)) ||
 	    config(fd, PIDFD_CONFIG_ARGV, &argv, sizeof(argv)) ||
-	    config(fd, PIDFD_CONFIG_ENVP, &envp, sizeof(envp))) {
+	    config(fd, PIDFD_CONFIG_ENVP, &envp, sizeof(envp)) ||
+	    config(fd, PIDFD_CONFIG_SETSID, NULL, 0) ||
+	    config(fd, PIDFD_CONFIG_UMASK, &mask, sizeof(mask)) ||
+	    config(fd, PIDFD_CONFIG_FD, &close100, sizeof(close100))) {
 		printf("config errno %d\n", errno);
 		return 0;
 	}

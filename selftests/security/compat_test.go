@@ -38,7 +38,9 @@ func runHelperProgram(t *testing.T, path string, args ...string) string {
 // system call numbers: a filter that denies i386 execve (11) or execveat
 // (358) denies the run with its errno, one that denies the x86-64 numbers
 // (59, 322: other calls on i386) does not, and a filter that kills every
-// non-i386 call lets the child run. v1 read the vectors as 64-bit pointers;
+// non-i386 call lets the child run. The same for the commands judged as
+// setsid(), umask() and close_range(): v3 refused them (EOPNOTSUPP) to a compat
+// embryo under any filter. v1 read the vectors as 64-bit pointers;
 // v2 before this change refused compat callers with EOPNOTSUPP.
 func TestCompat32(t *testing.T) {
 	embryo.Require(t)
@@ -52,6 +54,13 @@ func TestCompat32(t *testing.T) {
 		{"filter denies ia32 execveat", []string{"seccomp", "358", "18"}, "errno 18"},
 		{"filter on x86-64 execve number", []string{"seccomp", "59", "18"}, "exit 0"},
 		{"filter on x86-64 execveat number", []string{"seccomp", "322", "18"}, "exit 0"},
+		// Commands judged as the calls they stand for, by the ia32
+		// numbers (the x86-64 numbers are calls compat32 does not make).
+		{"filter denies ia32 setsid", []string{"seccomp", "66", "18"}, "config errno 18"},
+		{"filter on x86-64 setsid number", []string{"seccomp", "112", "18"}, "exit 0"},
+		{"filter denies ia32 umask", []string{"seccomp", "60", "18"}, "config errno 18"},
+		{"filter on x86-64 umask number", []string{"seccomp", "95", "18"}, "exit 0"},
+		{"filter denies ia32 close_range", []string{"seccomp", "436", "18"}, "config errno 18"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := runHelperProgram(t, compat32Path, tc.args...); got != tc.want {
