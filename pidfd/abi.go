@@ -40,6 +40,7 @@ const (
 	PIDFD_CONFIG_ROOT         = 13 // RootArg
 	// PIDFD_CONFIG_SETSID takes no argument: arg 0, size 0.
 	PIDFD_CONFIG_SETSID = 14
+	PIDFD_CONFIG_PGID   = 15 // PgidArg
 )
 
 // Sizes of the first version of each argument struct. A caller passes the
@@ -56,6 +57,7 @@ const (
 	PIDFD_IDS_SIZE_VER0     = 16
 	PIDFD_GROUPS_SIZE_VER0  = 16
 	PIDFD_ROOT_SIZE_VER0    = 16
+	PIDFD_PGID_SIZE_VER0    = 8
 )
 
 // Actions of PIDFD_CONFIG_FD (FDArg.Action).
@@ -152,6 +154,13 @@ type RootArg struct {
 	Path  uint64
 	Dirfd int32
 	Flags uint32 // AT_EMPTY_PATH
+}
+
+// PgidArg is struct pidfd_pgid: setpgid(0, Pgid) made by the embryo
+// itself; 0 for a new group that it leads.
+type PgidArg struct {
+	Pgid  int32
+	Spare uint32 // must be 0
 }
 
 // KeepID in an IDsArg field leaves that id unchanged, as -1 does for

@@ -257,6 +257,14 @@ func ConfigSetsid(fd int) error {
 	return config(fd, PIDFD_CONFIG_SETSID, nil, 0)
 }
 
+// ConfigPgid makes the embryo call setpgid(0, pgid) itself
+// (PIDFD_CONFIG_PGID): 0 puts the child in a new process group that it
+// leads, another pgid in that existing group of its session.
+func ConfigPgid(fd, pgid int) error {
+	arg := PgidArg{Pgid: int32(pgid)}
+	return config(fd, PIDFD_CONFIG_PGID, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
 // ConfigUIDs makes the embryo call setresuid(real, effective, saved)
 // itself (PIDFD_CONFIG_UIDS); KeepID leaves an id. Its own credentials
 // judge the call: a creator can lower what its embryo runs with, never

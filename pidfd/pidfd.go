@@ -58,7 +58,8 @@ var probe struct {
 // ones (EXEC, ARGV, ENVP, FD, CWD, SIGNALS): a kernel of the series may
 // lack them. The probe asks for each (see probeWith).
 var laterCommands = []int{PIDFD_CONFIG_RLIMIT, PIDFD_CONFIG_UMASK, PIDFD_CONFIG_NO_NEW_PRIVS,
-	PIDFD_CONFIG_UIDS, PIDFD_CONFIG_GIDS, PIDFD_CONFIG_GROUPS, PIDFD_CONFIG_ROOT, PIDFD_CONFIG_SETSID}
+	PIDFD_CONFIG_UIDS, PIDFD_CONFIG_GIDS, PIDFD_CONFIG_GROUPS, PIDFD_CONFIG_ROOT, PIDFD_CONFIG_SETSID,
+	PIDFD_CONFIG_PGID}
 
 // noArgCommands take no argument: the probe makes them (arg NULL, size 0)
 // on its embryo, which it destroys at once.
@@ -125,7 +126,10 @@ type probeCalls struct {
 // Then each of laterCommands the same way: E2BIG if the kernel knows it,
 // EINVAL (an unknown command, checked before the size) if not. A command
 // without an argument answers EINVAL to any size, so it is made instead
-// (arg NULL, size 0) on the probe's embryo: 0 if the kernel knows it.
+// (arg NULL, size 0) on the probe's embryo: known unless EINVAL, since the
+// caller's seccomp filter judges it as the call it stands for (prctl(),
+// setsid()) and may answer anything, and a kill verdict destroys the
+// embryo (ESRCH for the commands after it).
 //
 // Any other answer, ENOSYS above all, means another version of the series
 // and ErrNotSupported: this package never issues those numbers there. (A
@@ -176,16 +180,13 @@ func probeWith(c probeCalls) (done bool, cmds map[int]bool, err error) {
 	}
 	cmds = map[int]bool{}
 	for _, cmd := range laterCommands {
-		known := unix.E2BIG
-		if noArgCommands[cmd] {
-			known = 0
-		}
-		switch errno := c.command(fd, cmd); errno {
-		case known:
+		errno := c.command(fd, cmd)
+		switch {
+		case errno == unix.EINVAL:
+		case noArgCommands[cmd], errno == unix.E2BIG:
 			cmds[cmd] = true
-		case unix.EINVAL:
 		default:
-			return true, nil, notTheSeries(fmt.Sprintf("pidfd_config (command %d)", cmd), SYS_PIDFD_CONFIG, errno, known)
+			return true, nil, notTheSeries(fmt.Sprintf("pidfd_config (command %d)", cmd), SYS_PIDFD_CONFIG, errno, unix.E2BIG)
 		}
 	}
 	return true, cmds, nil

@@ -31,7 +31,10 @@ func TestUnsupportedAttr(t *testing.T) {
 		{"Setsid and Setctty", &syscall.SysProcAttr{Setsid: true, Setctty: true}, all, "Setctty"},
 		{"Credential and Chroot", &syscall.SysProcAttr{Credential: &syscall.Credential{}, Chroot: "/x"}, all, ""},
 		{"Chroot without ROOT", &syscall.SysProcAttr{Chroot: "/x"}, noCreds, "Chroot"},
-		{"Credential and Setpgid", &syscall.SysProcAttr{Credential: &syscall.Credential{}, Setpgid: true}, all, "Setpgid"},
+		{"Credential and Setpgid", &syscall.SysProcAttr{Credential: &syscall.Credential{}, Setpgid: true, Pgid: 7}, all, ""},
+		{"Setpgid without PGID", &syscall.SysProcAttr{Setpgid: true}, noCreds, "Setpgid"},
+		{"Pgid alone", &syscall.SysProcAttr{Pgid: 7}, noCreds, ""},
+		{"Setpgid and Pdeathsig", &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}, all, "Pdeathsig"},
 	} {
 		if got := unsupportedAttrWith(tc.attr, tc.has); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)

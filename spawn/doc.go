@@ -15,8 +15,8 @@
 //
 // On a kernel with empty pidfds, Start creates an embryo with
 // pidfd_open(0, PIDFD_EMPTY), configures it with pidfd_config (ARGV, ENVP,
-// one FD DUP per child descriptor, SETSID for SysProcAttr.Setsid, ROOT for
-// Chroot, GROUPS, GIDS and UIDS for Credential, CWD for Dir, SIGNALS) and
+// one FD DUP per child descriptor, SETSID for SysProcAttr.Setsid, PGID for
+// Setpgid, ROOT for Chroot, GROUPS, GIDS and UIDS for Credential, CWD for Dir, SIGNALS) and
 // starts it with
 // pidfd_spawn_run: no fork, no copy of the caller's page tables, and no
 // process-wide lock (os/exec serializes every fork on syscall.ForkLock).
@@ -31,8 +31,9 @@
 // started Cmd took and why; nothing is silently ignored.
 //
 // SysProcAttr: PidFD works on both paths (it receives a duplicate of the
-// pidfd), Setsid, Chroot and Credential go through the embryo on a kernel
-// with the SETSID, ROOT and credential commands; every other non-zero
+// pidfd), Setsid, Setpgid (with Pgid), Chroot and Credential go through
+// the embryo on a kernel with the SETSID, PGID, ROOT and credential
+// commands; every other non-zero
 // field falls back, until the
 // kernel has the command for it. What each field, and each posix_spawn
 // attribute, needs:
@@ -44,7 +45,7 @@
 //	(signals)                     SIGNALS (the caller's ignored set; POSIX_SPAWN_SETSIGMASK, SETSIGDEF)
 //	SysProcAttr.PidFD             the embryo's pidfd (on both paths)
 //	Setsid                        SETSID (POSIX_SPAWN_SETSID)
-//	Setpgid, Pgid                 none yet: falls back (POSIX_SPAWN_SETPGROUP)
+//	Setpgid, Pgid                 PGID (POSIX_SPAWN_SETPGROUP)
 //	Setctty, Ctty, Foreground,    none yet: falls back (glibc's addtcsetpgrp_np)
 //	  Noctty
 //	Credential                    GROUPS (unless NoSetGroups), GIDS, UIDS (POSIX_SPAWN_RESETIDS)

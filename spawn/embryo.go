@@ -34,6 +34,10 @@ var embryoAttrs = map[string][]int{
 	"Credential": {pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_CONFIG_GIDS, pidfd.PIDFD_CONFIG_UIDS},
 	"Chroot":     {pidfd.PIDFD_CONFIG_ROOT},
 	"Setsid":     {pidfd.PIDFD_CONFIG_SETSID},
+	"Setpgid":    {pidfd.PIDFD_CONFIG_PGID},
+	// Pgid without Setpgid (or Foreground, which falls back) does
+	// nothing in a forked child either.
+	"Pgid": nil,
 }
 
 // unsupportedAttr names the first non-zero field of a that the embryo path
@@ -153,11 +157,17 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 		}
 	}
 	runtime.KeepAlive(files)
-	// As in a forked child: setsid, chroot, then the credentials, then
-	// the chdir, each judged by the credentials of the moment.
+	// As in a forked child: setsid, setpgid, chroot, then the
+	// credentials, then the chdir, each judged by the credentials of the
+	// moment.
 	if c.SysProcAttr != nil && c.SysProcAttr.Setsid {
 		if err := pidfd.ConfigSetsid(fd); err != nil {
 			return &StepError{Step: "SETSID", Err: err}
+		}
+	}
+	if c.SysProcAttr != nil && c.SysProcAttr.Setpgid {
+		if err := pidfd.ConfigPgid(fd, c.SysProcAttr.Pgid); err != nil {
+			return &StepError{Step: "PGID", Arg: strconv.Itoa(c.SysProcAttr.Pgid), Err: err}
 		}
 	}
 	if c.SysProcAttr != nil && c.SysProcAttr.Chroot != "" {

@@ -92,7 +92,8 @@ func checkMechanism(t testing.TB, cmd *spawn.Cmd) {
 		if got == spawn.ForkExec && strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.") &&
 			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Credential:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_UIDS)) &&
 			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Chroot:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_ROOT)) &&
-			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Setsid:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_SETSID)) {
+			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Setsid:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_SETSID)) &&
+			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Setpgid:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_PGID)) {
 			return
 		}
 		t.Errorf("%s started by %v (%s), want %v: %s", cmd, got, cmd.FallbackReason(), mech, why)
@@ -280,9 +281,10 @@ func copyFile(src, dst string) error {
 	return os.WriteFile(dst, b, 0o755)
 }
 
-// SysProcAttr.PidFD gets a pidfd of its own on both paths; Setsid goes
-// through the embryo where the kernel has PIDFD_CONFIG_SETSID; a field no
-// pidfd_config command does (Setpgid) falls back, works, and says so.
+// SysProcAttr.PidFD gets a pidfd of its own on both paths; Setsid and
+// Setpgid go through the embryo where the kernel has PIDFD_CONFIG_SETSID
+// and PIDFD_CONFIG_PGID; a field no pidfd_config command does (Pdeathsig)
+// falls back, works, and says so.
 func TestSysProcAttr(t *testing.T) {
 	t.Run("PidFD", func(t *testing.T) {
 		pfd := -1
@@ -318,7 +320,7 @@ func TestSysProcAttr(t *testing.T) {
 			t.Errorf("started by %v (%s), want %v: %s", cmd.Mechanism(), cmd.FallbackReason(), mech, why)
 		}
 	})
-	t.Run("Setpgid falls back", func(t *testing.T) {
+	t.Run("Setpgid", func(t *testing.T) {
 		cmd := helperCommand(t, "session")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		out, err := cmd.Output()
@@ -328,9 +330,46 @@ func TestSysProcAttr(t *testing.T) {
 		if string(out) != "sid false pgid true <nil>\n" {
 			t.Errorf("child: %q, want a group leader in our session", out)
 		}
+		mech, why := wantMechanismFor(t, pidfd.PIDFD_CONFIG_PGID)
+		if cmd.Mechanism() != mech {
+			t.Errorf("started by %v (%s), want %v: %s", cmd.Mechanism(), cmd.FallbackReason(), mech, why)
+		}
+	})
+	t.Run("Setpgid into a group of another session", func(t *testing.T) {
+		// setpgid()'s EPERM, from the embryo's own call as from a
+		// forked child's: the group of a session leader.
+		leader := helperCommand(t, "cat")
+		leader.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		stdin, err := leader.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := leader.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			stdin.Close()
+			leader.Wait()
+		}()
+		cmd := helperCommand(t, "session")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: leader.Process.Pid}
+		if err := cmd.Run(); !errors.Is(err, syscall.EPERM) {
+			t.Errorf("Run: %v, want EPERM", err)
+		}
+	})
+	t.Run("Pdeathsig falls back", func(t *testing.T) {
+		cmd := helperCommand(t, "session")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != "sid false pgid false <nil>\n" {
+			t.Errorf("child: %q, want our session and group", out)
+		}
 		mech, _ := wantMechanism(t)
-		if cmd.Mechanism() != spawn.ForkExec || mech == spawn.Embryo && !strings.Contains(cmd.FallbackReason(), "SysProcAttr.Setpgid") {
-			t.Errorf("mechanism %v, reason %q; want fork+exec for SysProcAttr.Setpgid", cmd.Mechanism(), cmd.FallbackReason())
+		if cmd.Mechanism() != spawn.ForkExec || mech == spawn.Embryo && !strings.Contains(cmd.FallbackReason(), "SysProcAttr.Pdeathsig") {
+			t.Errorf("mechanism %v, reason %q; want fork+exec for SysProcAttr.Pdeathsig", cmd.Mechanism(), cmd.FallbackReason())
 		}
 	})
 }

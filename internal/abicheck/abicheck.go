@@ -106,6 +106,7 @@ func GoItems() Items {
 		i pidfd.IDsArg
 		l pidfd.GroupsArg
 		o pidfd.RootArg
+		q pidfd.PgidArg
 	)
 	it := Items{
 		"nr pidfd_open":                   unix.SYS_PIDFD_OPEN,
@@ -126,6 +127,7 @@ func GoItems() Items {
 		"const PIDFD_CONFIG_GROUPS":       pidfd.PIDFD_CONFIG_GROUPS,
 		"const PIDFD_CONFIG_ROOT":         pidfd.PIDFD_CONFIG_ROOT,
 		"const PIDFD_CONFIG_SETSID":       pidfd.PIDFD_CONFIG_SETSID,
+		"const PIDFD_CONFIG_PGID":         pidfd.PIDFD_CONFIG_PGID,
 		"const PIDFD_FD_DUP":              pidfd.PIDFD_FD_DUP,
 		"const PIDFD_FD_CLOSE":            pidfd.PIDFD_FD_CLOSE,
 		"const PIDFD_FD_CLOSE_RANGE":      pidfd.PIDFD_FD_CLOSE_RANGE,
@@ -142,6 +144,7 @@ func GoItems() Items {
 		"const PIDFD_IDS_SIZE_VER0":       pidfd.PIDFD_IDS_SIZE_VER0,
 		"const PIDFD_GROUPS_SIZE_VER0":    pidfd.PIDFD_GROUPS_SIZE_VER0,
 		"const PIDFD_ROOT_SIZE_VER0":      pidfd.PIDFD_ROOT_SIZE_VER0,
+		"const PIDFD_PGID_SIZE_VER0":      pidfd.PIDFD_PGID_SIZE_VER0,
 		"size pidfd_exec":                 int64(unsafe.Sizeof(e)),
 		"size pidfd_strings":              int64(unsafe.Sizeof(s)),
 		"size pidfd_fd":                   int64(unsafe.Sizeof(f)),
@@ -152,6 +155,7 @@ func GoItems() Items {
 		"size pidfd_ids":                  int64(unsafe.Sizeof(i)),
 		"size pidfd_groups":               int64(unsafe.Sizeof(l)),
 		"size pidfd_root":                 int64(unsafe.Sizeof(o)),
+		"size pidfd_pgid":                 int64(unsafe.Sizeof(q)),
 	}
 	field := func(name string, off, size uintptr) {
 		it["off "+name] = int64(off)
@@ -190,6 +194,8 @@ func GoItems() Items {
 	field("pidfd_root.path", unsafe.Offsetof(o.Path), unsafe.Sizeof(o.Path))
 	field("pidfd_root.dirfd", unsafe.Offsetof(o.Dirfd), unsafe.Sizeof(o.Dirfd))
 	field("pidfd_root.flags", unsafe.Offsetof(o.Flags), unsafe.Sizeof(o.Flags))
+	field("pidfd_pgid.pgid", unsafe.Offsetof(q.Pgid), unsafe.Sizeof(q.Pgid))
+	field("pidfd_pgid.__spare", unsafe.Offsetof(q.Spare), unsafe.Sizeof(q.Spare))
 	return it
 }
 

@@ -116,6 +116,9 @@ func commands() []command {
 		{"ROOT", pidfd.PIDFD_CONFIG_ROOT, pidfd.PIDFD_ROOT_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.RootArg{Path: a.CStringAddr("/"), Dirfd: unix.AT_FDCWD}, 0)
 		}},
+		{"PGID", pidfd.PIDFD_CONFIG_PGID, pidfd.PIDFD_PGID_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.PgidArg{}, 0)
+		}},
 	}
 }
 
@@ -251,7 +254,7 @@ func TestUnknownCommand(t *testing.T) {
 	a := arena.New(t, 1<<12)
 	zero := a.Alloc(64)
 	fd := embryo.New(t)
-	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_SETSID + 1, 16, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
+	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_PGID + 1, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
 		err := pidfd.Config(fd, cmd, arena.Ptr(zero), 64)
 		embryo.Check(t, fmt.Sprintf("pidfd_config(cmd %#x)", cmd), err, unix.EINVAL)
 		// The command is checked before the argument is read.

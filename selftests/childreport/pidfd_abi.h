@@ -44,6 +44,7 @@
 #define PIDFD_CONFIG_GROUPS	12
 #define PIDFD_CONFIG_ROOT	13
 #define PIDFD_CONFIG_SETSID	14
+#define PIDFD_CONFIG_PGID	15
 
 #define PIDFD_FD_DUP		1
 #define PIDFD_FD_CLOSE		2
@@ -62,6 +63,7 @@
 #define PIDFD_IDS_SIZE_VER0	16
 #define PIDFD_GROUPS_SIZE_VER0	16
 #define PIDFD_ROOT_SIZE_VER0	16
+#define PIDFD_PGID_SIZE_VER0	8
 
 struct pidfd_exec {
 	uint64_t path __attribute__((aligned(8)));
@@ -124,6 +126,11 @@ struct pidfd_root {
 	uint64_t path __attribute__((aligned(8)));
 	int32_t dirfd;
 	uint32_t flags;
+};
+
+struct pidfd_pgid {
+	int32_t pgid;
+	uint32_t __spare;
 };
 
 #endif

@@ -209,3 +209,57 @@ func TestSessionTcsetpgrpBeforeStart(t *testing.T) {
 		t.Errorf("tcsetpgrp(tty, %d) after the start: %s, want EPERM (a group of another session)", pid, res.After)
 	}
 }
+
+// PIDFD_CONFIG_PGID with pgid 0: the embryo leads a new process group in
+// our session, whose id is its pid, as hidden as the pid until the start
+// (kill() of the group, getpgid(), getsid() get ESRCH; setpgid() into it
+// EPERM; /proc shows nothing). After the start the group is there, in
+// our session, and our own group has not moved.
+func TestProcessGroupHiddenBeforeStart(t *testing.T) {
+	embryo.Require(t)
+	if !pidfd.HasCommand(pidfd.PIDFD_CONFIG_PGID) {
+		t.Fatal("the kernel has empty pidfds but no PIDFD_CONFIG_PGID: the series is incomplete")
+	}
+	s := cnProcSocket(t)
+	fd := embryo.New(t)
+	pid := forkEventPid(t, s)
+	if err := pidfd.ConfigPgid(fd, 0); err != nil {
+		t.Fatalf("PIDFD_CONFIG_PGID 0: %s", name(err))
+	}
+	ownPgrp := unix.Getpgrp()
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct {
+		name string
+		err  error
+		want unix.Errno
+	}{
+		{"kill(-pgid, 0)", unix.Kill(-pid, 0), unix.ESRCH},
+		{"getpgid(pid)", func() error { _, err := unix.Getpgid(pid); return err }(), unix.ESRCH},
+		{"getsid(pid)", func() error { _, err := unix.Getsid(pid); return err }(), unix.ESRCH},
+		// Not found: EPERM, as setpgid() into a group that does not
+		// exist. (After the start it would move us: not made then.)
+		{"setpgid(0, pgid)", unix.Setpgid(0, pid), unix.EPERM},
+	} {
+		embryo.Check(t, fmt.Sprintf("%s on the unstarted embryo's group %d", l.name, pid), l.err, l.want)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); !os.IsNotExist(err) {
+		t.Errorf("stat /proc/%d before start: %v, want ENOENT", pid, err)
+	}
+
+	startReading(t, fd, pid)
+	if err := unix.Kill(-pid, 0); err != nil {
+		t.Errorf("kill(-%d, 0) after the start: %s, want the group found", pid, name(err))
+	}
+	if g, err := unix.Getpgid(pid); err != nil || g != pid {
+		t.Errorf("getpgid(%d) after the start: %d, %v; want %d (it leads its group)", pid, g, err, pid)
+	}
+	if got, err := unix.Getsid(pid); err != nil || got != sid {
+		t.Errorf("getsid(%d) after the start: %d, %v; want our session %d", pid, got, err, sid)
+	}
+	if got := unix.Getpgrp(); got != ownPgrp {
+		t.Errorf("our process group moved from %d to %d", ownPgrp, got)
+	}
+}

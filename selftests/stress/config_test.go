@@ -109,7 +109,7 @@ func (th *thread) configTarget(c cfgCall, t target) {
 // opConfigBadCmd: an unknown command is EINVAL (after the authority check,
 // before the size).
 func opConfigBadCmd(th *thread) {
-	cmds := []int{0, pidfd.PIDFD_CONFIG_SETSID + 1, 99, 1 << 31}
+	cmds := []int{0, pidfd.PIDFD_CONFIG_PGID + 1, 99, 1 << 31}
 	th.config(cfgCall{
 		key:    "config.badcmd",
 		cmd:    cmds[th.rng.IntN(len(cmds))],
@@ -626,6 +626,28 @@ func opConfigSetsid(th *thread) {
 	if th.rng.IntN(4) == 0 {
 		c = cfgCall{cmd: pidfd.PIDFD_CONFIG_SETSID, key: "config.setsid/with-arg", arg: make([]byte, 8), cmdPre: unix.EINVAL}
 	}
+	th.config(c)
+}
+
+// PGID (setpgid(0, pgid) made by the embryo): 0 leads a new group, or
+// EPERM once the embryo leads a session (after SETSID); the worker's own
+// group is in its session (0 or EPERM likewise); a negative pgid or a
+// non-zero __spare is EINVAL.
+func opConfigPgid(th *thread) {
+	a := pidfd.PgidArg{}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_PGID, cmdSet: errs(0, unix.EPERM), key: "config.pgid/new"}
+	switch th.rng.IntN(5) {
+	case 0:
+		a.Pgid = int32(unix.Getpgrp())
+		c.key = "config.pgid/own-group"
+	case 1:
+		a.Pgid = -1
+		c.key, c.cmdSet = "config.pgid/negative", errs(unix.EINVAL)
+	case 2:
+		a.Spare = 1
+		c.key, c.cmdSet = "config.pgid/spare", errs(unix.EINVAL)
+	}
+	c.arg = raw(a)
 	th.config(c)
 }
 

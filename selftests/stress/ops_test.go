@@ -113,6 +113,7 @@ var ops = []opDef{
 	{"config.groups", 2, opConfigGroups},
 	{"config.root", 1, opConfigRoot},
 	{"config.setsid", 1, opConfigSetsid},
+	{"config.pgid", 1, opConfigPgid},
 	{"config.badcmd", 2, opConfigBadCmd},
 	{"run", 10, opRun},
 	{"close", 9, opClose},
