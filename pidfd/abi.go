@@ -41,23 +41,28 @@ const (
 	// PIDFD_CONFIG_SETSID takes no argument: arg 0, size 0.
 	PIDFD_CONFIG_SETSID = 14
 	PIDFD_CONFIG_PGID   = 15 // PgidArg
+	// PIDFD_CONFIG_PDEATHSIG: prctl(PR_SET_PDEATHSIG) for the embryo.
+	PIDFD_CONFIG_PDEATHSIG = 16 // PdeathsigArg
+	// PIDFD_CONFIG_SCHED: sched_setattr() made by the embryo.
+	PIDFD_CONFIG_SCHED = 17 // unix.SchedAttr (struct sched_attr)
 )
 
 // Sizes of the first version of each argument struct. A caller passes the
 // size of the struct it was built with; the kernel takes smaller than VER0
 // as EINVAL and a larger one with a non-zero tail as E2BIG.
 const (
-	PIDFD_EXEC_SIZE_VER0    = 16
-	PIDFD_STRINGS_SIZE_VER0 = 8
-	PIDFD_FD_SIZE_VER0      = 48
-	PIDFD_CWD_SIZE_VER0     = 16
-	PIDFD_SIGNALS_SIZE_VER0 = 16
-	PIDFD_RLIMIT_SIZE_VER0  = 24
-	PIDFD_UMASK_SIZE_VER0   = 8
-	PIDFD_IDS_SIZE_VER0     = 16
-	PIDFD_GROUPS_SIZE_VER0  = 16
-	PIDFD_ROOT_SIZE_VER0    = 16
-	PIDFD_PGID_SIZE_VER0    = 8
+	PIDFD_EXEC_SIZE_VER0      = 16
+	PIDFD_STRINGS_SIZE_VER0   = 8
+	PIDFD_FD_SIZE_VER0        = 48
+	PIDFD_CWD_SIZE_VER0       = 16
+	PIDFD_SIGNALS_SIZE_VER0   = 16
+	PIDFD_RLIMIT_SIZE_VER0    = 24
+	PIDFD_UMASK_SIZE_VER0     = 8
+	PIDFD_IDS_SIZE_VER0       = 16
+	PIDFD_GROUPS_SIZE_VER0    = 16
+	PIDFD_ROOT_SIZE_VER0      = 16
+	PIDFD_PGID_SIZE_VER0      = 8
+	PIDFD_PDEATHSIG_SIZE_VER0 = 8
 )
 
 // Actions of PIDFD_CONFIG_FD (FDArg.Action).
@@ -161,6 +166,13 @@ type RootArg struct {
 type PgidArg struct {
 	Pgid  int32
 	Spare uint32 // must be 0
+}
+
+// PdeathsigArg is struct pidfd_pdeathsig: prctl(PR_SET_PDEATHSIG, Signal)
+// for the embryo, whose parent is the thread that created it; 0 for none.
+type PdeathsigArg struct {
+	Signal uint32
+	Spare  uint32 // must be 0
 }
 
 // KeepID in an IDsArg field leaves that id unchanged, as -1 does for

@@ -265,6 +265,31 @@ func ConfigPgid(fd, pgid int) error {
 	return config(fd, PIDFD_CONFIG_PGID, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
 }
 
+// ConfigPdeathsig sets the embryo's parent-death signal
+// (PIDFD_CONFIG_PDEATHSIG), as prctl(PR_SET_PDEATHSIG, sig) in a forked
+// child does; 0 for none. The embryo's parent is the thread that called
+// Open, and the signal comes when that thread exits, as after fork(): if
+// it exits before the start, SIGKILL destroys the embryo (Run gets ESRCH)
+// and another signal is taken when the child starts. A later change of
+// the embryo's effective ids (ConfigUIDs, ConfigGIDs) or the exec of a
+// set-user-ID program clears it: make this call after the credentials.
+func ConfigPdeathsig(fd int, sig unix.Signal) error {
+	arg := PdeathsigArg{Signal: uint32(sig)}
+	return config(fd, PIDFD_CONFIG_PDEATHSIG, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
+// ConfigSched makes the embryo call sched_setattr(0, attr, 0) itself
+// (PIDFD_CONFIG_SCHED): the policy, priority, nice value and utilization
+// clamps its child starts with (exec keeps them), judged by the embryo's
+// credentials and RLIMIT_RTPRIO and RLIMIT_NICE. SCHED_FLAG_KEEP_POLICY
+// with a nice value is setpriority(PRIO_PROCESS, 0, nice).
+// POSIX_SPAWN_SETSCHEDULER and SETSCHEDPARAM map to it. attr.Size is
+// set to the struct's size.
+func ConfigSched(fd int, attr unix.SchedAttr) error {
+	attr.Size = unix.SizeofSchedAttr
+	return config(fd, PIDFD_CONFIG_SCHED, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+}
+
 // ConfigUIDs makes the embryo call setresuid(real, effective, saved)
 // itself (PIDFD_CONFIG_UIDS); KeepID leaves an id. Its own credentials
 // judge the call: a creator can lower what its embryo runs with, never

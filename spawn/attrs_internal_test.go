@@ -34,7 +34,9 @@ func TestUnsupportedAttr(t *testing.T) {
 		{"Credential and Setpgid", &syscall.SysProcAttr{Credential: &syscall.Credential{}, Setpgid: true, Pgid: 7}, all, ""},
 		{"Setpgid without PGID", &syscall.SysProcAttr{Setpgid: true}, noCreds, "Setpgid"},
 		{"Pgid alone", &syscall.SysProcAttr{Pgid: 7}, noCreds, ""},
-		{"Setpgid and Pdeathsig", &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}, all, "Pdeathsig"},
+		{"Setpgid and Pdeathsig", &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}, all, ""},
+		{"Pdeathsig without PDEATHSIG", &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}, func(cmd int) bool { return cmd != pidfd.PIDFD_CONFIG_PDEATHSIG }, "Pdeathsig"},
+		{"Pdeathsig and Cloneflags", &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWUSER}, all, "Cloneflags"},
 	} {
 		if got := unsupportedAttrWith(tc.attr, tc.has); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)

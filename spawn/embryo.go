@@ -35,6 +35,7 @@ var embryoAttrs = map[string][]int{
 	"Chroot":     {pidfd.PIDFD_CONFIG_ROOT},
 	"Setsid":     {pidfd.PIDFD_CONFIG_SETSID},
 	"Setpgid":    {pidfd.PIDFD_CONFIG_PGID},
+	"Pdeathsig":  {pidfd.PIDFD_CONFIG_PDEATHSIG},
 	// Pgid without Setpgid (or Foreground, which falls back) does
 	// nothing in a forked child either.
 	"Pgid": nil,
@@ -159,7 +160,8 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 	runtime.KeepAlive(files)
 	// As in a forked child: setsid, setpgid, chroot, then the
 	// credentials, then the chdir, each judged by the credentials of the
-	// moment.
+	// moment, and the parent-death signal last, which a change of the
+	// credentials would clear.
 	if c.SysProcAttr != nil && c.SysProcAttr.Setsid {
 		if err := pidfd.ConfigSetsid(fd); err != nil {
 			return &StepError{Step: "SETSID", Err: err}
@@ -183,6 +185,18 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 	if c.Dir != "" {
 		if err := pidfd.ConfigCwd(fd, unix.AT_FDCWD, c.Dir, 0); err != nil {
 			return &StepError{Step: "CWD", Arg: c.Dir, Err: err}
+		}
+	}
+	// The embryo's parent is this thread, locked to us until the run,
+	// as a forked child's is the thread that forked it: the signal
+	// comes when the thread exits, which a Go thread does only when a
+	// goroutine that locked it ends without unlocking (see
+	// syscall.SysProcAttr.Pdeathsig). If it has exited by the start,
+	// the child gets the signal then, where os/exec's child sends it to
+	// itself.
+	if c.SysProcAttr != nil && c.SysProcAttr.Pdeathsig != 0 {
+		if err := pidfd.ConfigPdeathsig(fd, unix.Signal(c.SysProcAttr.Pdeathsig)); err != nil {
+			return &StepError{Step: "PDEATHSIG", Arg: c.SysProcAttr.Pdeathsig.String(), Err: err}
 		}
 	}
 	ignored, err := ignoredSignals()

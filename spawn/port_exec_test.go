@@ -89,6 +89,10 @@ func init() {
 // (and thus cannot run as an ordinary Test function, since the testing
 // package monkey-patches those variables before running tests).
 func TestMain(m *testing.M) {
+	// spawn: the main thread is the one a locked goroutine's exit does
+	// not end (the runtime parks it): keep it for this goroutine, so
+	// that TestSysProcAttr's exiting thread is another.
+	runtime.LockOSThread()
 	flag.Parse()
 
 	pid := os.Getpid()

@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -89,21 +92,55 @@ func checkMechanism(t testing.TB, cmd *spawn.Cmd) {
 		if got == spawn.NotStarted || got == mech {
 			return
 		}
-		if got == spawn.ForkExec && strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.") &&
-			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Credential:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_UIDS)) &&
-			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Chroot:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_ROOT)) &&
-			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Setsid:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_SETSID)) &&
-			!(strings.HasPrefix(cmd.FallbackReason(), "SysProcAttr.Setpgid:") && pidfd.HasCommand(pidfd.PIDFD_CONFIG_PGID)) {
+		if got == spawn.ForkExec && attrFallbackExpected(cmd.FallbackReason()) {
 			return
 		}
 		t.Errorf("%s started by %v (%s), want %v: %s", cmd, got, cmd.FallbackReason(), mech, why)
 	})
 }
 
+// attrCommands are the SysProcAttr fields that go through the embryo, each
+// with the command a kernel needs for it.
+var attrCommands = map[string]int{
+	"Credential": pidfd.PIDFD_CONFIG_UIDS,
+	"Chroot":     pidfd.PIDFD_CONFIG_ROOT,
+	"Setsid":     pidfd.PIDFD_CONFIG_SETSID,
+	"Setpgid":    pidfd.PIDFD_CONFIG_PGID,
+	"Pdeathsig":  pidfd.PIDFD_CONFIG_PDEATHSIG,
+}
+
+// attrFallbackExpected reports whether a fallback for reason is expected:
+// a SysProcAttr field that the embryo cannot do on this kernel.
+func attrFallbackExpected(reason string) bool {
+	field, ok := strings.CutPrefix(reason, "SysProcAttr.")
+	if !ok {
+		return false
+	}
+	field, _, _ = strings.Cut(field, ":")
+	cmd, ok := attrCommands[field]
+	return !ok || !pidfd.HasCommand(cmd)
+}
+
 func init() {
 	registerHelperCommand("nofile", cmdNofile)
 	registerHelperCommand("sigign", cmdSigign)
 	registerHelperCommand("session", cmdSession)
+	registerHelperCommand("pdeathsig", cmdPdeathsig)
+}
+
+// cmdPdeathsig prints its parent-death signal; with "wait", it then waits
+// for a signal, for a minute at most.
+func cmdPdeathsig(args ...string) {
+	var sig int32
+	_, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0)
+	if e != 0 {
+		fmt.Println(e)
+		os.Exit(1)
+	}
+	fmt.Printf("pdeathsig %d\n", sig)
+	if len(args) > 0 && args[0] == "wait" {
+		time.Sleep(time.Minute)
+	}
 }
 
 // cmdNofile prints the soft and hard RLIMIT_NOFILE it started with.
@@ -281,10 +318,10 @@ func copyFile(src, dst string) error {
 	return os.WriteFile(dst, b, 0o755)
 }
 
-// SysProcAttr.PidFD gets a pidfd of its own on both paths; Setsid and
-// Setpgid go through the embryo where the kernel has PIDFD_CONFIG_SETSID
-// and PIDFD_CONFIG_PGID; a field no pidfd_config command does (Pdeathsig)
-// falls back, works, and says so.
+// SysProcAttr.PidFD gets a pidfd of its own on both paths; Setsid,
+// Setpgid and Pdeathsig go through the embryo where the kernel has
+// PIDFD_CONFIG_SETSID, PGID and PDEATHSIG; a field no pidfd_config command
+// does (Cloneflags) falls back, works, and says so.
 func TestSysProcAttr(t *testing.T) {
 	t.Run("PidFD", func(t *testing.T) {
 		pfd := -1
@@ -357,9 +394,76 @@ func TestSysProcAttr(t *testing.T) {
 			t.Errorf("Run: %v, want EPERM", err)
 		}
 	})
-	t.Run("Pdeathsig falls back", func(t *testing.T) {
-		cmd := helperCommand(t, "session")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	t.Run("Pdeathsig", func(t *testing.T) {
+		cmd := helperCommand(t, "pdeathsig")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGUSR1}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("pdeathsig %d\n", syscall.SIGUSR1); string(out) != want {
+			t.Errorf("child: %q, want %q", out, want)
+		}
+		mech, why := wantMechanismFor(t, pidfd.PIDFD_CONFIG_PDEATHSIG)
+		if cmd.Mechanism() != mech {
+			t.Errorf("started by %v (%s), want %v: %s", cmd.Mechanism(), cmd.FallbackReason(), mech, why)
+		}
+	})
+	t.Run("Pdeathsig with Credential", func(t *testing.T) {
+		// Set after the ids, which would clear it, as os/exec's
+		// child sets it.
+		if os.Getuid() != 0 {
+			t.Skip("we need root to change the child's ids")
+		}
+		cmd := spawn.Command(otherUsersExecutable(t), "pdeathsig")
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Pdeathsig:  syscall.SIGUSR1,
+			Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true},
+		}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("pdeathsig %d\n", syscall.SIGUSR1); string(out) != want {
+			t.Errorf("child: %q, want %q", out, want)
+		}
+		checkMechanism(t, cmd)
+	})
+	t.Run("Pdeathsig when the starting thread exits", func(t *testing.T) {
+		// The child's parent is the thread that started it, as
+		// after fork: a goroutine that locks its thread and ends
+		// without unlocking it ends the thread too.
+		out := make(chan error, 1)
+		var cmd *spawn.Cmd
+		var stdout strings.Builder
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread exits with us
+			cmd = helperCommand(t, "pdeathsig", "wait")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGUSR1}
+			cmd.Stdout = &stdout
+			out <- cmd.Start()
+		}()
+		if err := <-out; err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("Wait: %v (output %q), want killed by SIGUSR1", err, stdout.String())
+		}
+		if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGUSR1 {
+			t.Errorf("Wait: %v, want killed by SIGUSR1", err)
+		}
+		mech, why := wantMechanismFor(t, pidfd.PIDFD_CONFIG_PDEATHSIG)
+		if cmd.Mechanism() != mech {
+			t.Errorf("started by %v (%s), want %v: %s", cmd.Mechanism(), cmd.FallbackReason(), mech, why)
+		}
+	})
+	t.Run("Cloneflags falls back", func(t *testing.T) {
+		// In a user namespace without mappings the child is the
+		// overflow uid: it runs a copy that other users may run.
+		cmd := spawn.Command(otherUsersExecutable(t), "session")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatal(err)
@@ -368,8 +472,8 @@ func TestSysProcAttr(t *testing.T) {
 			t.Errorf("child: %q, want our session and group", out)
 		}
 		mech, _ := wantMechanism(t)
-		if cmd.Mechanism() != spawn.ForkExec || mech == spawn.Embryo && !strings.Contains(cmd.FallbackReason(), "SysProcAttr.Pdeathsig") {
-			t.Errorf("mechanism %v, reason %q; want fork+exec for SysProcAttr.Pdeathsig", cmd.Mechanism(), cmd.FallbackReason())
+		if cmd.Mechanism() != spawn.ForkExec || mech == spawn.Embryo && !strings.Contains(cmd.FallbackReason(), "SysProcAttr.Cloneflags") {
+			t.Errorf("mechanism %v, reason %q; want fork+exec for SysProcAttr.Cloneflags", cmd.Mechanism(), cmd.FallbackReason())
 		}
 	})
 }

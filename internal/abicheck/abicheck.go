@@ -107,6 +107,7 @@ func GoItems() Items {
 		l pidfd.GroupsArg
 		o pidfd.RootArg
 		q pidfd.PgidArg
+		d pidfd.PdeathsigArg
 	)
 	it := Items{
 		"nr pidfd_open":                   unix.SYS_PIDFD_OPEN,
@@ -128,6 +129,8 @@ func GoItems() Items {
 		"const PIDFD_CONFIG_ROOT":         pidfd.PIDFD_CONFIG_ROOT,
 		"const PIDFD_CONFIG_SETSID":       pidfd.PIDFD_CONFIG_SETSID,
 		"const PIDFD_CONFIG_PGID":         pidfd.PIDFD_CONFIG_PGID,
+		"const PIDFD_CONFIG_PDEATHSIG":    pidfd.PIDFD_CONFIG_PDEATHSIG,
+		"const PIDFD_CONFIG_SCHED":        pidfd.PIDFD_CONFIG_SCHED,
 		"const PIDFD_FD_DUP":              pidfd.PIDFD_FD_DUP,
 		"const PIDFD_FD_CLOSE":            pidfd.PIDFD_FD_CLOSE,
 		"const PIDFD_FD_CLOSE_RANGE":      pidfd.PIDFD_FD_CLOSE_RANGE,
@@ -145,6 +148,7 @@ func GoItems() Items {
 		"const PIDFD_GROUPS_SIZE_VER0":    pidfd.PIDFD_GROUPS_SIZE_VER0,
 		"const PIDFD_ROOT_SIZE_VER0":      pidfd.PIDFD_ROOT_SIZE_VER0,
 		"const PIDFD_PGID_SIZE_VER0":      pidfd.PIDFD_PGID_SIZE_VER0,
+		"const PIDFD_PDEATHSIG_SIZE_VER0": pidfd.PIDFD_PDEATHSIG_SIZE_VER0,
 		"size pidfd_exec":                 int64(unsafe.Sizeof(e)),
 		"size pidfd_strings":              int64(unsafe.Sizeof(s)),
 		"size pidfd_fd":                   int64(unsafe.Sizeof(f)),
@@ -156,6 +160,7 @@ func GoItems() Items {
 		"size pidfd_groups":               int64(unsafe.Sizeof(l)),
 		"size pidfd_root":                 int64(unsafe.Sizeof(o)),
 		"size pidfd_pgid":                 int64(unsafe.Sizeof(q)),
+		"size pidfd_pdeathsig":            int64(unsafe.Sizeof(d)),
 	}
 	field := func(name string, off, size uintptr) {
 		it["off "+name] = int64(off)
@@ -196,6 +201,8 @@ func GoItems() Items {
 	field("pidfd_root.flags", unsafe.Offsetof(o.Flags), unsafe.Sizeof(o.Flags))
 	field("pidfd_pgid.pgid", unsafe.Offsetof(q.Pgid), unsafe.Sizeof(q.Pgid))
 	field("pidfd_pgid.__spare", unsafe.Offsetof(q.Spare), unsafe.Sizeof(q.Spare))
+	field("pidfd_pdeathsig.signal", unsafe.Offsetof(d.Signal), unsafe.Sizeof(d.Signal))
+	field("pidfd_pdeathsig.__spare", unsafe.Offsetof(d.Spare), unsafe.Sizeof(d.Spare))
 	return it
 }
 

@@ -67,7 +67,10 @@ func TestPidfdOpenFlags(t *testing.T) {
 	}
 }
 
-// A command with an argument that is valid on a fresh embryo.
+// A command with an argument that is valid on a fresh embryo, whose first
+// version is the whole struct. Not PIDFD_CONFIG_SCHED: its struct
+// sched_attr grew past SCHED_ATTR_SIZE_VER0 (the utilization clamps), so
+// a size between the two is valid (pidfd_empty_test's sched_errors).
 type command struct {
 	name string
 	cmd  int
@@ -118,6 +121,9 @@ func commands() []command {
 		}},
 		{"PGID", pidfd.PIDFD_CONFIG_PGID, pidfd.PIDFD_PGID_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.PgidArg{}, 0)
+		}},
+		{"PDEATHSIG", pidfd.PIDFD_CONFIG_PDEATHSIG, pidfd.PIDFD_PDEATHSIG_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.PdeathsigArg{}, 0)
 		}},
 	}
 }
@@ -254,7 +260,7 @@ func TestUnknownCommand(t *testing.T) {
 	a := arena.New(t, 1<<12)
 	zero := a.Alloc(64)
 	fd := embryo.New(t)
-	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_PGID + 1, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
+	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_SCHED + 1, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
 		err := pidfd.Config(fd, cmd, arena.Ptr(zero), 64)
 		embryo.Check(t, fmt.Sprintf("pidfd_config(cmd %#x)", cmd), err, unix.EINVAL)
 		// The command is checked before the argument is read.

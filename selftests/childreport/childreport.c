@@ -30,11 +30,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_SCAN	65536
@@ -239,6 +242,16 @@ int main(int argc, char **argv)
 {
 	char buf[32];
 	unsigned long secure;
+	int pdeathsig;
+	/* struct sched_attr's first fields, and room for the rest. */
+	struct {
+		uint32_t size, policy;
+		uint64_t flags;
+		int32_t nice;
+		uint32_t priority;
+		uint64_t more[8];
+	} sched = { 0 };
+	int sched_ok;
 	pid_t pid, ppid;
 	const char *path;
 	int envc = 0;
@@ -247,6 +260,9 @@ int main(int argc, char **argv)
 	pid = getpid();
 	ppid = getppid();
 	secure = getauxval(AT_SECURE);
+	if (prctl(PR_GET_PDEATHSIG, &pdeathsig))
+		pdeathsig = -1;
+	sched_ok = !syscall(SYS_sched_getattr, 0, &sched, sizeof(sched), 0);
 	gather_fds();
 	if (!getcwd(cwd, sizeof(cwd)))
 		cwd_err = errno;
@@ -302,6 +318,9 @@ int main(int argc, char **argv)
 			     (unsigned long long)rl.rlim_max);
 	}
 	line("auxv", "AT_SECURE %lu", secure);
+	line("pdeathsig", "%d", pdeathsig);
+	if (sched_ok)
+		line("sched", "%u %u %d", sched.policy, sched.priority, sched.nice);
 	put("end\n", 4);
 	flush();
 	/* A reader of the output sees its end even while the child lives on. */

@@ -45,6 +45,8 @@
 #define PIDFD_CONFIG_ROOT	13
 #define PIDFD_CONFIG_SETSID	14
 #define PIDFD_CONFIG_PGID	15
+#define PIDFD_CONFIG_PDEATHSIG	16
+#define PIDFD_CONFIG_SCHED	17
 
 #define PIDFD_FD_DUP		1
 #define PIDFD_FD_CLOSE		2
@@ -64,6 +66,7 @@
 #define PIDFD_GROUPS_SIZE_VER0	16
 #define PIDFD_ROOT_SIZE_VER0	16
 #define PIDFD_PGID_SIZE_VER0	8
+#define PIDFD_PDEATHSIG_SIZE_VER0	8
 
 struct pidfd_exec {
 	uint64_t path __attribute__((aligned(8)));
@@ -130,6 +133,11 @@ struct pidfd_root {
 
 struct pidfd_pgid {
 	int32_t pgid;
+	uint32_t __spare;
+};
+
+struct pidfd_pdeathsig {
+	uint32_t signal;
 	uint32_t __spare;
 };
 

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +44,10 @@ var helpers = map[string]helper.Func{
 }
 
 func TestMain(m *testing.M) {
+	// The main thread is the one a locked goroutine's exit does not
+	// end (the runtime parks it instead): keep it for this goroutine,
+	// so that the tests' exiting threads (onExitingThread) are others.
+	runtime.LockOSThread()
 	// The guest's initramfs leaves "/" (and maybe /bin, /tmp) closed to
 	// other users: let uid 4242 reach /bin/childreport.
 	if os.Getuid() == 0 {

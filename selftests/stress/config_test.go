@@ -109,7 +109,7 @@ func (th *thread) configTarget(c cfgCall, t target) {
 // opConfigBadCmd: an unknown command is EINVAL (after the authority check,
 // before the size).
 func opConfigBadCmd(th *thread) {
-	cmds := []int{0, pidfd.PIDFD_CONFIG_PGID + 1, 99, 1 << 31}
+	cmds := []int{0, pidfd.PIDFD_CONFIG_SCHED + 1, 99, 1 << 31}
 	th.config(cfgCall{
 		key:    "config.badcmd",
 		cmd:    cmds[th.rng.IntN(len(cmds))],
@@ -646,6 +646,46 @@ func opConfigPgid(th *thread) {
 	case 2:
 		a.Spare = 1
 		c.key, c.cmdSet = "config.pgid/spare", errs(unix.EINVAL)
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// PDEATHSIG (prctl(PR_SET_PDEATHSIG) for the embryo): 0 or SIGCHLD, whose
+// default is to ignore it, so that a worker thread's exit changes no
+// child's fate; a signal above _NSIG or a non-zero __spare is EINVAL.
+func opConfigPdeathsig(th *thread) {
+	a := pidfd.PdeathsigArg{Signal: uint32(unix.SIGCHLD)}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_PDEATHSIG, cmdSet: okOnly, key: "config.pdeathsig/sigchld"}
+	switch th.rng.IntN(5) {
+	case 0:
+		a.Signal = 0
+		c.key = "config.pdeathsig/none"
+	case 1:
+		a.Signal = 65
+		c.key, c.cmdSet = "config.pdeathsig/invalid", errs(unix.EINVAL)
+	case 2:
+		a.Spare = 1
+		c.key, c.cmdSet = "config.pdeathsig/spare", errs(unix.EINVAL)
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// SCHED (sched_setattr() made by the embryo): SCHED_NORMAL with a nice
+// value the worker may set (0 to 19: never lower than its own); an
+// unknown policy, or a size field other than 0 and the struct's, is
+// EINVAL.
+func opConfigSched(th *thread) {
+	a := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: int32(th.rng.IntN(20))}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_SCHED, cmdSet: okOnly, key: "config.sched/nice"}
+	switch th.rng.IntN(5) {
+	case 0:
+		a.Policy = 99
+		c.key, c.cmdSet = "config.sched/policy", errs(unix.EINVAL)
+	case 1:
+		a.Size = 48
+		c.key, c.cmdSet = "config.sched/size-field", errs(unix.EINVAL)
 	}
 	c.arg = raw(a)
 	th.config(c)

@@ -114,6 +114,8 @@ var ops = []opDef{
 	{"config.root", 1, opConfigRoot},
 	{"config.setsid", 1, opConfigSetsid},
 	{"config.pgid", 1, opConfigPgid},
+	{"config.pdeathsig", 1, opConfigPdeathsig},
+	{"config.sched", 1, opConfigSched},
 	{"config.badcmd", 2, opConfigBadCmd},
 	{"run", 10, opRun},
 	{"close", 9, opClose},

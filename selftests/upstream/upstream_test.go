@@ -122,6 +122,32 @@ func binaryArgs(t *testing.T) map[string][]string {
 	return m
 }
 
+// binaryTimeouts maps "collection:binary" to how long it may run, where
+// that is not perBinary.
+func binaryTimeouts(t *testing.T) map[string]time.Duration {
+	t.Helper()
+	b, err := os.ReadFile("testdata/timeouts.txt")
+	if err != nil {
+		t.Fatalf("selftest timeouts: %v", err)
+	}
+	m := map[string]time.Duration{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if len(f) < 3 {
+			t.Fatalf("timeouts.txt: %q wants a binary, a duration and a reason", line)
+		}
+		d, err := time.ParseDuration(f[1])
+		if err != nil || d <= 0 {
+			t.Fatalf("timeouts.txt: %q: bad duration %q", line, f[1])
+		}
+		m[f[0]] = d
+	}
+	return m
+}
+
 // searchableRoot lets every user reach the selftests and the shared
 // libraries they are linked with: the guest's "/" comes from the initramfs
 // with whatever mode the archive gave it, where a real system's is 0755.
@@ -152,6 +178,7 @@ func TestKselftests(t *testing.T) {
 	}
 	known := knownIssues(t)
 	args := binaryArgs(t)
+	timeouts := binaryTimeouts(t)
 	used := map[string]bool{}
 	ran := map[string]bool{} // collection:binary, when -test.run selected it
 	devFd(t)
@@ -163,7 +190,7 @@ func TestKselftests(t *testing.T) {
 		}
 		t.Run(collection+"/"+bin, func(t *testing.T) {
 			ran[entry] = true
-			runBinary(t, collection, bin, known, used, args)
+			runBinary(t, collection, bin, known, used, args, timeouts[entry])
 		})
 	}
 	for key := range known {
@@ -175,13 +202,18 @@ func TestKselftests(t *testing.T) {
 	}
 }
 
-func runBinary(t *testing.T, collection, bin string, known map[string]string, used map[string]bool, args map[string][]string) {
+// runBinary runs one selftest binary for at most timeout (perBinary when 0)
+// and reports its results.
+func runBinary(t *testing.T, collection, bin string, known map[string]string, used map[string]bool, args map[string][]string, timeout time.Duration) {
 	key := collection + ":" + bin
 	binaryReason, binaryKnown := known[key]
 	if collection == "pidfd" {
 		setPidMax(t, pidfdPidMax)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), perBinary)
+	if timeout == 0 {
+		timeout = perBinary
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "./"+bin, args[key]...)
 	cmd.Dir = filepath.Join(root, collection)
@@ -195,10 +227,13 @@ func runBinary(t *testing.T, collection, bin string, known map[string]string, us
 	// so that a long one (7.3's pidfd_test waits for a pid to recycle in
 	// a pid namespace of its own, whose pid_max kernel.pid_max no longer
 	// sets) is not taken for a hung guest by the host's watchdog.
-	stop := heartbeat.Start(t, bin, heartbeatPeriod)
-	out, err := cmd.CombinedOutput()
+	out := newTimeline(time.Now)
+	cmd.Stdout = out
+	cmd.Stderr = out
+	stop := heartbeat.StartStatus(t, bin, heartbeatPeriod, out.Running)
+	err := cmd.Run()
 	stop()
-	t.Logf("%s exited after %v: %v; output:\n%s", bin, time.Since(start).Round(time.Millisecond), err, out)
+	t.Logf("%s exited after %v: %v; output, each line with its time since the start:\n%s", bin, time.Since(start).Round(time.Millisecond), err, out.Stamped())
 
 	// Why the binary failed, by every check, known issues or not.
 	var runFailure string
@@ -206,14 +241,14 @@ func runBinary(t *testing.T, collection, bin string, known map[string]string, us
 	status := 0
 	switch {
 	case ctx.Err() != nil:
-		runFailure = fmt.Sprintf("timed out after %v (killed)", perBinary)
+		runFailure = fmt.Sprintf("timed out after %v (killed)", timeout)
 	case err == nil:
 	case errors.As(err, &exitErr) && exitErr.ExitCode() >= 0:
 		status = exitErr.ExitCode()
 	default:
 		runFailure = fmt.Sprintf("running %s: %v", bin, err)
 	}
-	rep, perr := ktap.Parse(bytes.NewReader(out))
+	rep, perr := ktap.Parse(bytes.NewReader(out.Raw()))
 	if perr != nil {
 		runFailure = perr.Error()
 	}

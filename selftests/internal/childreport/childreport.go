@@ -45,6 +45,17 @@ type Report struct {
 	// (RLIM_INFINITY as unix.RLIM_INFINITY).
 	Rlimits  map[int]unix.Rlimit
 	ATSecure uint64
+	// Pdeathsig is the child's parent-death signal (PR_GET_PDEATHSIG),
+	// -1 when the report has none.
+	Pdeathsig int
+	// Sched is the child's scheduling policy, real-time priority and
+	// nice value (sched_getattr()); Policy -1 when the report has none.
+	Sched Sched
+}
+
+// Sched is what sched_getattr() said.
+type Sched struct {
+	Policy, Priority, Nice int
 }
 
 // FD returns the child's descriptor n, if it had one.
@@ -149,7 +160,7 @@ var ErrIncomplete = errors.New("childreport: report has no end line (child died 
 
 // Parse reads a report.
 func Parse(r io.Reader) (*Report, error) {
-	rep := &Report{Status: map[string]string{}, Rlimits: map[int]unix.Rlimit{}, Pid: -1, PPid: -1}
+	rep := &Report{Status: map[string]string{}, Rlimits: map[int]unix.Rlimit{}, Pid: -1, PPid: -1, Pdeathsig: -1, Sched: Sched{Policy: -1}}
 	argc, envc := -1, -1
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 8<<20)
@@ -209,11 +220,11 @@ func index(s string, next int) error {
 func (rep *Report) parseLine(f []string, argc, envc *int) error {
 	var err error
 	switch f[0] {
-	case "pid", "ppid", "argc", "envc":
+	case "pid", "ppid", "argc", "envc", "pdeathsig":
 		if err := nargs(f, 2); err != nil {
 			return err
 		}
-		dst := map[string]*int{"pid": &rep.Pid, "ppid": &rep.PPid, "argc": argc, "envc": envc}[f[0]]
+		dst := map[string]*int{"pid": &rep.Pid, "ppid": &rep.PPid, "argc": argc, "envc": envc, "pdeathsig": &rep.Pdeathsig}[f[0]]
 		*dst, err = strconv.Atoi(f[1])
 		return err
 	case "argv":
@@ -287,6 +298,15 @@ func (rep *Report) parseLine(f []string, argc, envc *int) error {
 			return err
 		}
 		rep.Rlimits[r] = l
+	case "sched":
+		if err := nargs(f, 4); err != nil {
+			return err
+		}
+		for i, dst := range []*int{&rep.Sched.Policy, &rep.Sched.Priority, &rep.Sched.Nice} {
+			if *dst, err = strconv.Atoi(f[i+1]); err != nil {
+				return err
+			}
+		}
 	case "auxv":
 		if err := nargs(f, 3); err != nil {
 			return err
@@ -324,5 +344,7 @@ func (rep *Report) String() string {
 		}
 	}
 	fmt.Fprintf(&b, "AT_SECURE %d\n", rep.ATSecure)
+	fmt.Fprintf(&b, "pdeathsig %d\n", rep.Pdeathsig)
+	fmt.Fprintf(&b, "sched %+v\n", rep.Sched)
 	return b.String()
 }

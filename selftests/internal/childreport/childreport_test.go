@@ -33,6 +33,8 @@ status SigBlk 0000000000004001
 status NoNewPrivs 1
 status Seccomp 2
 auxv AT_SECURE 1
+pdeathsig 10
+sched 1 10 -3
 future stuff
 end
 `
@@ -63,6 +65,12 @@ func TestParse(t *testing.T) {
 	}
 	if rep.Cwd != "/tmp/a b" {
 		t.Errorf("cwd %q", rep.Cwd)
+	}
+	if rep.Pdeathsig != 10 {
+		t.Errorf("pdeathsig %d, want 10", rep.Pdeathsig)
+	}
+	if want := (Sched{Policy: 1, Priority: 10, Nice: -3}); rep.Sched != want {
+		t.Errorf("sched %+v, want %+v", rep.Sched, want)
 	}
 	if ids, err := rep.IDs("Uid"); err != nil || ids != [4]int{65534, 0, 0, 0} {
 		t.Errorf("Uid %v %v", ids, err)

@@ -4,6 +4,7 @@
 package heartbeat
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,12 @@ import (
 // leave it logging after the test). stop waits for the last line, and
 // may be called more than once.
 func Start(t testing.TB, what string, period time.Duration) (stop func()) {
+	return StartStatus(t, what, period, nil)
+}
+
+// StartStatus is Start with a line's end from status (when not nil and
+// not empty): what the step is doing now.
+func StartStatus(t testing.TB, what string, period time.Duration, status func() string) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	start := time.Now()
@@ -26,7 +33,13 @@ func Start(t testing.TB, what string, period time.Duration) (stop func()) {
 			case <-done:
 				return
 			case <-tick.C:
-				t.Logf("%s still running after %v", what, time.Since(start).Round(time.Second))
+				line := fmt.Sprintf("%s still running after %v", what, time.Since(start).Round(time.Second))
+				if status != nil {
+					if s := status(); s != "" {
+						line += ": " + s
+					}
+				}
+				t.Logf("%s", line)
 			}
 		}
 	}()
