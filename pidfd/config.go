@@ -281,8 +281,9 @@ func ConfigPdeathsig(fd int, sig unix.Signal) error {
 // ConfigSched makes the embryo call sched_setattr(0, attr, 0) itself
 // (PIDFD_CONFIG_SCHED): the policy, priority, nice value and utilization
 // clamps its child starts with (exec keeps them), judged by the embryo's
-// credentials and RLIMIT_RTPRIO and RLIMIT_NICE. SCHED_FLAG_KEEP_POLICY
-// with a nice value is setpriority(PRIO_PROCESS, 0, nice).
+// credentials and RLIMIT_RTPRIO and RLIMIT_NICE. For an embryo of a normal
+// policy, SCHED_FLAG_KEEP_POLICY with a nice value is
+// setpriority(PRIO_PROCESS, 0, nice); for a real-time one it is EINVAL.
 // POSIX_SPAWN_SETSCHEDULER and SETSCHEDPARAM map to it. attr.Size is
 // set to the struct's size.
 func ConfigSched(fd int, attr unix.SchedAttr) error {
