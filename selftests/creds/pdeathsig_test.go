@@ -169,53 +169,51 @@ func TestPdeathsigCreatorThread(t *testing.T) {
 			t.Errorf("the child: %v, want killed by %v", ex, sig)
 		}
 	}
-	t.Run("exits before the start, SIGUSR1", func(t *testing.T) {
-		var fd int
-		var out *os.File
-		onExitingThread(t, func() {
-			fd = embryo.New(t)
-			out = configWaiter(t, fd)
-			embryo.Check(t, "pdeathsig", pidfd.ConfigPdeathsig(fd, unix.SIGUSR1), 0)
+	// The creator thread exits before the start, with the signal of
+	// atExit (0: none); then, unless after is -1, the signal is set
+	// again for the new parent, which lives.
+	for _, tc := range []struct {
+		name        string
+		atExit      unix.Signal
+		after       int
+		killedFirst unix.Signal // at the start; 0: the child reports and lives
+		esrch       bool        // the run finds the embryo destroyed
+	}{
+		{"SIGUSR1", unix.SIGUSR1, -1, unix.SIGUSR1, false},
+		{"SIGKILL", unix.SIGKILL, -1, 0, true},
+		{"none, SIGUSR1 given after", 0, int(unix.SIGUSR1), 0, false},
+		{"SIGUSR1, SIGUSR2 given after", unix.SIGUSR1, int(unix.SIGUSR2), 0, false},
+		{"SIGUSR1, 0 given after", unix.SIGUSR1, 0, 0, false},
+	} {
+		t.Run("exits before the start, "+tc.name, func(t *testing.T) {
+			var fd int
+			var out *os.File
+			onExitingThread(t, func() {
+				fd = embryo.New(t)
+				out = configWaiter(t, fd)
+				embryo.Check(t, "pdeathsig", pidfd.ConfigPdeathsig(fd, tc.atExit), 0)
+			})
+			if tc.after >= 0 {
+				embryo.Check(t, "pdeathsig after", pidfd.ConfigPdeathsig(fd, unix.Signal(tc.after)), 0)
+			}
+			_, err := pidfd.SpawnRun(fd, 0)
+			if tc.esrch {
+				embryo.Check(t, "run after the creator thread's exit", err, unix.ESRCH)
+				return
+			}
+			if err != nil {
+				t.Fatalf("run: %s", embryo.Name(err))
+			}
+			if tc.killedFirst != 0 {
+				killedBy(t, fd, tc.killedFirst)
+				if rep, raw, err := embryo.ParseReport(out); err == nil || len(raw) > 0 {
+					t.Errorf("the child ran before its signal: %v %q", rep, raw)
+				}
+				return
+			}
+			reportsThenTerm(t, fd, out, tc.after)
 		})
-		if _, err := pidfd.SpawnRun(fd, 0); err != nil {
-			t.Fatalf("run: %s", embryo.Name(err))
-		}
-		killedBy(t, fd, unix.SIGUSR1)
-		if rep, raw, err := embryo.ParseReport(out); err == nil || len(raw) > 0 {
-			t.Errorf("the child ran before its signal: %v %q", rep, raw)
-		}
-	})
-	t.Run("exits before the start, SIGKILL", func(t *testing.T) {
-		var fd int
-		onExitingThread(t, func() {
-			fd = embryo.New(t)
-			configWaiter(t, fd)
-			embryo.Check(t, "pdeathsig", pidfd.ConfigPdeathsig(fd, unix.SIGKILL), 0)
-		})
-		_, err := pidfd.SpawnRun(fd, 0)
-		embryo.Check(t, "run after the creator thread's exit", err, unix.ESRCH)
-	})
-	t.Run("exits before the start, signal given after", func(t *testing.T) {
-		var fd int
-		var out *os.File
-		onExitingThread(t, func() {
-			fd = embryo.New(t)
-			out = configWaiter(t, fd)
-		})
-		embryo.Check(t, "pdeathsig", pidfd.ConfigPdeathsig(fd, unix.SIGUSR1), 0)
-		if _, err := pidfd.SpawnRun(fd, 0); err != nil {
-			t.Fatalf("run: %s", embryo.Name(err))
-		}
-		rep, raw, err := embryo.ParseReport(out)
-		if err != nil {
-			t.Fatalf("report: %v %q", err, raw)
-		}
-		if rep.Pdeathsig != int(unix.SIGUSR1) {
-			t.Errorf("pdeathsig %d, want %d", rep.Pdeathsig, unix.SIGUSR1)
-		}
-		unix.Kill(rep.Pid, unix.SIGTERM)
-		killedBy(t, fd, unix.SIGTERM)
-	})
+	}
 	t.Run("exits after the start", func(t *testing.T) {
 		var fd int
 		var out *os.File
@@ -243,12 +241,24 @@ func TestPdeathsigCreatorThread(t *testing.T) {
 				t.Errorf("run: %s", embryo.Name(err))
 			}
 		})
-		rep, raw, err := embryo.ParseReport(out)
-		if err != nil {
-			t.Fatalf("report: %v %q", err, raw)
-		}
-		// A SIGUSR1 sent by the thread's exit would be taken first.
-		unix.Kill(rep.Pid, unix.SIGTERM)
-		killedBy(t, fd, unix.SIGTERM)
+		reportsThenTerm(t, fd, out, int(unix.SIGUSR1))
 	})
+}
+
+// reportsThenTerm checks that the child of fd reports the parent-death
+// signal want and lives on, until our SIGTERM: a lower-numbered pending
+// signal (SIGUSR1, SIGUSR2) would be taken before it.
+func reportsThenTerm(t *testing.T, fd int, out *os.File, want int) {
+	t.Helper()
+	rep, raw, err := embryo.ParseReport(out)
+	if err != nil {
+		t.Fatalf("report: %v %q", err, raw)
+	}
+	if rep.Pdeathsig != want {
+		t.Errorf("pdeathsig %d, want %d", rep.Pdeathsig, want)
+	}
+	unix.Kill(rep.Pid, unix.SIGTERM)
+	if ex := embryo.Wait(t, fd); ex.Code != pidfd.CLD_KILLED || ex.Status != int(unix.SIGTERM) {
+		t.Errorf("the child: %v, want killed by our SIGTERM", ex)
+	}
 }
