@@ -72,7 +72,8 @@ TIMED := $(CURDIR)/scripts/timed.sh
 export VMTEST_KERNEL := $(KBUILD)/arch/x86/boot/bzImage
 export VMTEST_QEMU := $(QEMU)
 # internal/vmrun adds to every boot what this lacks of "console=ttyS0
-# pci=noacpi" (so a direct 'go test ./vmtest/' gets them too): pci=noacpi
+# pci=noacpi cgroup_no_v1=pids" (so a direct 'go test ./vmtest/' gets them
+# too; the last puts the pids controller on cgroup2): pci=noacpi
 # takes PCI interrupt routing from the BIOS table instead of ACPI's _PRT,
 # which the debug kernel's ACPI interpreter can time out on under a slow TCG
 # (AE_AML_LOOP_TIMEOUT), leaving virtio-9p without an interrupt and the guest

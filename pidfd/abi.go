@@ -45,6 +45,8 @@ const (
 	PIDFD_CONFIG_PDEATHSIG = 16 // PdeathsigArg
 	// PIDFD_CONFIG_SCHED: sched_setattr() made by the embryo.
 	PIDFD_CONFIG_SCHED = 17 // unix.SchedAttr (struct sched_attr)
+	// PIDFD_CONFIG_CGROUP: the embryo moves itself into a cgroup2 directory.
+	PIDFD_CONFIG_CGROUP = 18 // CgroupArg
 )
 
 // Sizes of the first version of each argument struct. A caller passes the
@@ -63,6 +65,7 @@ const (
 	PIDFD_ROOT_SIZE_VER0      = 16
 	PIDFD_PGID_SIZE_VER0      = 8
 	PIDFD_PDEATHSIG_SIZE_VER0 = 8
+	PIDFD_CGROUP_SIZE_VER0    = 8
 )
 
 // Actions of PIDFD_CONFIG_FD (FDArg.Action).
@@ -173,6 +176,14 @@ type PgidArg struct {
 type PdeathsigArg struct {
 	Signal uint32
 	Spare  uint32 // must be 0
+}
+
+// CgroupArg is struct pidfd_cgroup: Fd, in the caller's table, names a
+// cgroup2 directory (O_PATH will do), into whose cgroup.procs the embryo
+// writes "0", as a process moves itself.
+type CgroupArg struct {
+	Fd    int32
+	Spare uint32 // must be 0
 }
 
 // KeepID in an IDsArg field leaves that id unchanged, as -1 does for

@@ -291,6 +291,20 @@ func ConfigSched(fd int, attr unix.SchedAttr) error {
 	return config(fd, PIDFD_CONFIG_SCHED, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
 }
 
+// ConfigCgroup makes the embryo move itself into the cgroup2 directory
+// cgroupFD (PIDFD_CONFIG_CGROUP), as clone3's CLONE_INTO_CGROUP names it
+// (an O_PATH descriptor will do): the embryo opens its cgroup.procs and
+// writes "0" to it, judged by its own credentials and LSMs, with a
+// migration's rules (write access to the common ancestor's cgroup.procs
+// too; EBUSY for a cgroup with controllers enabled for its children). The
+// pids charge moves with it. Make this call before ConfigUIDs and
+// ConfigGIDs, as CLONE_INTO_CGROUP moves a child with its parent's
+// credentials.
+func ConfigCgroup(fd, cgroupFD int) error {
+	arg := CgroupArg{Fd: int32(cgroupFD)}
+	return config(fd, PIDFD_CONFIG_CGROUP, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
 // ConfigUIDs makes the embryo call setresuid(real, effective, saved)
 // itself (PIDFD_CONFIG_UIDS); KeepID leaves an id. Its own credentials
 // judge the call: a creator can lower what its embryo runs with, never

@@ -59,7 +59,7 @@ var probe struct {
 // lack them. The probe asks for each (see probeWith).
 var laterCommands = []int{PIDFD_CONFIG_RLIMIT, PIDFD_CONFIG_UMASK, PIDFD_CONFIG_NO_NEW_PRIVS,
 	PIDFD_CONFIG_UIDS, PIDFD_CONFIG_GIDS, PIDFD_CONFIG_GROUPS, PIDFD_CONFIG_ROOT, PIDFD_CONFIG_SETSID,
-	PIDFD_CONFIG_PGID, PIDFD_CONFIG_PDEATHSIG, PIDFD_CONFIG_SCHED}
+	PIDFD_CONFIG_PGID, PIDFD_CONFIG_PDEATHSIG, PIDFD_CONFIG_SCHED, PIDFD_CONFIG_CGROUP}
 
 // noArgCommands take no argument: the probe makes them (arg NULL, size 0)
 // on its embryo, which it destroys at once.

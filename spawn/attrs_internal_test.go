@@ -37,6 +37,9 @@ func TestUnsupportedAttr(t *testing.T) {
 		{"Setpgid and Pdeathsig", &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}, all, ""},
 		{"Pdeathsig without PDEATHSIG", &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}, func(cmd int) bool { return cmd != pidfd.PIDFD_CONFIG_PDEATHSIG }, "Pdeathsig"},
 		{"Pdeathsig and Cloneflags", &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: syscall.CLONE_NEWUSER}, all, "Cloneflags"},
+		{"UseCgroupFD", &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: 5}, all, ""},
+		{"UseCgroupFD without CGROUP", &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: 5}, func(cmd int) bool { return cmd != pidfd.PIDFD_CONFIG_CGROUP }, "UseCgroupFD"},
+		{"CgroupFD alone", &syscall.SysProcAttr{CgroupFD: 5}, noCreds, ""},
 	} {
 		if got := unsupportedAttrWith(tc.attr, tc.has); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)

@@ -15,9 +15,9 @@
 //
 // On a kernel with empty pidfds, Start creates an embryo with
 // pidfd_open(0, PIDFD_EMPTY), configures it with pidfd_config (ARGV, ENVP,
-// one FD DUP per child descriptor, SETSID for SysProcAttr.Setsid, PGID for
-// Setpgid, ROOT for Chroot, GROUPS, GIDS and UIDS for Credential, CWD for
-// Dir, PDEATHSIG for Pdeathsig, SIGNALS) and
+// one FD DUP per child descriptor, CGROUP for SysProcAttr.UseCgroupFD,
+// SETSID for Setsid, PGID for Setpgid, ROOT for Chroot, GROUPS, GIDS and
+// UIDS for Credential, CWD for Dir, PDEATHSIG for Pdeathsig, SIGNALS) and
 // starts it with
 // pidfd_spawn_run: no fork, no copy of the caller's page tables, and no
 // process-wide lock (os/exec serializes every fork on syscall.ForkLock).
@@ -32,9 +32,10 @@
 // started Cmd took and why; nothing is silently ignored.
 //
 // SysProcAttr: PidFD works on both paths (it receives a duplicate of the
-// pidfd), Setsid, Setpgid (with Pgid), Chroot, Credential and Pdeathsig
-// go through the embryo on a kernel with the SETSID, PGID, ROOT,
-// credential and PDEATHSIG commands; every other non-zero
+// pidfd), UseCgroupFD (with CgroupFD), Setsid, Setpgid (with Pgid),
+// Chroot, Credential and Pdeathsig go through the embryo on a kernel with
+// the CGROUP, SETSID, PGID, ROOT, credential and PDEATHSIG commands; every
+// other non-zero
 // field falls back, until the
 // kernel has the command for it. What each field, and each posix_spawn
 // attribute, needs:
@@ -52,7 +53,7 @@
 //	Credential                    GROUPS (unless NoSetGroups), GIDS, UIDS (POSIX_SPAWN_RESETIDS)
 //	AmbientCaps                   none yet: falls back
 //	Pdeathsig                     PDEATHSIG (the thread that called Start is the parent, as after fork)
-//	UseCgroupFD, CgroupFD         none yet: falls back (glibc's setcgroup_np)
+//	UseCgroupFD, CgroupFD         CGROUP, before the credentials, as CLONE_INTO_CGROUP (glibc's setcgroup_np)
 //	Chroot                        ROOT
 //	Cloneflags, Unshareflags,     none: falls back (namespaces are not commands)
 //	  UidMappings, GidMappings,

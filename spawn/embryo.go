@@ -30,12 +30,15 @@ func (c *Cmd) embryoUnusable() string {
 // embryoAttrs are the SysProcAttr fields the embryo path honours, each
 // with the pidfd_config commands it needs (none: the embryo itself).
 var embryoAttrs = map[string][]int{
-	"PidFD":      nil,
-	"Credential": {pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_CONFIG_GIDS, pidfd.PIDFD_CONFIG_UIDS},
-	"Chroot":     {pidfd.PIDFD_CONFIG_ROOT},
-	"Setsid":     {pidfd.PIDFD_CONFIG_SETSID},
-	"Setpgid":    {pidfd.PIDFD_CONFIG_PGID},
-	"Pdeathsig":  {pidfd.PIDFD_CONFIG_PDEATHSIG},
+	"PidFD":       nil,
+	"Credential":  {pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_CONFIG_GIDS, pidfd.PIDFD_CONFIG_UIDS},
+	"Chroot":      {pidfd.PIDFD_CONFIG_ROOT},
+	"Setsid":      {pidfd.PIDFD_CONFIG_SETSID},
+	"Setpgid":     {pidfd.PIDFD_CONFIG_PGID},
+	"Pdeathsig":   {pidfd.PIDFD_CONFIG_PDEATHSIG},
+	"UseCgroupFD": {pidfd.PIDFD_CONFIG_CGROUP},
+	// CgroupFD without UseCgroupFD is ignored by a fork too.
+	"CgroupFD": nil,
 	// Pgid without Setpgid (or Foreground, which falls back) does
 	// nothing in a forked child either.
 	"Pgid": nil,
@@ -158,10 +161,16 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 		}
 	}
 	runtime.KeepAlive(files)
-	// As in a forked child: setsid, setpgid, chroot, then the
-	// credentials, then the chdir, each judged by the credentials of the
-	// moment, and the parent-death signal last, which a change of the
-	// credentials would clear.
+	// As in a forked child: the cgroup (CLONE_INTO_CGROUP, at the
+	// clone), setsid, setpgid, chroot, then the credentials, then the
+	// chdir, each judged by the credentials of the moment, and the
+	// parent-death signal last, which a change of the credentials would
+	// clear.
+	if c.SysProcAttr != nil && c.SysProcAttr.UseCgroupFD {
+		if err := pidfd.ConfigCgroup(fd, c.SysProcAttr.CgroupFD); err != nil {
+			return &StepError{Step: "CGROUP", Arg: strconv.Itoa(c.SysProcAttr.CgroupFD), Err: err}
+		}
+	}
 	if c.SysProcAttr != nil && c.SysProcAttr.Setsid {
 		if err := pidfd.ConfigSetsid(fd); err != nil {
 			return &StepError{Step: "SETSID", Err: err}

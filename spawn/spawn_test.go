@@ -102,11 +102,12 @@ func checkMechanism(t testing.TB, cmd *spawn.Cmd) {
 // attrCommands are the SysProcAttr fields that go through the embryo, each
 // with the command a kernel needs for it.
 var attrCommands = map[string]int{
-	"Credential": pidfd.PIDFD_CONFIG_UIDS,
-	"Chroot":     pidfd.PIDFD_CONFIG_ROOT,
-	"Setsid":     pidfd.PIDFD_CONFIG_SETSID,
-	"Setpgid":    pidfd.PIDFD_CONFIG_PGID,
-	"Pdeathsig":  pidfd.PIDFD_CONFIG_PDEATHSIG,
+	"Credential":  pidfd.PIDFD_CONFIG_UIDS,
+	"Chroot":      pidfd.PIDFD_CONFIG_ROOT,
+	"Setsid":      pidfd.PIDFD_CONFIG_SETSID,
+	"Setpgid":     pidfd.PIDFD_CONFIG_PGID,
+	"Pdeathsig":   pidfd.PIDFD_CONFIG_PDEATHSIG,
+	"UseCgroupFD": pidfd.PIDFD_CONFIG_CGROUP,
 }
 
 // attrFallbackExpected reports whether a fallback for reason is expected:

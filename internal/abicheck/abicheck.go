@@ -108,6 +108,7 @@ func GoItems() Items {
 		o pidfd.RootArg
 		q pidfd.PgidArg
 		d pidfd.PdeathsigArg
+		k pidfd.CgroupArg
 	)
 	it := Items{
 		"nr pidfd_open":                   unix.SYS_PIDFD_OPEN,
@@ -131,6 +132,7 @@ func GoItems() Items {
 		"const PIDFD_CONFIG_PGID":         pidfd.PIDFD_CONFIG_PGID,
 		"const PIDFD_CONFIG_PDEATHSIG":    pidfd.PIDFD_CONFIG_PDEATHSIG,
 		"const PIDFD_CONFIG_SCHED":        pidfd.PIDFD_CONFIG_SCHED,
+		"const PIDFD_CONFIG_CGROUP":       pidfd.PIDFD_CONFIG_CGROUP,
 		"const PIDFD_FD_DUP":              pidfd.PIDFD_FD_DUP,
 		"const PIDFD_FD_CLOSE":            pidfd.PIDFD_FD_CLOSE,
 		"const PIDFD_FD_CLOSE_RANGE":      pidfd.PIDFD_FD_CLOSE_RANGE,
@@ -149,6 +151,7 @@ func GoItems() Items {
 		"const PIDFD_ROOT_SIZE_VER0":      pidfd.PIDFD_ROOT_SIZE_VER0,
 		"const PIDFD_PGID_SIZE_VER0":      pidfd.PIDFD_PGID_SIZE_VER0,
 		"const PIDFD_PDEATHSIG_SIZE_VER0": pidfd.PIDFD_PDEATHSIG_SIZE_VER0,
+		"const PIDFD_CGROUP_SIZE_VER0":    pidfd.PIDFD_CGROUP_SIZE_VER0,
 		"size pidfd_exec":                 int64(unsafe.Sizeof(e)),
 		"size pidfd_strings":              int64(unsafe.Sizeof(s)),
 		"size pidfd_fd":                   int64(unsafe.Sizeof(f)),
@@ -161,6 +164,7 @@ func GoItems() Items {
 		"size pidfd_root":                 int64(unsafe.Sizeof(o)),
 		"size pidfd_pgid":                 int64(unsafe.Sizeof(q)),
 		"size pidfd_pdeathsig":            int64(unsafe.Sizeof(d)),
+		"size pidfd_cgroup":               int64(unsafe.Sizeof(k)),
 	}
 	field := func(name string, off, size uintptr) {
 		it["off "+name] = int64(off)
@@ -203,6 +207,8 @@ func GoItems() Items {
 	field("pidfd_pgid.__spare", unsafe.Offsetof(q.Spare), unsafe.Sizeof(q.Spare))
 	field("pidfd_pdeathsig.signal", unsafe.Offsetof(d.Signal), unsafe.Sizeof(d.Signal))
 	field("pidfd_pdeathsig.__spare", unsafe.Offsetof(d.Spare), unsafe.Sizeof(d.Spare))
+	field("pidfd_cgroup.fd", unsafe.Offsetof(k.Fd), unsafe.Sizeof(k.Fd))
+	field("pidfd_cgroup.__spare", unsafe.Offsetof(k.Spare), unsafe.Sizeof(k.Spare))
 	return it
 }
 

@@ -298,13 +298,14 @@ func TestSilenceLimit(t *testing.T) {
 
 func TestKernelArgs(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"", "console=ttyS0 pci=noacpi"},
-		{"console=ttyS0", "console=ttyS0 pci=noacpi"},
-		{"console=ttyS0 VMTEST_IN_GUEST=1", "console=ttyS0 VMTEST_IN_GUEST=1 pci=noacpi"},
-		{"console=ttyS0,115200 pci=noacpi", "console=ttyS0,115200 pci=noacpi"},
-		{"pci=nomsi,noacpi console=ttyS0", "pci=nomsi,noacpi console=ttyS0"},
-		{"console=tty0 pci=nomsi", "console=tty0 pci=nomsi console=ttyS0 pci=noacpi"},
-		{"  console=ttyS0   pci=noacpi  ", "console=ttyS0 pci=noacpi"},
+		{"", "console=ttyS0 pci=noacpi cgroup_no_v1=pids"},
+		{"console=ttyS0", "console=ttyS0 pci=noacpi cgroup_no_v1=pids"},
+		{"console=ttyS0 VMTEST_IN_GUEST=1", "console=ttyS0 VMTEST_IN_GUEST=1 pci=noacpi cgroup_no_v1=pids"},
+		{"console=ttyS0,115200 pci=noacpi", "console=ttyS0,115200 pci=noacpi cgroup_no_v1=pids"},
+		{"pci=nomsi,noacpi console=ttyS0", "pci=nomsi,noacpi console=ttyS0 cgroup_no_v1=pids"},
+		{"console=tty0 pci=nomsi", "console=tty0 pci=nomsi console=ttyS0 pci=noacpi cgroup_no_v1=pids"},
+		{"  console=ttyS0   pci=noacpi  ", "console=ttyS0 pci=noacpi cgroup_no_v1=pids"},
+		{"cgroup_no_v1=all console=ttyS0 pci=noacpi", "cgroup_no_v1=all console=ttyS0 pci=noacpi"},
 	} {
 		if got := kernelArgs(tc.in); got != tc.want {
 			t.Errorf("kernelArgs(%q) = %q, want %q", tc.in, got, tc.want)

@@ -121,6 +121,12 @@ func silenceLimit(cfg time.Duration, env string) (time.Duration, error) {
 //     \_SB.PCI0._PRT due to previous error (AE_AML_LOOP_TIMEOUT)"); virtio-9p
 //     then gets no interrupt and the guest blocks, silent, on its first 9p
 //     request until the VM timeout (issue 8). The $PIR table needs no AML.
+//   - cgroup_no_v1=pids: the pids controller on the cgroup2 hierarchy, as a
+//     systemd host has it, not on the v1 hierarchy u-root's init mounts at
+//     /sys/fs/cgroup/pids: PIDFD_CONFIG_CGROUP moves an embryo's pids
+//     charge only on cgroup2, and a cgroup with a controller for its
+//     children (its EBUSY) needs a controller there. Tests that look at
+//     v1 files mount a named v1 hierarchy.
 func kernelArgs(cmdline string) string {
 	fields := strings.Fields(cmdline)
 	if !slices.ContainsFunc(fields, func(f string) bool {
@@ -133,6 +139,11 @@ func kernelArgs(cmdline string) string {
 		return ok && slices.Contains(strings.Split(opts, ","), "noacpi")
 	}) {
 		fields = append(fields, "pci=noacpi")
+	}
+	if !slices.ContainsFunc(fields, func(f string) bool {
+		return strings.HasPrefix(f, "cgroup_no_v1=")
+	}) {
+		fields = append(fields, "cgroup_no_v1=pids")
 	}
 	return strings.Join(fields, " ")
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emptypidfd/emptypidfd/pidfd"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/arena"
+	"github.com/emptypidfd/emptypidfd/selftests/internal/cgroup2"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/childreport"
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 )
@@ -79,7 +80,16 @@ type command struct {
 	valid func(a *arena.Arena) []byte
 }
 
-func commands() []command {
+// commands are the commands that take a struct, each with a valid one;
+// CGROUP's names the cgroup2 root, open until t ends.
+func commands(t *testing.T) []command {
+	t.Helper()
+	root := cgroup2.Root(t)
+	cgfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open %s: %v", root, err)
+	}
+	t.Cleanup(func() { unix.Close(cgfd) })
 	return []command{
 		{"EXEC", pidfd.PIDFD_CONFIG_EXEC, pidfd.PIDFD_EXEC_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.ExecArg{Path: a.CStringAddr(childreport.Path), Dirfd: unix.AT_FDCWD}, 0)
@@ -125,6 +135,9 @@ func commands() []command {
 		{"PDEATHSIG", pidfd.PIDFD_CONFIG_PDEATHSIG, pidfd.PIDFD_PDEATHSIG_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.PdeathsigArg{}, 0)
 		}},
+		{"CGROUP", pidfd.PIDFD_CONFIG_CGROUP, pidfd.PIDFD_CGROUP_SIZE_VER0, func(a *arena.Arena) []byte {
+			return arena.Place(a, pidfd.CgroupArg{Fd: int32(cgfd)}, 0)
+		}},
 	}
 }
 
@@ -138,7 +151,7 @@ func grow(a *arena.Arena, s []byte, size int) []byte {
 func TestStructSizeVersioning(t *testing.T) {
 	embryo.Require(t)
 	page := unix.Getpagesize()
-	for _, c := range commands() {
+	for _, c := range commands(t) {
 		t.Run(c.name, func(t *testing.T) {
 			for _, tc := range []struct {
 				name string
@@ -213,7 +226,7 @@ func TestEFAULT(t *testing.T) {
 		atEnd []byte
 	}
 	var cases []tcase
-	for _, c := range commands() {
+	for _, c := range commands(t) {
 		cases = append(cases,
 			tcase{name: c.name + " arg NULL", cmd: c.cmd, arg: 0, size: c.ver0},
 			tcase{name: c.name + " arg unmapped", cmd: c.cmd, arg: a.BadPtr(), size: c.ver0},
@@ -260,7 +273,7 @@ func TestUnknownCommand(t *testing.T) {
 	a := arena.New(t, 1<<12)
 	zero := a.Alloc(64)
 	fd := embryo.New(t)
-	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_SCHED + 1, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
+	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_CGROUP + 1, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
 		err := pidfd.Config(fd, cmd, arena.Ptr(zero), 64)
 		embryo.Check(t, fmt.Sprintf("pidfd_config(cmd %#x)", cmd), err, unix.EINVAL)
 		// The command is checked before the argument is read.

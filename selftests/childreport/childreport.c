@@ -190,6 +190,34 @@ static void gather_status(void)
 	close(fd);
 }
 
+/* The cgroup v2 path, from /proc/self/cgroup's "0::" line. */
+static char cgroup[PATH_MAX];
+
+static void gather_cgroup(void)
+{
+	static char buf[8192];
+	int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	char *p, *end;
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, "0::", 3))
+			continue;
+		end = strchr(p, '\n');
+		if (end)
+			*end = 0;
+		snprintf(cgroup, sizeof(cgroup), "%s", p + 3);
+		return;
+	}
+}
+
 static void report_fd(const struct fdent *e)
 {
 	char buf[64];
@@ -267,6 +295,7 @@ int main(int argc, char **argv)
 	if (!getcwd(cwd, sizeof(cwd)))
 		cwd_err = errno;
 	gather_status();
+	gather_cgroup();
 
 	path = getenv("CHILDREPORT_OUT");
 	if (path) {
@@ -321,6 +350,11 @@ int main(int argc, char **argv)
 	line("pdeathsig", "%d", pdeathsig);
 	if (sched_ok)
 		line("sched", "%u %u %d", sched.policy, sched.priority, sched.nice);
+	if (cgroup[0]) {
+		sfield("cgroup", 1);
+		sfield(cgroup, 0);
+		put("\n", 1);
+	}
 	put("end\n", 4);
 	flush();
 	/* A reader of the output sees its end even while the child lives on. */

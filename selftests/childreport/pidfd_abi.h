@@ -47,6 +47,7 @@
 #define PIDFD_CONFIG_PGID	15
 #define PIDFD_CONFIG_PDEATHSIG	16
 #define PIDFD_CONFIG_SCHED	17
+#define PIDFD_CONFIG_CGROUP	18
 
 #define PIDFD_FD_DUP		1
 #define PIDFD_FD_CLOSE		2
@@ -67,6 +68,7 @@
 #define PIDFD_ROOT_SIZE_VER0	16
 #define PIDFD_PGID_SIZE_VER0	8
 #define PIDFD_PDEATHSIG_SIZE_VER0	8
+#define PIDFD_CGROUP_SIZE_VER0	8
 
 struct pidfd_exec {
 	uint64_t path __attribute__((aligned(8)));
@@ -138,6 +140,11 @@ struct pidfd_pgid {
 
 struct pidfd_pdeathsig {
 	uint32_t signal;
+	uint32_t __spare;
+};
+
+struct pidfd_cgroup {
+	int32_t fd;
 	uint32_t __spare;
 };
 

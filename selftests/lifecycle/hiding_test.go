@@ -609,10 +609,7 @@ func helperHidden(raw json.RawMessage) (any, error) {
 func TestHiddenBeforeStart(t *testing.T) {
 	embryo.Require(t)
 	cg := cgroup2.New(t, cgPrefix)
-	v1 := ""
-	if dir := embryo.PidsCgroup(t); fileExists(filepath.Join(dir, "tasks")) {
-		v1 = dir
-	}
+	v1 := embryo.V1Cgroup(t)
 	cgfd := openCgroup(t, cg)
 	h := helper.New(t, "hidden", hiddenArg{Cgroup: cg, V1: v1})
 	intoCgroup(h, cgfd)
@@ -626,17 +623,13 @@ func TestHiddenBeforeStart(t *testing.T) {
 	if !slices.Equal(b.Procs, self) {
 		t.Errorf("cgroup.procs before start: %v, want only the creator %v", b.Procs, self)
 	}
-	if v1 != "" {
-		if !slices.Equal(b.V1Procs, self) {
-			t.Errorf("cgroup v1 cgroup.procs before start: %v, want only the creator %v", b.V1Procs, self)
+	if !slices.Equal(b.V1Procs, self) {
+		t.Errorf("cgroup v1 cgroup.procs before start: %v, want only the creator %v", b.V1Procs, self)
+	}
+	for _, tid := range b.V1Tasks {
+		if !slices.Contains(b.Threads, tid) {
+			t.Errorf("cgroup v1 tasks before start lists %d, not a thread of the creator %v", tid, b.Threads)
 		}
-		for _, tid := range b.V1Tasks {
-			if !slices.Contains(b.Threads, tid) {
-				t.Errorf("cgroup v1 tasks before start lists %d, not a thread of the creator %v", tid, b.Threads)
-			}
-		}
-	} else {
-		t.Logf("no cgroup v1 pids hierarchy: v1 files not checked")
 	}
 	if len(b.Children) != 0 {
 		t.Errorf("the creator's children files before start: %v, want none", b.Children)
@@ -657,7 +650,7 @@ func TestHiddenBeforeStart(t *testing.T) {
 	if !slices.Contains(a.Procs, res.ChildPid) {
 		t.Errorf("cgroup.procs after start: %v, lacks the child %d", a.Procs, res.ChildPid)
 	}
-	if v1 != "" && (!slices.Contains(a.V1Procs, res.ChildPid) || !slices.Contains(a.V1Tasks, res.ChildPid)) {
+	if !slices.Contains(a.V1Procs, res.ChildPid) || !slices.Contains(a.V1Tasks, res.ChildPid) {
 		t.Errorf("cgroup v1 after start: procs %v tasks %v, lack the child %d", a.V1Procs, a.V1Tasks, res.ChildPid)
 	}
 	if !slices.Contains(a.Children, res.ChildPid) {

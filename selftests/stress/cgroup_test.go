@@ -2,8 +2,9 @@ package stress
 
 // Cgroups: each worker runs in a pids cgroup of its own (pids.current is
 // the check that nothing it made outlives the round) and has a cgroup v2
-// directory for the cgroup.kill and cgroup.freeze ops. The guest's init
-// binds the pids controller to a v1 hierarchy; cgroup.kill and
+// directory for the cgroup.kill and cgroup.freeze ops. The test VM puts
+// the pids controller on cgroup2 (cgroup_no_v1=pids; u-root's init would
+// bind it to a v1 hierarchy otherwise); cgroup.kill and
 // cgroup.freeze are v2's and need no controller, so the two may be
 // different hierarchies (a v2 kill cgroup under the pids cgroup when
 // pids is v2's). The cgroup v2 helpers are package cgroup2's, the pids

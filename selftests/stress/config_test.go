@@ -109,7 +109,7 @@ func (th *thread) configTarget(c cfgCall, t target) {
 // opConfigBadCmd: an unknown command is EINVAL (after the authority check,
 // before the size).
 func opConfigBadCmd(th *thread) {
-	cmds := []int{0, pidfd.PIDFD_CONFIG_SCHED + 1, 99, 1 << 31}
+	cmds := []int{0, pidfd.PIDFD_CONFIG_CGROUP + 1, 99, 1 << 31}
 	th.config(cfgCall{
 		key:    "config.badcmd",
 		cmd:    cmds[th.rng.IntN(len(cmds))],
@@ -686,6 +686,24 @@ func opConfigSched(th *thread) {
 	case 1:
 		a.Size = 48
 		c.key, c.cmdSet = "config.sched/size-field", errs(unix.EINVAL)
+	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// CGROUP (the embryo moves itself into a cgroup2 directory): what is not
+// one is EBADF (-1, a directory, a file, an O_PATH directory), a non-zero
+// __spare EINVAL. No move is made: a worker's embryos stay in its pids
+// cgroup, whose count is the check that none outlives the round, and out
+// of the kill cgroup, whose scenarios count on what is there.
+func opConfigCgroup(th *thread) {
+	w := th.w
+	fds := []int{-1, w.dirFd, w.fileFd, w.pathFd}
+	a := pidfd.CgroupArg{Fd: int32(fds[th.rng.IntN(len(fds))])}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_CGROUP, cmdSet: errs(unix.EBADF), key: "config.cgroup/not-cgroup2"}
+	if th.rng.IntN(4) == 0 {
+		a.Spare = 1
+		c.key, c.cmdSet = "config.cgroup/spare", errs(unix.EINVAL)
 	}
 	c.arg = raw(a)
 	th.config(c)

@@ -116,6 +116,7 @@ var ops = []opDef{
 	{"config.pgid", 1, opConfigPgid},
 	{"config.pdeathsig", 1, opConfigPdeathsig},
 	{"config.sched", 1, opConfigSched},
+	{"config.cgroup", 1, opConfigCgroup},
 	{"config.badcmd", 2, opConfigBadCmd},
 	{"run", 10, opRun},
 	{"close", 9, opClose},

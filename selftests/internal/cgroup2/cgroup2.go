@@ -1,10 +1,11 @@
 // Package cgroup2 holds the cgroup v2 fixtures of the guest selftests:
 // finding (or mounting) the v2 hierarchy, a child cgroup with cgroup.kill
 // and cgroup.freeze that is removed when the test ends, writing control
-// files, and reading and waiting for cgroup.events. The guest's u-root init
-// binds the pids controller to a v1 hierarchy (embryo.PidsCgroup finds
-// it); cgroup.kill and cgroup.freeze are v2's and need no controller, so
-// the two may be different hierarchies.
+// files, and reading and waiting for cgroup.events. The test VM boots
+// with cgroup_no_v1=pids, so that the pids controller is v2's (without it,
+// u-root's init binds it to a v1 hierarchy; embryo.PidsCgroup finds either);
+// cgroup.kill and cgroup.freeze are v2's and need no controller, so the
+// two may be different hierarchies.
 package cgroup2
 
 import (

@@ -51,6 +51,9 @@ type Report struct {
 	// Sched is the child's scheduling policy, real-time priority and
 	// nice value (sched_getattr()); Policy -1 when the report has none.
 	Sched Sched
+	// Cgroup is the child's cgroup v2 path ("0::" line of
+	// /proc/self/cgroup), "" when the report has none.
+	Cgroup string
 }
 
 // Sched is what sched_getattr() said.
@@ -277,6 +280,11 @@ func (rep *Report) parseLine(f []string, argc, envc *int) error {
 			return err
 		}
 		rep.Cwd = f[1]
+	case "cgroup":
+		if err := nargs(f, 2); err != nil {
+			return err
+		}
+		rep.Cgroup = f[1]
 	case "status":
 		if err := nargs(f, 3); err != nil {
 			return err
@@ -346,5 +354,6 @@ func (rep *Report) String() string {
 	fmt.Fprintf(&b, "AT_SECURE %d\n", rep.ATSecure)
 	fmt.Fprintf(&b, "pdeathsig %d\n", rep.Pdeathsig)
 	fmt.Fprintf(&b, "sched %+v\n", rep.Sched)
+	fmt.Fprintf(&b, "cgroup %q\n", rep.Cgroup)
 	return b.String()
 }

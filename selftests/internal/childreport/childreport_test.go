@@ -35,6 +35,7 @@ status Seccomp 2
 auxv AT_SECURE 1
 pdeathsig 10
 sched 1 10 -3
+cgroup /a%20b/c
 future stuff
 end
 `
@@ -71,6 +72,9 @@ func TestParse(t *testing.T) {
 	}
 	if want := (Sched{Policy: 1, Priority: 10, Nice: -3}); rep.Sched != want {
 		t.Errorf("sched %+v, want %+v", rep.Sched, want)
+	}
+	if rep.Cgroup != "/a b/c" {
+		t.Errorf("cgroup %q, want %q", rep.Cgroup, "/a b/c")
 	}
 	if ids, err := rep.IDs("Uid"); err != nil || ids != [4]int{65534, 0, 0, 0} {
 		t.Errorf("Uid %v %v", ids, err)

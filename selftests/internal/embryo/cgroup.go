@@ -17,9 +17,10 @@ import (
 )
 
 // PidsCgroup returns a new, empty cgroup directory under the pids
-// controller, removed when t ends. The guest's init (u-root) binds pids to a
-// cgroup v1 hierarchy at /sys/fs/cgroup/pids; a cgroup2 mount with pids
-// enabled serves as well. If neither is mounted, it mounts one.
+// controller, removed when t ends: a cgroup2 mount with pids (the test VM
+// boots with cgroup_no_v1=pids), or a cgroup v1 pids hierarchy (u-root's
+// init mounts one at /sys/fs/cgroup/pids where v1 may have pids). If
+// neither is mounted, it mounts one.
 func PidsCgroup(t testing.TB) string {
 	t.Helper()
 	root, v2, err := pidsRoot()
@@ -56,6 +57,34 @@ func PidsCgroup(t testing.TB) string {
 			t.Fatalf("cgroup %s: %v", dir, err)
 		}
 	}
+	return dir
+}
+
+// V1Cgroup returns a new cgroup directory of a named cgroup v1 hierarchy
+// (no controller: "none,name=emptypidfd"), which has v1's cgroup.procs
+// and tasks files, mounted for t and removed when t ends.
+func V1Cgroup(t testing.TB) string {
+	t.Helper()
+	mnt := t.TempDir()
+	if err := unix.Mount("cgroup", mnt, "cgroup", 0, "none,name=emptypidfd"); err != nil {
+		t.Fatalf("mounting a named cgroup v1 hierarchy: %v", err)
+	}
+	dir, err := os.MkdirTemp(mnt, "hidden-")
+	if err != nil {
+		unix.Unmount(mnt, unix.MNT_DETACH)
+		t.Fatalf("creating a cgroup v1 directory: %v", err)
+	}
+	t.Cleanup(func() {
+		// Its tasks (a helper and its child) have exited; they may
+		// take a moment to leave.
+		deadline := time.Now().Add(10 * time.Second)
+		for unix.Rmdir(dir) == unix.EBUSY && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmounting %s: %v", mnt, err)
+		}
+	})
 	return dir
 }
 
