@@ -17,7 +17,8 @@
 // pidfd_open(0, PIDFD_EMPTY), configures it with pidfd_config (ARGV, ENVP,
 // one FD DUP per child descriptor, CGROUP for SysProcAttr.UseCgroupFD,
 // SETSID for Setsid, PGID for Setpgid, ROOT for Chroot, GROUPS, GIDS and
-// UIDS for Credential, CWD for Dir, PDEATHSIG for Pdeathsig, SIGNALS) and
+// UIDS for Credential, CWD for Dir, PDEATHSIG for Pdeathsig, SIGNALS if
+// the caller ignores a signal) and
 // starts it with
 // pidfd_spawn_run: no fork, no copy of the caller's page tables, and no
 // process-wide lock (os/exec serializes every fork on syscall.ForkLock).

@@ -212,8 +212,12 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 	if err != nil {
 		return &StepError{Step: "SIGNALS", Arg: "reading the caller's ignored set", Err: err}
 	}
-	if err := pidfd.ConfigSignals(fd, 0, ignored); err != nil {
-		return &StepError{Step: "SIGNALS", Arg: fmt.Sprintf("ignored %#x", ignored), Err: err}
+	// An embryo starts with every disposition the default and nothing
+	// blocked: with nothing ignored there is nothing to set.
+	if ignored != 0 {
+		if err := pidfd.ConfigSignals(fd, 0, ignored); err != nil {
+			return &StepError{Step: "SIGNALS", Arg: fmt.Sprintf("ignored %#x", ignored), Err: err}
+		}
 	}
 	var pid int
 	var first error
