@@ -88,11 +88,16 @@ func init() {
 // some of which may manipulate os.Stdin, os.Stdout, and/or os.Stderr
 // (and thus cannot run as an ordinary Test function, since the testing
 // package monkey-patches those variables before running tests).
-func TestMain(m *testing.M) {
-	// spawn: the main thread is the one a locked goroutine's exit does
-	// not end (the runtime parks it): keep it for this goroutine, so
-	// that TestSysProcAttr's exiting thread is another.
+// spawn: the main thread is the one a locked goroutine's exit does not
+// end (the runtime parks it): keep it for the main goroutine, so that
+// TestSysProcAttr's exiting thread is another. Locked during
+// initialization, which runs on the main thread, locked; a lock taken in
+// TestMain would pin whatever thread the main goroutine runs on by then.
+func init() {
 	runtime.LockOSThread()
+}
+
+func TestMain(m *testing.M) {
 	flag.Parse()
 
 	pid := os.Getpid()

@@ -23,14 +23,6 @@ import (
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 )
 
-func requireCgroup(t *testing.T) {
-	t.Helper()
-	embryo.Require(t)
-	if !pidfd.HasCommand(pidfd.PIDFD_CONFIG_CGROUP) {
-		t.Fatal("the kernel has empty pidfds but no PIDFD_CONFIG_CGROUP: the series is incomplete")
-	}
-}
-
 // openPath opens dir O_PATH, closed when t ends.
 func openPath(t *testing.T, dir string) int {
 	t.Helper()
@@ -43,7 +35,7 @@ func openPath(t *testing.T, dir string) int {
 }
 
 func TestCgroup(t *testing.T) {
-	requireCgroup(t)
+	requireCommand(t, pidfd.PIDFD_CONFIG_CGROUP, "PIDFD_CONFIG_CGROUP")
 	root := cgroup2.Root(t)
 	own, err := ownCgroup(root)
 	if err != nil {
@@ -100,7 +92,7 @@ func TestCgroup(t *testing.T) {
 // Until the start, the destination lists no pid in cgroup.procs but is
 // populated; cgroup.kill there destroys the embryo.
 func TestCgroupBeforeStart(t *testing.T) {
-	requireCgroup(t)
+	requireCommand(t, pidfd.PIDFD_CONFIG_CGROUP, "PIDFD_CONFIG_CGROUP")
 	b := cgroup2.New(t, "cghide")
 	fd := embryo.New(t)
 	embryo.Check(t, "move", pidfd.ConfigCgroup(fd, openPath(t, b)), 0)
@@ -120,7 +112,7 @@ func TestCgroupBeforeStart(t *testing.T) {
 }
 
 func TestCgroupErrors(t *testing.T) {
-	requireCgroup(t)
+	requireCommand(t, pidfd.PIDFD_CONFIG_CGROUP, "PIDFD_CONFIG_CGROUP")
 	b := cgroup2.New(t, "cgerr")
 	gone := cgroup2.New(t, "cggone")
 	goneFD := openPath(t, gone)

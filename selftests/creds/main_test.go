@@ -43,11 +43,18 @@ var helpers = map[string]helper.Func{
 	"hammer":     helperHammer,
 }
 
-func TestMain(m *testing.M) {
-	// The main thread is the one a locked goroutine's exit does not
-	// end (the runtime parks it instead): keep it for this goroutine,
-	// so that the tests' exiting threads (onExitingThread) are others.
+// The main thread is the one a locked goroutine's exit does not end (the
+// runtime parks it instead): keep it for the main goroutine, so that the
+// tests' exiting threads (onExitingThread) are others. Locked during
+// initialization, which the runtime runs on the main thread, locked: a
+// lock taken later, in TestMain, pins whatever thread the main goroutine
+// has moved to by then, and leaves the main thread free to run a test's
+// goroutine (seen once: "the goroutine ran on the main thread").
+func init() {
 	runtime.LockOSThread()
+}
+
+func TestMain(m *testing.M) {
 	// The guest's initramfs leaves "/" (and maybe /bin, /tmp) closed to
 	// other users: let uid 4242 reach /bin/childreport.
 	if os.Getuid() == 0 {
@@ -59,6 +66,16 @@ func TestMain(m *testing.M) {
 		}
 	}
 	helper.Main(m, helpers)
+}
+
+// requireCommand fails t unless the kernel has empty pidfds and the
+// pidfd_config command cmd (named name), which the series has.
+func requireCommand(t *testing.T, cmd int, name string) {
+	t.Helper()
+	embryo.Require(t)
+	if !pidfd.HasCommand(cmd) {
+		t.Fatalf("the kernel has empty pidfds but no %s: the series is incomplete", name)
+	}
 }
 
 // report runs path (childreport) in embryo fd and returns its report.

@@ -23,14 +23,6 @@ import (
 	"github.com/emptypidfd/emptypidfd/selftests/internal/helper"
 )
 
-func requirePdeathsig(t *testing.T) {
-	t.Helper()
-	embryo.Require(t)
-	if !pidfd.HasCommand(pidfd.PIDFD_CONFIG_PDEATHSIG) {
-		t.Fatal("the kernel has empty pidfds but no PIDFD_CONFIG_PDEATHSIG: the series is incomplete")
-	}
-}
-
 // suidCopy makes a set-user-ID-root copy of childreport that uidX can run.
 func suidCopy(t *testing.T) string {
 	t.Helper()
@@ -51,7 +43,7 @@ func suidCopy(t *testing.T) string {
 }
 
 func TestPdeathsig(t *testing.T) {
-	requirePdeathsig(t)
+	requireCommand(t, pidfd.PIDFD_CONFIG_PDEATHSIG, "PIDFD_CONFIG_PDEATHSIG")
 	pdeath := func(sig unix.Signal) func(int) error {
 		return func(fd int) error { return pidfd.ConfigPdeathsig(fd, sig) }
 	}
@@ -92,7 +84,7 @@ func TestPdeathsig(t *testing.T) {
 }
 
 func TestPdeathsigErrors(t *testing.T) {
-	requirePdeathsig(t)
+	requireCommand(t, pidfd.PIDFD_CONFIG_PDEATHSIG, "PIDFD_CONFIG_PDEATHSIG")
 	fd := embryo.New(t)
 	arg := func(sig, spare uint32) []byte {
 		a := pidfd.PdeathsigArg{Signal: sig, Spare: spare}
@@ -161,7 +153,7 @@ func configWaiter(t *testing.T, fd int) (report *os.File) {
 // for the start; its exit after the start signals the child; another
 // thread's exit (one that only ran the embryo) does not.
 func TestPdeathsigCreatorThread(t *testing.T) {
-	requirePdeathsig(t)
+	requireCommand(t, pidfd.PIDFD_CONFIG_PDEATHSIG, "PIDFD_CONFIG_PDEATHSIG")
 	killedBy := func(t *testing.T, fd int, sig unix.Signal) {
 		t.Helper()
 		ex := embryo.Wait(t, fd)

@@ -15,16 +15,8 @@ import (
 	"github.com/emptypidfd/emptypidfd/selftests/internal/embryo"
 )
 
-func requireSched(t *testing.T) {
-	t.Helper()
-	embryo.Require(t)
-	if !pidfd.HasCommand(pidfd.PIDFD_CONFIG_SCHED) {
-		t.Fatal("the kernel has empty pidfds but no PIDFD_CONFIG_SCHED: the series is incomplete")
-	}
-}
-
 func TestSched(t *testing.T) {
-	requireSched(t)
+	requireCommand(t, pidfd.PIDFD_CONFIG_SCHED, "PIDFD_CONFIG_SCHED")
 	own, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +61,7 @@ func TestSched(t *testing.T) {
 // 0), a real-time policy and a lower nice value are EPERM, a higher nice
 // value is allowed; the errnos of a bad struct are sched_setattr()'s.
 func TestSchedJudgedByTheEmbryo(t *testing.T) {
-	requireSched(t)
+	requireCommand(t, pidfd.PIDFD_CONFIG_SCHED, "PIDFD_CONFIG_SCHED")
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_RTPRIO, &lim); err != nil || lim.Cur != 0 {
 		t.Fatalf("RLIMIT_RTPRIO %+v, %v: want a soft limit of 0, as the guest's init leaves it", lim, err)
