@@ -47,6 +47,12 @@ const (
 	PIDFD_CONFIG_SCHED = 17 // unix.SchedAttr (struct sched_attr)
 	// PIDFD_CONFIG_CGROUP: the embryo moves itself into a cgroup2 directory.
 	PIDFD_CONFIG_CGROUP = 18 // CgroupArg
+	// PIDFD_CONFIG_CTTY: ioctl(fd, TIOCSCTTY, steal) made by the embryo.
+	PIDFD_CONFIG_CTTY = 19 // TTYArg
+	// PIDFD_CONFIG_NOCTTY: ioctl(fd, TIOCNOTTY) made by the embryo.
+	PIDFD_CONFIG_NOCTTY = 20 // TTYArg
+	// PIDFD_CONFIG_FOREGROUND: tcsetpgrp(fd, getpgrp()) made by the embryo.
+	PIDFD_CONFIG_FOREGROUND = 21 // TTYArg
 )
 
 // Sizes of the first version of each argument struct. A caller passes the
@@ -66,6 +72,7 @@ const (
 	PIDFD_PGID_SIZE_VER0      = 8
 	PIDFD_PDEATHSIG_SIZE_VER0 = 8
 	PIDFD_CGROUP_SIZE_VER0    = 8
+	PIDFD_TTY_SIZE_VER0       = 8
 )
 
 // Actions of PIDFD_CONFIG_FD (FDArg.Action).
@@ -185,6 +192,18 @@ type CgroupArg struct {
 	Fd    int32
 	Spare uint32 // must be 0
 }
+
+// TTYArg is struct pidfd_tty: Fd, in the caller's table, is the terminal
+// on which the embryo makes the job control request of PIDFD_CONFIG_CTTY,
+// PIDFD_CONFIG_NOCTTY or PIDFD_CONFIG_FOREGROUND.
+type TTYArg struct {
+	Fd    int32
+	Flags uint32 // PIDFD_TTY_STEAL for PIDFD_CONFIG_CTTY, else 0
+}
+
+// PIDFD_TTY_STEAL makes PIDFD_CONFIG_CTTY take the terminal from another
+// session, as TIOCSCTTY's argument 1 does (with CAP_SYS_ADMIN).
+const PIDFD_TTY_STEAL = 1 << 0
 
 // KeepID in an IDsArg field leaves that id unchanged, as -1 does for
 // setresuid.

@@ -305,6 +305,40 @@ func ConfigCgroup(fd, cgroupFD int) error {
 	return config(fd, PIDFD_CONFIG_CGROUP, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
 }
 
+// ConfigCtty makes the embryo call ioctl(ttyFD, TIOCSCTTY, steal) itself
+// (PIDFD_CONFIG_CTTY): the terminal ttyFD, a descriptor in the caller's
+// table, becomes the controlling terminal of the session the embryo leads
+// (ConfigSetsid first: EPERM otherwise). With steal, a terminal of another
+// session is taken from it if the embryo has CAP_SYS_ADMIN. Go's Setctty
+// is this call with steal, on the file the child will have as Ctty.
+func ConfigCtty(fd, ttyFD int, steal bool) error {
+	arg := TTYArg{Fd: int32(ttyFD)}
+	if steal {
+		arg.Flags = PIDFD_TTY_STEAL
+	}
+	return config(fd, PIDFD_CONFIG_CTTY, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
+// ConfigNoctty makes the embryo call ioctl(ttyFD, TIOCNOTTY) itself
+// (PIDFD_CONFIG_NOCTTY): it gives up the controlling terminal it inherited
+// from its creator, which keeps it; ENOTTY if ttyFD is not that terminal.
+// Go's Noctty is this call on the file the child will have as its 0.
+func ConfigNoctty(fd, ttyFD int) error {
+	arg := TTYArg{Fd: int32(ttyFD)}
+	return config(fd, PIDFD_CONFIG_NOCTTY, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
+// ConfigForeground makes the embryo call tcsetpgrp(ttyFD, getpgrp())
+// itself (PIDFD_CONFIG_FOREGROUND): its process group (ConfigPgid first
+// for a group of its own) becomes the foreground group of its controlling
+// terminal ttyFD, a descriptor in the caller's table, with SIGTTOU as if
+// blocked. Go's Foreground and glibc's
+// posix_spawn_file_actions_addtcsetpgrp_np are this call.
+func ConfigForeground(fd, ttyFD int) error {
+	arg := TTYArg{Fd: int32(ttyFD)}
+	return config(fd, PIDFD_CONFIG_FOREGROUND, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+}
+
 // ConfigUIDs makes the embryo call setresuid(real, effective, saved)
 // itself (PIDFD_CONFIG_UIDS); KeepID leaves an id. Its own credentials
 // judge the call: a creator can lower what its embryo runs with, never

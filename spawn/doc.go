@@ -16,9 +16,10 @@
 // On a kernel with empty pidfds, Start creates an embryo with
 // pidfd_open(0, PIDFD_EMPTY), configures it with pidfd_config (ARGV, ENVP,
 // one FD DUP per child descriptor, CGROUP for SysProcAttr.UseCgroupFD,
-// SETSID for Setsid, PGID for Setpgid, ROOT for Chroot, GROUPS, GIDS and
-// UIDS for Credential, CWD for Dir, PDEATHSIG for Pdeathsig, SIGNALS if
-// the caller ignores a signal) and
+// SETSID for Setsid, PGID for Setpgid, FOREGROUND for Foreground, ROOT for
+// Chroot, GROUPS, GIDS and UIDS for Credential, CWD for Dir, PDEATHSIG for
+// Pdeathsig, NOCTTY for Noctty, CTTY for Setctty, SIGNALS if the caller
+// ignores a signal) and
 // starts it with
 // pidfd_spawn_run: no fork, no copy of the caller's page tables, and no
 // process-wide lock (os/exec serializes every fork on syscall.ForkLock).
@@ -34,9 +35,10 @@
 //
 // SysProcAttr: PidFD works on both paths (it receives a duplicate of the
 // pidfd), UseCgroupFD (with CgroupFD), Setsid, Setpgid (with Pgid),
-// Chroot, Credential and Pdeathsig go through the embryo on a kernel with
-// the CGROUP, SETSID, PGID, ROOT, credential and PDEATHSIG commands; every
-// other non-zero
+// Foreground, Setctty and Noctty (with Ctty), Chroot, Credential and
+// Pdeathsig go through the embryo on a kernel with the CGROUP, SETSID,
+// PGID, FOREGROUND, CTTY, NOCTTY, ROOT, credential and PDEATHSIG commands;
+// every other non-zero
 // field falls back, until the
 // kernel has the command for it. What each field, and each posix_spawn
 // attribute, needs:
@@ -49,8 +51,9 @@
 //	SysProcAttr.PidFD             the embryo's pidfd (on both paths)
 //	Setsid                        SETSID (POSIX_SPAWN_SETSID)
 //	Setpgid, Pgid                 PGID (POSIX_SPAWN_SETPGROUP)
-//	Setctty, Ctty, Foreground,    none yet: falls back (glibc's addtcsetpgrp_np)
-//	  Noctty
+//	Foreground, Ctty              PGID, then FOREGROUND on our Ctty (glibc's addtcsetpgrp_np)
+//	Setctty, Ctty                 CTTY, with steal, on the file that is the child's Ctty
+//	Noctty                        NOCTTY on the file that is the child's 0
 //	Credential                    GROUPS (unless NoSetGroups), GIDS, UIDS (POSIX_SPAWN_RESETIDS)
 //	AmbientCaps                   none yet: falls back
 //	Pdeathsig                     PDEATHSIG (the thread that called Start is the parent, as after fork)

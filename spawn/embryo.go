@@ -39,9 +39,16 @@ var embryoAttrs = map[string][]int{
 	"UseCgroupFD": {pidfd.PIDFD_CONFIG_CGROUP},
 	// CgroupFD without UseCgroupFD is ignored by a fork too.
 	"CgroupFD": nil,
-	// Pgid without Setpgid (or Foreground, which falls back) does
-	// nothing in a forked child either.
+	// Pgid without Setpgid or Foreground does nothing in a forked
+	// child either.
 	"Pgid": nil,
+	// Foreground implies Setpgid, as in a forked child.
+	"Foreground": {pidfd.PIDFD_CONFIG_PGID, pidfd.PIDFD_CONFIG_FOREGROUND},
+	"Setctty":    {pidfd.PIDFD_CONFIG_CTTY},
+	"Noctty":     {pidfd.PIDFD_CONFIG_NOCTTY},
+	// Ctty names the terminal of Setctty or Foreground, and alone does
+	// nothing in a forked child either.
+	"Ctty": nil,
 }
 
 // unsupportedAttr names the first non-zero field of a that the embryo path
@@ -123,6 +130,9 @@ func capsToSetIDs() (setgid, setuid bool, err error) {
 // the child's fd i (a nil entry stays closed), and the first candidate that
 // execs is the program.
 func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
+	if err := checkCtty(c.SysProcAttr, len(files)); err != nil {
+		return &os.PathError{Op: "fork/exec", Path: c.Path, Err: err}
+	}
 	// The kernel lets only the credentials that created an embryo
 	// configure and run it, compared by identity, and a process-wide
 	// set*id() (Go's AllThreadsSyscall, glibc's broadcast) gives each
@@ -176,9 +186,16 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 			return &StepError{Step: "SETSID", Err: err}
 		}
 	}
-	if c.SysProcAttr != nil && c.SysProcAttr.Setpgid {
+	if c.SysProcAttr != nil && (c.SysProcAttr.Setpgid || c.SysProcAttr.Foreground) {
 		if err := pidfd.ConfigPgid(fd, c.SysProcAttr.Pgid); err != nil {
 			return &StepError{Step: "PGID", Arg: strconv.Itoa(c.SysProcAttr.Pgid), Err: err}
+		}
+	}
+	// Foreground's Ctty is a descriptor of ours, as in a forked child,
+	// which calls tcsetpgrp() before it arranges its descriptors.
+	if c.SysProcAttr != nil && c.SysProcAttr.Foreground {
+		if err := pidfd.ConfigForeground(fd, c.SysProcAttr.Ctty); err != nil {
+			return &StepError{Step: "FOREGROUND", Arg: strconv.Itoa(c.SysProcAttr.Ctty), Err: err}
 		}
 	}
 	if c.SysProcAttr != nil && c.SysProcAttr.Chroot != "" {
@@ -208,6 +225,21 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 			return &StepError{Step: "PDEATHSIG", Arg: c.SysProcAttr.Pdeathsig.String(), Err: err}
 		}
 	}
+	// Noctty's terminal is the child's 0, Setctty's its Ctty, as a
+	// forked child names them after it has arranged its descriptors:
+	// the embryo is given the files that will be those.
+	if c.SysProcAttr != nil && c.SysProcAttr.Noctty {
+		if err := pidfd.ConfigNoctty(fd, childFD(files, 0)); err != nil {
+			return &StepError{Step: "NOCTTY", Arg: "0", Err: err}
+		}
+	}
+	if c.SysProcAttr != nil && c.SysProcAttr.Setctty {
+		// Steal, as a forked child's TIOCSCTTY with 1 does.
+		if err := pidfd.ConfigCtty(fd, childFD(files, c.SysProcAttr.Ctty), true); err != nil {
+			return &StepError{Step: "CTTY", Arg: strconv.Itoa(c.SysProcAttr.Ctty), Err: err}
+		}
+	}
+	runtime.KeepAlive(files)
 	ignored, err := ignoredSignals()
 	if err != nil {
 		return &StepError{Step: "SIGNALS", Arg: "reading the caller's ignored set", Err: err}
@@ -253,6 +285,31 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 	}
 	c.pidfd = fd
 	return nil
+}
+
+// checkCtty refuses what syscall.StartProcess refuses before it forks:
+// both Setctty and Foreground, and a Setctty whose Ctty is not one of the
+// child's nfiles descriptors.
+func checkCtty(a *syscall.SysProcAttr, nfiles int) error {
+	if a == nil {
+		return nil
+	}
+	if a.Setctty && a.Foreground {
+		return errors.New("both Setctty and Foreground set in SysProcAttr")
+	}
+	if a.Setctty && a.Ctty >= nfiles {
+		return errors.New("Setctty set but Ctty not valid in child")
+	}
+	return nil
+}
+
+// childFD is our descriptor of the file that becomes the child's fd n, or
+// -1 (EBADF) if the child's n will be closed.
+func childFD(files []*os.File, n int) int {
+	if n < 0 || n >= len(files) || files[n] == nil {
+		return -1
+	}
+	return int(files[n].Fd())
 }
 
 // givePidFD hands SysProcAttr.PidFD a duplicate of fd, if asked.

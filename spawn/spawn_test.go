@@ -108,6 +108,9 @@ var attrCommands = map[string]int{
 	"Setpgid":     pidfd.PIDFD_CONFIG_PGID,
 	"Pdeathsig":   pidfd.PIDFD_CONFIG_PDEATHSIG,
 	"UseCgroupFD": pidfd.PIDFD_CONFIG_CGROUP,
+	"Setctty":     pidfd.PIDFD_CONFIG_CTTY,
+	"Noctty":      pidfd.PIDFD_CONFIG_NOCTTY,
+	"Foreground":  pidfd.PIDFD_CONFIG_FOREGROUND,
 }
 
 // attrFallbackExpected reports whether a fallback for reason is expected:

@@ -109,6 +109,7 @@ func GoItems() Items {
 		q pidfd.PgidArg
 		d pidfd.PdeathsigArg
 		k pidfd.CgroupArg
+		t pidfd.TTYArg
 	)
 	it := Items{
 		"nr pidfd_open":                   unix.SYS_PIDFD_OPEN,
@@ -133,6 +134,10 @@ func GoItems() Items {
 		"const PIDFD_CONFIG_PDEATHSIG":    pidfd.PIDFD_CONFIG_PDEATHSIG,
 		"const PIDFD_CONFIG_SCHED":        pidfd.PIDFD_CONFIG_SCHED,
 		"const PIDFD_CONFIG_CGROUP":       pidfd.PIDFD_CONFIG_CGROUP,
+		"const PIDFD_CONFIG_CTTY":         pidfd.PIDFD_CONFIG_CTTY,
+		"const PIDFD_CONFIG_NOCTTY":       pidfd.PIDFD_CONFIG_NOCTTY,
+		"const PIDFD_CONFIG_FOREGROUND":   pidfd.PIDFD_CONFIG_FOREGROUND,
+		"const PIDFD_TTY_STEAL":           pidfd.PIDFD_TTY_STEAL,
 		"const PIDFD_FD_DUP":              pidfd.PIDFD_FD_DUP,
 		"const PIDFD_FD_CLOSE":            pidfd.PIDFD_FD_CLOSE,
 		"const PIDFD_FD_CLOSE_RANGE":      pidfd.PIDFD_FD_CLOSE_RANGE,
@@ -152,6 +157,7 @@ func GoItems() Items {
 		"const PIDFD_PGID_SIZE_VER0":      pidfd.PIDFD_PGID_SIZE_VER0,
 		"const PIDFD_PDEATHSIG_SIZE_VER0": pidfd.PIDFD_PDEATHSIG_SIZE_VER0,
 		"const PIDFD_CGROUP_SIZE_VER0":    pidfd.PIDFD_CGROUP_SIZE_VER0,
+		"const PIDFD_TTY_SIZE_VER0":       pidfd.PIDFD_TTY_SIZE_VER0,
 		"size pidfd_exec":                 int64(unsafe.Sizeof(e)),
 		"size pidfd_strings":              int64(unsafe.Sizeof(s)),
 		"size pidfd_fd":                   int64(unsafe.Sizeof(f)),
@@ -165,6 +171,7 @@ func GoItems() Items {
 		"size pidfd_pgid":                 int64(unsafe.Sizeof(q)),
 		"size pidfd_pdeathsig":            int64(unsafe.Sizeof(d)),
 		"size pidfd_cgroup":               int64(unsafe.Sizeof(k)),
+		"size pidfd_tty":                  int64(unsafe.Sizeof(t)),
 	}
 	field := func(name string, off, size uintptr) {
 		it["off "+name] = int64(off)
@@ -209,6 +216,8 @@ func GoItems() Items {
 	field("pidfd_pdeathsig.__spare", unsafe.Offsetof(d.Spare), unsafe.Sizeof(d.Spare))
 	field("pidfd_cgroup.fd", unsafe.Offsetof(k.Fd), unsafe.Sizeof(k.Fd))
 	field("pidfd_cgroup.__spare", unsafe.Offsetof(k.Spare), unsafe.Sizeof(k.Spare))
+	field("pidfd_tty.fd", unsafe.Offsetof(t.Fd), unsafe.Sizeof(t.Fd))
+	field("pidfd_tty.flags", unsafe.Offsetof(t.Flags), unsafe.Sizeof(t.Flags))
 	return it
 }
 

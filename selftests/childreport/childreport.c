@@ -15,7 +15,9 @@
  *   pid N | ppid N | argc N | argv I S | envc N | env I S
  *   fd N TARGET cloexec=0|1 flags=0xHEX   (fds in increasing order)
  *   cwd PATH | status NAME VALUE | rlimit RESOURCE CUR MAX (decimal,
- *   RLIM_INFINITY as 18446744073709551615) | auxv AT_SECURE N | end
+ *   RLIM_INFINITY as 18446744073709551615) | auxv AT_SECURE N
+ *   session SID PGRP TTY_ERRNO FOREGROUND_PGRP (/dev/tty: errno 0 if it
+ *   opened; -1 without a terminal) | end
  * A missing "end" means the report was cut short.
  *
  * Modes, after reporting (and closing the output, so that a reader sees
@@ -38,6 +40,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define MAX_SCAN	65536
@@ -190,6 +193,28 @@ static void gather_status(void)
 	close(fd);
 }
 
+/*
+ * The session and process group, and the controlling terminal: the errno
+ * of opening /dev/tty (0 if it opened) and its foreground group (-1
+ * without one).
+ */
+static int sid, pgrp, tty_err, tty_fg = -1;
+
+static void gather_session(void)
+{
+	int fd;
+
+	sid = getsid(0);
+	pgrp = getpgrp();
+	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		tty_err = errno;
+		return;
+	}
+	tty_fg = tcgetpgrp(fd);
+	close(fd);
+}
+
 /* The cgroup v2 path, from /proc/self/cgroup's "0::" line. */
 static char cgroup[PATH_MAX];
 
@@ -296,6 +321,7 @@ int main(int argc, char **argv)
 		cwd_err = errno;
 	gather_status();
 	gather_cgroup();
+	gather_session();
 
 	path = getenv("CHILDREPORT_OUT");
 	if (path) {
@@ -350,6 +376,7 @@ int main(int argc, char **argv)
 	line("pdeathsig", "%d", pdeathsig);
 	if (sched_ok)
 		line("sched", "%u %u %d", sched.policy, sched.priority, sched.nice);
+	line("session", "%d %d %d %d", sid, pgrp, tty_err, tty_fg);
 	if (cgroup[0]) {
 		sfield("cgroup", 1);
 		sfield(cgroup, 0);

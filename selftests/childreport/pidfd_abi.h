@@ -48,6 +48,10 @@
 #define PIDFD_CONFIG_PDEATHSIG	16
 #define PIDFD_CONFIG_SCHED	17
 #define PIDFD_CONFIG_CGROUP	18
+#define PIDFD_CONFIG_CTTY	19
+#define PIDFD_CONFIG_NOCTTY	20
+#define PIDFD_CONFIG_FOREGROUND	21
+#define PIDFD_TTY_STEAL		(1U << 0)
 
 #define PIDFD_FD_DUP		1
 #define PIDFD_FD_CLOSE		2
@@ -69,6 +73,7 @@
 #define PIDFD_PGID_SIZE_VER0	8
 #define PIDFD_PDEATHSIG_SIZE_VER0	8
 #define PIDFD_CGROUP_SIZE_VER0	8
+#define PIDFD_TTY_SIZE_VER0	8
 
 struct pidfd_exec {
 	uint64_t path __attribute__((aligned(8)));
@@ -146,6 +151,11 @@ struct pidfd_pdeathsig {
 struct pidfd_cgroup {
 	int32_t fd;
 	uint32_t __spare;
+};
+
+struct pidfd_tty {
+	int32_t fd;
+	uint32_t flags;
 };
 
 #endif

@@ -54,6 +54,20 @@ type Report struct {
 	// Cgroup is the child's cgroup v2 path ("0::" line of
 	// /proc/self/cgroup), "" when the report has none.
 	Cgroup string
+	// Session is the child's session, process group and controlling
+	// terminal; Sid -1 when the report has none.
+	Session Session
+}
+
+// Session is what getsid(), getpgrp() and /dev/tty said.
+type Session struct {
+	Sid, Pgrp int
+	// TTYErrno is the errno of opening /dev/tty: 0 if the child has a
+	// controlling terminal, ENXIO if it has none.
+	TTYErrno unix.Errno
+	// Foreground is tcgetpgrp() of the controlling terminal, -1
+	// without one.
+	Foreground int
 }
 
 // Sched is what sched_getattr() said.
@@ -163,7 +177,7 @@ var ErrIncomplete = errors.New("childreport: report has no end line (child died 
 
 // Parse reads a report.
 func Parse(r io.Reader) (*Report, error) {
-	rep := &Report{Status: map[string]string{}, Rlimits: map[int]unix.Rlimit{}, Pid: -1, PPid: -1, Pdeathsig: -1, Sched: Sched{Policy: -1}}
+	rep := &Report{Status: map[string]string{}, Rlimits: map[int]unix.Rlimit{}, Pid: -1, PPid: -1, Pdeathsig: -1, Sched: Sched{Policy: -1}, Session: Session{Sid: -1, Foreground: -1}}
 	argc, envc := -1, -1
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 8<<20)
@@ -315,6 +329,17 @@ func (rep *Report) parseLine(f []string, argc, envc *int) error {
 				return err
 			}
 		}
+	case "session":
+		if err := nargs(f, 5); err != nil {
+			return err
+		}
+		var errno int
+		for i, dst := range []*int{&rep.Session.Sid, &rep.Session.Pgrp, &errno, &rep.Session.Foreground} {
+			if *dst, err = strconv.Atoi(f[i+1]); err != nil {
+				return err
+			}
+		}
+		rep.Session.TTYErrno = unix.Errno(errno)
 	case "auxv":
 		if err := nargs(f, 3); err != nil {
 			return err
@@ -355,5 +380,6 @@ func (rep *Report) String() string {
 	fmt.Fprintf(&b, "pdeathsig %d\n", rep.Pdeathsig)
 	fmt.Fprintf(&b, "sched %+v\n", rep.Sched)
 	fmt.Fprintf(&b, "cgroup %q\n", rep.Cgroup)
+	fmt.Fprintf(&b, "session %+v\n", rep.Session)
 	return b.String()
 }

@@ -36,6 +36,7 @@ auxv AT_SECURE 1
 pdeathsig 10
 sched 1 10 -3
 cgroup /a%20b/c
+session 42 40 6 -1
 future stuff
 end
 `
@@ -75,6 +76,9 @@ func TestParse(t *testing.T) {
 	}
 	if rep.Cgroup != "/a b/c" {
 		t.Errorf("cgroup %q, want %q", rep.Cgroup, "/a b/c")
+	}
+	if want := (Session{Sid: 42, Pgrp: 40, TTYErrno: unix.ENXIO, Foreground: -1}); rep.Session != want {
+		t.Errorf("session %+v, want %+v", rep.Session, want)
 	}
 	if ids, err := rep.IDs("Uid"); err != nil || ids != [4]int{65534, 0, 0, 0} {
 		t.Errorf("Uid %v %v", ids, err)
