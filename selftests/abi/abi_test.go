@@ -78,10 +78,16 @@ type command struct {
 	ver0 int
 	// valid builds a valid struct in the arena.
 	valid func(a *arena.Arena) []byte
+	// validErr is what the valid struct gets once past the size
+	// checks: 0, or, for the terminal commands, which no fresh embryo
+	// can make succeed without a terminal of its own, ENOTTY for
+	// /dev/null.
+	validErr unix.Errno
 }
 
 // commands are the commands that take a struct, each with a valid one;
-// CGROUP's names the cgroup2 root, open until t ends.
+// CGROUP's names the cgroup2 root, the terminal commands /dev/null, open
+// until t ends.
 func commands(t *testing.T) []command {
 	t.Helper()
 	root := cgroup2.Root(t)
@@ -90,54 +96,63 @@ func commands(t *testing.T) []command {
 		t.Fatalf("open %s: %v", root, err)
 	}
 	t.Cleanup(func() { unix.Close(cgfd) })
+	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(null) })
+	tty := func(a *arena.Arena) []byte { return arena.Place(a, pidfd.TTYArg{Fd: int32(null)}, 0) }
 	return []command{
 		{"EXEC", pidfd.PIDFD_CONFIG_EXEC, pidfd.PIDFD_EXEC_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.ExecArg{Path: a.CStringAddr(childreport.Path), Dirfd: unix.AT_FDCWD}, 0)
-		}},
+		}, 0},
 		{"ARGV", pidfd.PIDFD_CONFIG_ARGV, pidfd.PIDFD_STRINGS_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.StringsArg{Strings: a.Strings("childreport", "x")}, 0)
-		}},
+		}, 0},
 		{"ENVP", pidfd.PIDFD_CONFIG_ENVP, pidfd.PIDFD_STRINGS_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.StringsArg{Strings: a.Strings("A=1")}, 0)
-		}},
+		}, 0},
 		{"FD", pidfd.PIDFD_CONFIG_FD, pidfd.PIDFD_FD_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.FDArg{Action: pidfd.PIDFD_FD_CLOSE_RANGE, Fd: 0, MaxFd: ^uint32(0)}, 0)
-		}},
+		}, 0},
 		{"CWD", pidfd.PIDFD_CONFIG_CWD, pidfd.PIDFD_CWD_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.CwdArg{Path: a.CStringAddr("/"), Dirfd: unix.AT_FDCWD}, 0)
-		}},
+		}, 0},
 		{"SIGNALS", pidfd.PIDFD_CONFIG_SIGNALS, pidfd.PIDFD_SIGNALS_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.SignalsArg{Blocked: 1 << (unix.SIGUSR1 - 1)}, 0)
-		}},
+		}, 0},
 		{"RLIMIT", pidfd.PIDFD_CONFIG_RLIMIT, pidfd.PIDFD_RLIMIT_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.RlimitArg{Resource: unix.RLIMIT_CORE}, 0)
-		}},
+		}, 0},
 		{"UMASK", pidfd.PIDFD_CONFIG_UMASK, pidfd.PIDFD_UMASK_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.UmaskArg{Umask: 0o22}, 0)
-		}},
+		}, 0},
 		// The tests run as root: root's ids and no groups change
 		// nothing the other tests look at.
 		{"UIDS", pidfd.PIDFD_CONFIG_UIDS, pidfd.PIDFD_IDS_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.IDsArg{Real: pidfd.KeepID, Effective: 0, Saved: pidfd.KeepID}, 0)
-		}},
+		}, 0},
 		{"GIDS", pidfd.PIDFD_CONFIG_GIDS, pidfd.PIDFD_IDS_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.IDsArg{Real: 0, Effective: 0, Saved: 0}, 0)
-		}},
+		}, 0},
 		{"GROUPS", pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_GROUPS_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.GroupsArg{}, 0)
-		}},
+		}, 0},
 		{"ROOT", pidfd.PIDFD_CONFIG_ROOT, pidfd.PIDFD_ROOT_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.RootArg{Path: a.CStringAddr("/"), Dirfd: unix.AT_FDCWD}, 0)
-		}},
+		}, 0},
 		{"PGID", pidfd.PIDFD_CONFIG_PGID, pidfd.PIDFD_PGID_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.PgidArg{}, 0)
-		}},
+		}, 0},
 		{"PDEATHSIG", pidfd.PIDFD_CONFIG_PDEATHSIG, pidfd.PIDFD_PDEATHSIG_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.PdeathsigArg{}, 0)
-		}},
+		}, 0},
 		{"CGROUP", pidfd.PIDFD_CONFIG_CGROUP, pidfd.PIDFD_CGROUP_SIZE_VER0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.CgroupArg{Fd: int32(cgfd)}, 0)
-		}},
+		}, 0},
+		{"CTTY", pidfd.PIDFD_CONFIG_CTTY, pidfd.PIDFD_TTY_SIZE_VER0, tty, unix.ENOTTY},
+		{"NOCTTY", pidfd.PIDFD_CONFIG_NOCTTY, pidfd.PIDFD_TTY_SIZE_VER0, tty, unix.ENOTTY},
+		{"FOREGROUND", pidfd.PIDFD_CONFIG_FOREGROUND, pidfd.PIDFD_TTY_SIZE_VER0, tty, unix.ENOTTY},
 	}
 }
 
@@ -178,8 +193,12 @@ func TestStructSizeVersioning(t *testing.T) {
 					if tc.size > c.ver0 {
 						arg[tc.size-1] = tc.tail
 					}
+					want := tc.want
+					if want == 0 {
+						want = c.validErr
+					}
 					err := pidfd.Config(fd, c.cmd, arena.Ptr(arg), tc.size)
-					embryo.Check(t, "pidfd_config", err, tc.want)
+					embryo.Check(t, "pidfd_config", err, want)
 				})
 			}
 		})
@@ -273,7 +292,7 @@ func TestUnknownCommand(t *testing.T) {
 	a := arena.New(t, 1<<12)
 	zero := a.Alloc(64)
 	fd := embryo.New(t)
-	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_CGROUP + 1, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
+	for _, cmd := range []int{0, pidfd.PIDFD_CONFIG_FOREGROUND + 1, 255, 1 << 16, 1 << 31, 1<<32 - 1} {
 		err := pidfd.Config(fd, cmd, arena.Ptr(zero), 64)
 		embryo.Check(t, fmt.Sprintf("pidfd_config(cmd %#x)", cmd), err, unix.EINVAL)
 		// The command is checked before the argument is read.

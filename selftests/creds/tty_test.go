@@ -42,7 +42,7 @@ type ttyArg struct {
 // before and after, and the child's report (nil if a step failed).
 type ttyResult struct {
 	Sid, Pgrp     int
-	TermSid       int // TIOCGSID of the terminal after the run
+	TermSid       int // TIOCGSID of the terminal after the run, -1 for none
 	TermPgrp      int // TIOCGPGRP of the terminal after the run
 	HelperHasTTY  bool
 	ChildPid      int
@@ -161,7 +161,10 @@ func helperTTY(raw json.RawMessage) (any, error) {
 	if ids, err := rep.IDs("Uid"); err == nil {
 		res.ChildEuid = ids[1]
 	}
-	res.TermSid, _ = unix.IoctlGetInt(master, unix.TIOCGSID)
+	// -1: the terminal has no session (its leader exited).
+	if res.TermSid, err = unix.IoctlGetInt(master, unix.TIOCGSID); err != nil {
+		res.TermSid = -1
+	}
 	res.TermPgrp, _ = unix.IoctlGetInt(master, unix.TIOCGPGRP)
 	if f, err := unix.Open("/dev/tty", unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
 		unix.Close(f)
@@ -216,8 +219,10 @@ func TestTTY(t *testing.T) {
 			child, child, 0, child, helperSid, true, 0},
 		{"setsid, uid 4242, steal the helper's terminal", []string{"setsid", "uid 4242", "ctty steal"}, 2, unix.EPERM, "", 0, 0, 0, 0, 0, true, 0},
 		{"setsid, uid 4242, write-only terminal", []string{"setsid", "uid 4242", "ctty other wronly"}, 2, unix.EPERM, "", 0, 0, 0, 0, 0, true, 0},
+		// The child led the terminal's session: its exit leaves the
+		// terminal with none.
 		{"setsid, steal the helper's terminal", []string{"setsid", "ctty steal"}, -1, 0, childreport.Path,
-			child, child, 0, child, child, false, 0},
+			child, child, 0, child, none, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			failing := tc.failing

@@ -109,7 +109,7 @@ func (th *thread) configTarget(c cfgCall, t target) {
 // opConfigBadCmd: an unknown command is EINVAL (after the authority check,
 // before the size).
 func opConfigBadCmd(th *thread) {
-	cmds := []int{0, pidfd.PIDFD_CONFIG_CGROUP + 1, 99, 1 << 31}
+	cmds := []int{0, pidfd.PIDFD_CONFIG_FOREGROUND + 1, 99, 1 << 31}
 	th.config(cfgCall{
 		key:    "config.badcmd",
 		cmd:    cmds[th.rng.IntN(len(cmds))],
@@ -705,6 +705,37 @@ func opConfigCgroup(th *thread) {
 		a.Spare = 1
 		c.key, c.cmdSet = "config.cgroup/spare", errs(unix.EINVAL)
 	}
+	c.arg = raw(a)
+	th.config(c)
+}
+
+// CTTY, NOCTTY, FOREGROUND (a job control request the embryo makes on a
+// terminal of ours): what is no descriptor or an O_PATH one is EBADF, a
+// file that is not a terminal ENOTTY, a flag the command does not take
+// EINVAL. No terminal is given: a worker's embryos must not take the
+// console from the harness.
+func opConfigTTY(th *thread) {
+	w := th.w
+	cmds := []int{pidfd.PIDFD_CONFIG_CTTY, pidfd.PIDFD_CONFIG_NOCTTY, pidfd.PIDFD_CONFIG_FOREGROUND}
+	cmd := cmds[th.rng.IntN(len(cmds))]
+	var a pidfd.TTYArg
+	var c cfgCall
+	switch th.rng.IntN(4) {
+	case 0:
+		a.Fd = -1
+		c = cfgCall{cmdSet: errs(unix.EBADF), key: "config.tty/no-fd"}
+	case 1:
+		a.Fd = int32(w.pathFd)
+		c = cfgCall{cmdSet: errs(unix.EBADF), key: "config.tty/o-path"}
+	case 2:
+		fds := []int{w.devnull, w.fileFd, w.pipeR, w.dirFd}
+		a.Fd = int32(fds[th.rng.IntN(len(fds))])
+		c = cfgCall{cmdSet: errs(unix.ENOTTY), key: "config.tty/not-a-terminal"}
+	default:
+		a.Fd, a.Flags = int32(w.devnull), 2
+		c = cfgCall{cmdSet: errs(unix.EINVAL), key: "config.tty/flags"}
+	}
+	c.cmd = cmd
 	c.arg = raw(a)
 	th.config(c)
 }

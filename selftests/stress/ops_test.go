@@ -117,6 +117,7 @@ var ops = []opDef{
 	{"config.pdeathsig", 1, opConfigPdeathsig},
 	{"config.sched", 1, opConfigSched},
 	{"config.cgroup", 1, opConfigCgroup},
+	{"config.tty", 1, opConfigTTY},
 	{"config.badcmd", 2, opConfigBadCmd},
 	{"run", 10, opRun},
 	{"close", 9, opClose},
