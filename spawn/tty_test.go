@@ -128,6 +128,7 @@ func TestSetcttyNoctty(t *testing.T) {
 		{"Setsid alone", pty, nil, syscall.SysProcAttr{Setsid: true}, fmt.Sprintf("sid true pgid true tty %d fg false", unix.ENXIO), 0},
 		{"Noctty", tty, nil, syscall.SysProcAttr{Noctty: true}, fmt.Sprintf("sid false pgid false tty %d fg false", unix.ENXIO), 0},
 		{"Setctty without Setsid", pty, nil, syscall.SysProcAttr{Setctty: true, Ctty: 0}, "", syscall.EPERM},
+		{"Setsid, Setctty on a closed 3", nil, []*os.File{nil}, syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 3}, "", syscall.EBADF},
 		{"Noctty, 0 not a terminal", nil, nil, syscall.SysProcAttr{Noctty: true}, "", syscall.ENOTTY},
 		{"Setsid, Noctty", tty, nil, syscall.SysProcAttr{Setsid: true, Noctty: true}, "", syscall.ENOTTY},
 	} {

@@ -43,7 +43,6 @@ type ttyArg struct {
 type ttyResult struct {
 	Sid, Pgrp     int
 	TermSid       int // TIOCGSID of the terminal after the run, -1 for none
-	TermPgrp      int // TIOCGPGRP of the terminal after the run
 	HelperHasTTY  bool
 	ChildPid      int
 	ChildSession  childreport.Session
@@ -165,7 +164,6 @@ func helperTTY(raw json.RawMessage) (any, error) {
 	if res.TermSid, err = unix.IoctlGetInt(master, unix.TIOCGSID); err != nil {
 		res.TermSid = -1
 	}
-	res.TermPgrp, _ = unix.IoctlGetInt(master, unix.TIOCGPGRP)
 	if f, err := unix.Open("/dev/tty", unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
 		unix.Close(f)
 		res.HelperHasTTY = true
