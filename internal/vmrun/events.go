@@ -176,3 +176,53 @@ func readEvents[T any](path string) (events []T, complete bool, err error) {
 	}
 	return events, complete, nil
 }
+
+// Failure is a guest test that failed (or never finished) through no
+// failed subtest of its own: where a failure is to be read.
+type Failure struct {
+	Name  string   // "<package>/<test>[/<subtest>...]"
+	Lines []string // its last few error lines ("file_test.go:N: ...")
+}
+
+// maxFailureLines is how many of a failure's error lines a summary keeps.
+const maxFailureLines = 3
+
+// Failures lists the failures under r (named prefix), in the order they
+// ran. A CI log shows a few lines around each error: the names and last
+// error lines of the failed tests, printed together, say what failed where
+// the replayed tree of thousands of results would be cut.
+func (r *Result) Failures(prefix string) []Failure {
+	var out []Failure
+	for _, c := range r.Children {
+		out = append(out, c.Failures(prefix+"/"+c.Name)...)
+	}
+	if (r.Action == "fail" || r.Action == "") && !anyFailed(r.Children) {
+		out = append(out, Failure{Name: prefix, Lines: errorLines(r.Output.String(), r.Action)})
+	}
+	return out
+}
+
+// errorLines picks from a test's output the last lines that a t.Error or
+// t.Log starts ("    name_test.go:12: text"), without the continuation
+// lines a long message has: a test's last words say why it failed.
+func errorLines(out, action string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		s := strings.TrimSpace(l)
+		i := strings.Index(s, ".go:")
+		if i < 0 || strings.ContainsAny(s[:i], " \t") || !strings.Contains(s[i:], ": ") {
+			continue
+		}
+		if len(s) > 240 {
+			s = s[:240] + "..."
+		}
+		lines = append(lines, s)
+	}
+	if len(lines) > maxFailureLines {
+		lines = lines[len(lines)-maxFailureLines:]
+	}
+	if action == "" {
+		lines = append(lines, "(never finished: crash or timeout?)")
+	}
+	return lines
+}

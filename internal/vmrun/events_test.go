@@ -208,3 +208,94 @@ func TestPackageProblem(t *testing.T) {
 		})
 	}
 }
+
+func TestFailures(t *testing.T) {
+	const pkg = "example.com/p"
+	out := func(test, s string) TestEvent {
+		return TestEvent{Action: "output", Package: pkg, Test: test, Output: s}
+	}
+	tests := []struct {
+		name   string
+		events []TestEvent
+		want   []Failure
+	}{
+		{
+			name: "all passed",
+			events: []TestEvent{
+				{Action: "pass", Package: pkg, Test: "TestA"},
+				{Action: "pass", Package: pkg},
+			},
+		},
+		{
+			name: "a failed subtest is named, not its parents",
+			events: []TestEvent{
+				{Action: "run", Package: pkg, Test: "TestA"},
+				{Action: "run", Package: pkg, Test: "TestA/x"},
+				out("TestA/x", "=== RUN   TestA/x\n"),
+				out("TestA/x", "    a_test.go:12: want 1, got 2\n"),
+				out("TestA/x", "        continued\n"),
+				{Action: "fail", Package: pkg, Test: "TestA/x"},
+				{Action: "pass", Package: pkg, Test: "TestA/y"},
+				{Action: "fail", Package: pkg, Test: "TestA"},
+				{Action: "fail", Package: pkg},
+			},
+			want: []Failure{{Name: "p/TestA/x", Lines: []string{"a_test.go:12: want 1, got 2"}}},
+		},
+		{
+			name: "the last error lines are kept",
+			events: []TestEvent{
+				out("TestA", "    a_test.go:1: one\n    a_test.go:2: two\n"),
+				out("TestA", "    a_test.go:3: three\n    a_test.go:4: four\n"),
+				{Action: "fail", Package: pkg, Test: "TestA"},
+			},
+			want: []Failure{{Name: "p/TestA", Lines: []string{"a_test.go:2: two", "a_test.go:3: three", "a_test.go:4: four"}}},
+		},
+		{
+			name: "a parent failing on its own, with passing subtests",
+			events: []TestEvent{
+				{Action: "pass", Package: pkg, Test: "TestA/x"},
+				out("TestA", "    a_test.go:9: pidfd_empty_test: exit status 1\n"),
+				{Action: "fail", Package: pkg, Test: "TestA"},
+			},
+			want: []Failure{{Name: "p/TestA", Lines: []string{"a_test.go:9: pidfd_empty_test: exit status 1"}}},
+		},
+		{
+			name: "a test that never finished",
+			events: []TestEvent{
+				{Action: "run", Package: pkg, Test: "TestA"},
+				out("TestA", "no file:line here\n"),
+			},
+			want: []Failure{{Name: "p/TestA", Lines: []string{"(never finished: crash or timeout?)"}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Collect(tt.events)[pkg].Failures("p")
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Failures() = %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFailureSummary(t *testing.T) {
+	var many []Failure
+	for i := 0; i < maxSummarized+2; i++ {
+		many = append(many, Failure{Name: "p/T"})
+	}
+	tests := []struct {
+		name     string
+		failures []Failure
+		want     string
+	}{
+		{"one", []Failure{{Name: "p/TestA", Lines: []string{"a_test.go:1: bad"}}}, "1 failed:\n  p/TestA\n      a_test.go:1: bad"},
+		{"capped", many, "14 failed:" + strings.Repeat("\n  p/T", maxSummarized) + "\n  ... and 2 more"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := failureSummary(tt.failures); got != tt.want {
+				t.Errorf("failureSummary() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -467,14 +467,27 @@ func reportGuest(t *testing.T, shared string, pkgs []string, vmStopped bool, b *
 			t.Errorf("the guest test runner did not finish writing its %s (did it crash? see the console log): what follows is partial", what)
 		}
 	}
-	errs, complete, err := readEvents[errorEvent](filepath.Join(shared, "errors.json"))
-	check("error events", complete, err)
-	for _, e := range errs {
-		t.Errorf("guest test binary %s: %s", e.Binary, e.Error)
-	}
 	events, complete, err := readEvents[TestEvent](filepath.Join(shared, "results.json"))
 	check("test events", complete, err)
 	results := Collect(events)
+	var failures []Failure
+	for _, pkg := range pkgs {
+		if res, ok := results[pkg]; ok {
+			failures = append(failures, res.Failures(path.Base(pkg))...)
+		}
+	}
+	errs, complete, err := readEvents[errorEvent](filepath.Join(shared, "errors.json"))
+	check("error events", complete, err)
+	for _, e := range errs {
+		if len(failures) == 0 {
+			t.Errorf("guest test binary %s: %s", e.Binary, e.Error)
+		} else {
+			t.Errorf("guest test binary %s: %s; %s", e.Binary, e.Error, failureSummary(failures))
+		}
+	}
+	if len(errs) == 0 && len(failures) > 0 {
+		t.Errorf("guest tests: %s", failureSummary(failures))
+	}
 	for _, pkg := range pkgs {
 		res, ok := results[pkg]
 		name := path.Base(pkg)
@@ -498,4 +511,26 @@ func reportGuest(t *testing.T, shared string, pkgs []string, vmStopped bool, b *
 			})
 		}
 	}
+}
+
+// maxSummarized is how many failures a summary names.
+const maxSummarized = 12
+
+// failureSummary lists failures, each with its last error lines, for the
+// message that says a guest test binary failed: the replayed results that
+// follow it are too many for a CI log's excerpt to reach the failed one.
+func failureSummary(failures []Failure) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d failed:", len(failures))
+	for i, f := range failures {
+		if i == maxSummarized {
+			fmt.Fprintf(&b, "\n  ... and %d more", len(failures)-i)
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s", f.Name)
+		for _, l := range f.Lines {
+			fmt.Fprintf(&b, "\n      %s", l)
+		}
+	}
+	return b.String()
 }
