@@ -1,13 +1,13 @@
 package spawn
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -127,9 +127,9 @@ func capsToSetIDs() (setgid, setuid bool, err error) {
 }
 
 // startEmbryo creates, configures and runs an embryo: files[i] becomes
-// the child's fd i (a nil entry stays closed), and the first candidate that
-// execs is the program.
-func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
+// the child's fd i (a nil entry stays closed, or is /dev/null if nulls
+// has it), and the first candidate that execs is the program.
+func (c *Cmd) startEmbryo(cands, env []string, files []*os.File, nulls nullStreams) (err error) {
 	if err := checkCtty(c.SysProcAttr, len(files)); err != nil {
 		return &os.PathError{Op: "fork/exec", Path: c.Path, Err: err}
 	}
@@ -158,6 +158,11 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 	}
 	for i, f := range files {
 		if f == nil {
+			if nulls.has(i) {
+				if err := openNull(fd, i); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		src := int(f.Fd())
@@ -287,6 +292,20 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File) (err error) {
 	return nil
 }
 
+// openNull opens /dev/null as the embryo's descriptor n, for reading if
+// n is 0, else for writing, as os/exec opens it for a nil stream. The
+// embryo's root and credentials are still ours: the same file.
+func openNull(fd, n int) error {
+	how := unix.OpenHow{Flags: unix.O_WRONLY}
+	if n == 0 {
+		how.Flags = unix.O_RDONLY
+	}
+	if err := pidfd.ConfigFDOpen(fd, unix.AT_FDCWD, os.DevNull, &how, n); err != nil {
+		return &StepError{Step: "FD OPEN", Arg: fmt.Sprintf("%s→%d", os.DevNull, n), Err: err}
+	}
+	return nil
+}
+
 // checkCtty refuses what syscall.StartProcess refuses before it forks:
 // both Setctty and Foreground, and a Setctty whose Ctty is not one of the
 // child's nfiles descriptors.
@@ -360,16 +379,52 @@ func (c *Cmd) startForkExec(cands, env []string, files []*os.File) error {
 }
 
 // ignoredSignals is the caller's set of ignored signals (SigIgn), which a
-// forked child would keep across its exec.
+// forked child would keep across its exec. It reads /proc/self/status with
+// three system calls into a buffer on the stack: os.ReadFile's fstat and
+// reads until EOF made it twice the price.
 func ignoredSignals() (uint64, error) {
-	b, err := os.ReadFile("/proc/self/status")
+	const path = "/proc/self/status"
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, err
+		return 0, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+	defer unix.Close(fd)
+	var buf [4096]byte
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+		if v, ok := sigIgn(buf[:n]); ok {
+			return v, nil
 		}
 	}
-	return 0, errors.New("no SigIgn in /proc/self/status")
+	if v, ok := sigIgn(buf[:n]); ok {
+		return v, nil
+	}
+	return 0, fmt.Errorf("no SigIgn line in the first %d bytes of %s", n, path)
+}
+
+// sigIgn parses the mask of a complete "SigIgn:\t<hex>\n" line of status.
+func sigIgn(status []byte) (uint64, bool) {
+	const key = "\nSigIgn:"
+	i := bytes.Index(status, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	rest := status[i+len(key):]
+	j := bytes.IndexByte(rest, '\n')
+	if j < 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(bytes.TrimSpace(rest[:j])), 16, 64)
+	return v, err == nil
 }

@@ -3,8 +3,10 @@ package spawn_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -130,6 +132,7 @@ func init() {
 	registerHelperCommand("sigign", cmdSigign)
 	registerHelperCommand("session", cmdSession)
 	registerHelperCommand("pdeathsig", cmdPdeathsig)
+	registerHelperCommand("stdio", cmdStdio)
 }
 
 // cmdPdeathsig prints its parent-death signal; with "wait", it then waits
@@ -230,10 +233,15 @@ func TestRlimitNofile(t *testing.T) {
 
 // The child ignores what the caller ignores, as after fork and exec.
 func TestIgnoredSignalsAsOSExec(t *testing.T) {
-	// SIGHUP is ignored only if the process was started with it
-	// ignored; signal.Ignore would leave a Go handler. Use SIG_IGN set
-	// raw for SIGURG-free, handler-free SIGWINCH... but the runtime owns
-	// every handler: compare what both paths give instead.
+	// The child keeps what we ignore, as a forked one would: SIGHUP
+	// ignored here (a Go child keeps an inherited SIG_IGN only for
+	// SIGHUP and SIGINT), then given back Go's handler by Notify.
+	signal.Ignore(syscall.SIGHUP)
+	defer func() {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGHUP)
+		signal.Stop(c)
+	}()
 	exe := testenv.Executable(t)
 	ref, err := exec.Command(exe, "sigign").Output()
 	if err != nil {
@@ -243,8 +251,115 @@ func TestIgnoredSignalsAsOSExec(t *testing.T) {
 	if err != nil {
 		t.Fatalf("spawn: %v", err)
 	}
+	mask, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(string(ref), "SigIgn:")), 16, 64)
+	if err != nil {
+		t.Fatalf("os/exec's child printed %q: %v", ref, err)
+	}
+	if mask&(1<<(syscall.SIGHUP-1)) == 0 {
+		t.Errorf("os/exec's child does not ignore SIGHUP (%q): the test ignores nothing", ref)
+	}
 	if string(got) != string(ref) {
 		t.Errorf("child's ignored signals: spawn %q, os/exec %q", got, ref)
+	}
+}
+
+// cmdStdio writes to its fd 3 what its descriptors 0, 1 and 2 are: the
+// file and the access mode.
+func cmdStdio(...string) {
+	out := os.NewFile(3, "report")
+	for fd := range 3 {
+		target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		if err != nil {
+			target = err.Error()
+		}
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil {
+			fmt.Fprintf(out, "%d %s %v\n", fd, target, err)
+			continue
+		}
+		fmt.Fprintf(out, "%d %s accmode=%d\n", fd, target, fl&unix.O_ACCMODE)
+	}
+}
+
+// TestStdioAsOSExec compares the child's 0, 1 and 2 with os/exec's for
+// nil and given streams: through an embryo the nil ones are opened by the
+// embryo (PIDFD_FD_OPEN), or here with Noctty, as os/exec opens them.
+func TestStdioAsOSExec(t *testing.T) {
+	exe := testenv.Executable(t)
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	var buf strings.Builder
+	tests := []struct {
+		name           string
+		stdin          io.Reader
+		stdout, stderr io.Writer
+		attr           *syscall.SysProcAttr
+		wantErr        error
+	}{
+		{name: "all nil"},
+		{name: "stdout a file", stdout: devnull},
+		{name: "stdin a file, stderr the same writer as stdout", stdin: devnull, stdout: &buf, stderr: &buf},
+		{name: "stdin a reader, stdout nil, stderr a file", stdin: strings.NewReader("x"), stderr: devnull},
+		// Noctty's terminal is the child's 0: /dev/null is none.
+		{name: "all nil, Noctty", attr: &syscall.SysProcAttr{Noctty: true}, wantErr: syscall.ENOTTY},
+	}
+	// run starts the helper with a pipe as its fd 3 and returns what it
+	// wrote there, or why it did not start.
+	run := func(t *testing.T, start func(files []*os.File) error) (string, error) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		err = start([]*os.File{w})
+		w.Close()
+		if err != nil {
+			return "", err
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b), nil
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ref, refErr := run(t, func(files []*os.File) error {
+				cmd := exec.Command(exe, "stdio")
+				cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.SysProcAttr, cmd.ExtraFiles = tt.stdin, tt.stdout, tt.stderr, tt.attr, files
+				return cmd.Run()
+			})
+			got, err := run(t, func(files []*os.File) error {
+				cmd := helperCommand(t, "stdio")
+				cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.SysProcAttr, cmd.ExtraFiles = tt.stdin, tt.stdout, tt.stderr, tt.attr, files
+				return cmd.Run()
+			})
+			if !errors.Is(err, tt.wantErr) || !errors.Is(refErr, tt.wantErr) {
+				t.Fatalf("spawn: %v, os/exec: %v; want %v from both", err, refErr, tt.wantErr)
+			}
+			if tt.wantErr != nil {
+				return
+			}
+			// Pipes differ by inode number: compare their kind.
+			norm := func(s string) string {
+				for _, k := range []string{"pipe:[", "socket:["} {
+					for i := strings.Index(s, k); i >= 0; i = strings.Index(s, k) {
+						j := strings.IndexByte(s[i:], ']')
+						s = s[:i] + strings.TrimSuffix(k, "[") + s[i+j+1:]
+					}
+				}
+				return s
+			}
+			if norm(got) != norm(ref) {
+				t.Errorf("the child's 0, 1, 2:\nspawn:\n%s\nos/exec:\n%s", got, ref)
+			}
+			if !strings.Contains(ref, "/dev/null") {
+				t.Errorf("os/exec's child has no /dev/null: the row tests nothing of the nil streams:\n%s", ref)
+			}
+		})
 	}
 }
 

@@ -43,17 +43,31 @@ func (c *Cmd) Start() error {
 		}
 	}
 
+	reason := c.embryoUnusable()
+	// An embryo opens a nil stream's /dev/null itself (PIDFD_FD_OPEN):
+	// one call, where opening it here, handing it over and closing it
+	// take five. Not with Noctty or Setctty, which name the child's
+	// terminal by our descriptor of the file that becomes it.
+	var nulls nullStreams
+	if reason == "" && (c.SysProcAttr == nil || !c.SysProcAttr.Noctty && !c.SysProcAttr.Setctty) {
+		nulls = c.nilStreams()
+	}
 	files := make([]*os.File, 0, 3+len(c.ExtraFiles))
-	in, err := c.stdin()
-	if err != nil {
-		return err
+	var in, out, errf *os.File
+	var err error
+	if !nulls.has(0) {
+		if in, err = c.stdin(); err != nil {
+			return err
+		}
 	}
-	out, err := c.writer(c.Stdout)
-	if err != nil {
-		return err
+	if !nulls.has(1) {
+		if out, err = c.writer(c.Stdout); err != nil {
+			return err
+		}
 	}
-	errf := out
-	if c.Stderr == nil || !sameWriter(c.Stderr, c.Stdout) {
+	if c.Stderr != nil && sameWriter(c.Stderr, c.Stdout) {
+		errf = out
+	} else if !nulls.has(2) {
 		if errf, err = c.writer(c.Stderr); err != nil {
 			return err
 		}
@@ -76,7 +90,7 @@ func (c *Cmd) Start() error {
 			return err
 		}
 	}
-	if err := c.start(c.candidates(), env, files); err != nil {
+	if err := c.start(reason, c.candidates(), env, files, nulls); err != nil {
 		return err
 	}
 	started = true
@@ -124,11 +138,11 @@ func retryable(err error) bool {
 }
 
 // start starts the first candidate that execs, through an embryo when it
-// can, else with os.StartProcess.
-func (c *Cmd) start(cands []string, env []string, files []*os.File) error {
-	reason := c.embryoUnusable()
+// can (reason is "", and the embryo opens the null streams), else with
+// os.StartProcess.
+func (c *Cmd) start(reason string, cands []string, env []string, files []*os.File, nulls nullStreams) error {
 	if reason == "" {
-		if err := c.startEmbryo(cands, env, files); err != nil {
+		if err := c.startEmbryo(cands, env, files, nulls); err != nil {
 			return err
 		}
 		c.mech = Embryo
@@ -175,19 +189,10 @@ func (c *Cmd) Wait() error {
 	return err
 }
 
-// waitProcess waits on the pidfd for the exit, then reaps the child
-// through Process (for the ProcessState and its rusage) and closes the
-// pidfd.
+// waitProcess reaps the child through Process (for the ProcessState and
+// its rusage; os.FindProcess gave it a pidfd of its own, which it waits
+// on) and closes our pidfd.
 func (c *Cmd) waitProcess() (*os.ProcessState, error) {
-	if c.pidfd >= 0 {
-		var si unix.Siginfo
-		for {
-			err := unix.Waitid(unix.P_PIDFD, c.pidfd, &si, unix.WEXITED|unix.WNOWAIT, nil)
-			if err != unix.EINTR {
-				break
-			}
-		}
-	}
 	state, err := c.Process.Wait()
 	if c.pidfd >= 0 {
 		unix.Close(c.pidfd)
@@ -306,4 +311,22 @@ func (c *Cmd) awaitCopiers(timer *time.Timer) error {
 		<-c.copyErr
 		return ErrWaitDelay
 	}
+}
+
+// nullStreams is a set of the child's descriptors 0, 1 and 2 that are to be
+// /dev/null, opened by the embryo: 0 for reading, 1 and 2 for writing, as
+// os/exec opens them for nil Stdin, Stdout and Stderr.
+type nullStreams uint8
+
+func (n nullStreams) has(fd int) bool { return n&(1<<fd) != 0 }
+
+// nilStreams is the set of c's nil Stdin, Stdout and Stderr.
+func (c *Cmd) nilStreams() nullStreams {
+	var n nullStreams
+	for fd, s := range []any{c.Stdin, c.Stdout, c.Stderr} {
+		if s == nil {
+			n |= 1 << fd
+		}
+	}
+	return n
 }
