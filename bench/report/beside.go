@@ -26,7 +26,7 @@ func Beside(timed, counted Run) string {
 	byVariant, onlyOne := pairs(timed, counted)
 	var out strings.Builder
 	out.WriteString("\n### Counted against timed\n\n")
-	out.WriteString("Each latency ratio (median, as a multiple of " + results.Label(results.Baseline) +
+	out.WriteString("Each latency ratio (median, as a multiple of " + baselines() +
 		" of the same variant in the same row) timed, with its 95% bootstrap interval, and counted in instructions. " +
 		"counted/timed − 1 is in **bold** where the counted ratio lies outside the timed interval: there the two " +
 		"measures disagree by more than the timed run's noise, and what the count cannot see (cache and TLB misses, " +

@@ -29,7 +29,7 @@ func TestBeside(t *testing.T) {
 				"### Counted against timed",
 				"- Timed: `t/results.jsonl`, 2026-11-30T10:00:00Z",
 				"- Counted: `c/results.jsonl`, `make bench BENCH_ICOUNT=1`",
-				"**All variants**: over 56 ratios, |counted/timed − 1| has a median of ",
+				"**All variants**: over 60 ratios, |counted/timed − 1| has a median of ",
 				"**Bare variants**: over 28 ratios",
 				"| caller | threads | method | timed | counted | counted/timed − 1 |",
 				"| 8 MiB | 1 | fork+execve | **",

@@ -37,7 +37,16 @@ func TestTableIntervals(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", w, got)
 		}
 	}
-	if strings.Contains(got, "(realistic)") {
+	for _, w := range []string{
+		"### Attributes variants",
+		"as a multiple of Go os/exec (lower is better)",
+		"| caller | threads | Go os/exec | Go spawn.Cmd |",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("table lacks %q:\n%s", w, got)
+		}
+	}
+	if strings.Contains(got, "(realistic)") || strings.Contains(got, "(attributes)") {
 		t.Errorf("realistic labels in the tables:\n%s", got)
 	}
 	// posix_spawn is 1.2 times vfork in the profile, the realistic one

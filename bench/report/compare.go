@@ -47,7 +47,7 @@ func Compare(a, b Run) string {
 
 	var out strings.Builder
 	out.WriteString("Two independent runs of the same benchmark, ratio by ratio: per-spawn latency, median, as a multiple of " +
-		results.Label(results.Baseline) + " of the same variant in the same row, with its 95% bootstrap interval " +
+		baselines() + " of the same variant in the same row, with its 95% bootstrap interval " +
 		"(**bold**: it excludes 1.00×). B/A − 1 is in **bold** where the two runs' intervals do not overlap.\n\n")
 	fmt.Fprintf(&out, "- Run A: %s\n- Run B: %s\n", describe(a), describe(b))
 

@@ -21,12 +21,14 @@ func TestCompare(t *testing.T) {
 			want: []string{
 				"- Run A: `a/results.jsonl`, 2026-11-30T10:00:00Z",
 				"- Run B: `b/results.jsonl`",
-				"**All variants**: over 56 ratios, |B/A − 1| has a median of ",
+				"**All variants**: over 60 ratios, |B/A − 1| has a median of ",
 				"the intervals are disjoint for 0.",
 				"**Bare variants**: over 28 ratios",
 				"| caller | threads | method | run A | run B | B/A − 1 |",
 				"| 8 MiB | 1 | fork+execve | **",
 				"**Realistic variants**: over 28 ratios",
+				"**Attributes variants**: over 4 ratios",
+				"| 8 MiB | 1 | Go spawn.Cmd |",
 			},
 			not: []string{"| vfork+execve |", "left out"},
 		},
@@ -51,7 +53,7 @@ func TestCompare(t *testing.T) {
 				}
 				return bs
 			}(),
-			want: []string{"over 28 ratios", "28 ratios in only one run are left out."},
+			want: []string{"over 30 ratios", "30 ratios in only one run are left out."},
 			not:  []string{"| 8 MiB | 2 |"},
 		},
 		{

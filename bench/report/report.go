@@ -186,6 +186,17 @@ var variants = []struct{ id, title, what string }{
 	{results.VariantRealistic, "Realistic variants",
 		"each method also gives the child stdin, stdout and stderr on /dev/null, from a descriptor the caller holds open, " +
 			"a 30-variable environment and a working directory"},
+	{results.VariantAttrs, "Attributes variants",
+		"the Go methods give the child what the realistic variants give it and a SysProcAttr with every field that spawn.Cmd " +
+			"does through an embryo and that needs no terminal: Setsid, a Credential (the caller's ids, no supplementary groups), " +
+			"Chroot \"/\", UseCgroupFD (the caller's own cgroup) and Pdeathsig; the ratios are to os/exec given the same fields " +
+			"(vfork+execve has no such fields)"},
+}
+
+// baselines names the baselines of the ratios, for a sentence that covers
+// every variant.
+func baselines() string {
+	return results.Label(results.Baseline) + " (" + shortLabel(results.AttrsBaseline) + " in the attributes variants)"
 }
 
 // Tables returns the Markdown tables, one section per variant: median
@@ -206,10 +217,10 @@ func (r *Report) Tables() string {
 		fmt.Fprintf(&b, "Ratios are to %s of the same variant in the same row; in brackets their 95%% confidence interval "+
 			"(paired two-level bootstrap: the same rounds drawn for both methods, then spawns within each round; "+
 			"%d resamples). **Bold**: the interval excludes 1.00×, the difference is significant.\n",
-			results.Label(results.Baseline), cmp.Or(Bootstrap.Resamples, results.DefaultResamples))
+			baselines(), cmp.Or(Bootstrap.Resamples, results.DefaultResamples))
 	} else {
 		fmt.Fprintf(&b, "Ratios are to %s of the same variant in the same row; the results have no per-round latencies, "+
-			"so there are no intervals.\n", results.Label(results.Baseline))
+			"so there are no intervals.\n", baselines())
 	}
 	notes := map[string]bool{}
 	for _, v := range variants {
@@ -218,7 +229,7 @@ func (r *Report) Tables() string {
 			continue
 		}
 		fmt.Fprintf(&b, "\n### %s\n\n%s.\n\n", v.title, upperFirst(v.what))
-		base := results.Label(results.Baseline)
+		base := shortLabel(baselineOf(methods[0]))
 		fmt.Fprintf(&b, "**Per-spawn %s**, median, as a multiple of %s (lower is better):\n\n",
 			cond(r.counted, "instruction count", "latency"), base)
 		r.ratioTable(&b, methods, func(rt ratio) results.Interval { return rt.lat }, notes)

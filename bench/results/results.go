@@ -31,6 +31,10 @@ type Method struct {
 const (
 	VariantBare      = "bare"
 	VariantRealistic = "realistic"
+	// VariantAttrs is the realistic variant with every SysProcAttr field
+	// spawn.Cmd does through an embryo that needs no terminal: only the
+	// Go methods have it, and os/exec is its baseline.
+	VariantAttrs = "attrs"
 )
 
 // Baseline is the method the report divides by: the cheapest classic way,
@@ -40,13 +44,26 @@ const Baseline = "vfork"
 
 // BaselineOf returns the ID of the baseline method of m's variant.
 func BaselineOf(m Method) string {
-	if m.Variant == VariantRealistic {
+	switch m.Variant {
+	case VariantRealistic:
 		return Baseline + realisticSuffix
+	case VariantAttrs:
+		return AttrsBaseline
 	}
 	return Baseline
 }
 
-const realisticSuffix = "_full"
+// AttrsBaseline is the baseline of the attributes variant: os/exec given
+// the same SysProcAttr (vfork+execve in C has no such fields).
+const AttrsBaseline = "osexec" + attrsSuffix
+
+const (
+	realisticSuffix = "_full"
+	attrsSuffix     = "_attrs"
+)
+
+// attrsFamilies are the families that have the attributes variant.
+var attrsFamilies = []string{"osexec", "spawn_go"}
 
 // family lists the bare methods; Methods adds a realistic variant of each.
 var family = []Method{
@@ -73,6 +90,16 @@ var Methods = func() []Method {
 		m.ID += realisticSuffix
 		m.Flag += realisticSuffix
 		m.Label += " (realistic)"
+		ms = append(ms, m)
+	}
+	for _, m := range family {
+		if !slices.Contains(attrsFamilies, m.ID) {
+			continue
+		}
+		m.Family, m.Variant = m.ID, VariantAttrs
+		m.ID += attrsSuffix
+		m.Flag += attrsSuffix
+		m.Label += " (attributes)"
 		ms = append(ms, m)
 	}
 	return ms

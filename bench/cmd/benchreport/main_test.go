@@ -136,7 +136,7 @@ func TestRun(t *testing.T) {
 			o:    options{in: counted, benchMD: benchMD, svg: filepath.Join(dir, "icount.svg"), timed: without},
 			files: map[string][]string{
 				"c/table.md": {"### Bare variants", "### Counted against timed", "- Timed: `" + without + "`", "- Counted: `" + counted + "`",
-					"**All variants**: over 56 ratios, |counted/timed − 1|", "| caller | threads | method | timed | counted | counted/timed − 1 |",
+					"**All variants**: over 60 ratios, |counted/timed − 1|", "| caller | threads | method | timed | counted | counted/timed − 1 |",
 					"| 8 MiB | 1 | embryo (C) |", "### Where the instructions go\n"},
 				"BENCH.md": {report.CountedBegin, "### Counted against timed", "](icount.svg)\n" + report.CountedEnd,
 					report.BeginMarker + "\nold\n" + report.EndMarker},
@@ -161,7 +161,7 @@ func TestRun(t *testing.T) {
 			name: "compare two runs into BENCH.md",
 			o:    options{compare: []string{withPhases, without}, benchMD: benchMD},
 			files: map[string][]string{
-				"b/compare.md": {"- Run A: `" + withPhases + "`", "**All variants**: over 56 ratios", "| 4 GiB | 2 | embryo (Go) |"},
+				"b/compare.md": {"- Run A: `" + withPhases + "`", "**All variants**: over 60 ratios", "| 4 GiB | 2 | embryo (Go) |"},
 				"BENCH.md":     {report.BeginMarker, report.CompareBegin + "\nTwo independent runs", "| B/A − 1 |", report.CompareEnd},
 			},
 			not: map[string][]string{"BENCH.md": {"old comparison"}},

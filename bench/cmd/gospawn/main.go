@@ -17,6 +17,13 @@
 // Stdout, Stderr, Env and Dir, the same fields for spawn; embryo:
 // pidfd_config ENVP, FD DUP x3, CWD).
 //
+//	-m osexec_attrs, spawn_attrs
+//	            the realistic variant with a SysProcAttr: Setsid, a
+//	            Credential (our ids, no supplementary groups), Chroot "/",
+//	            UseCgroupFD (our own cgroup v2, on a cgroup2 mounted for
+//	            the run if none is) and Pdeathsig; they need root, and
+//	            are reported unavailable without (see newAttrs)
+//
 // Threads are goroutines (GOMAXPROCS is the CPU count).
 package main
 
@@ -33,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -44,32 +52,44 @@ import (
 )
 
 type config struct {
-	methods   []string
-	prog      string
-	rssMiB    int
-	threads   []int
-	rounds    int
-	seed      uint64
-	iters     int
-	targetMS  int
-	minIters  int
-	maxIters  int
-	warmup    int
-	warmupMS  int
-	spawns    map[string]func() error // by method
-	spawnOnce func() error            // of the cell that runs now
+	methods  []string
+	prog     string
+	rssMiB   int
+	threads  []int
+	rounds   int
+	seed     uint64
+	iters    int
+	targetMS int
+	minIters int
+	maxIters int
+	warmup   int
+	warmupMS int
+	spawns   map[string]func() error // by method
+	// unavailable says why a method cannot run here, by method.
+	unavailable map[string]string
+	spawnOnce   func() error // of the cell that runs now
 }
 
 func main() {
+	os.Exit(gospawn())
+}
+
+func gospawn() int {
+	defer func() {
+		for _, f := range cleanups {
+			f()
+		}
+	}()
 	cfg, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gospawn: %v\n", err)
-		os.Exit(2)
+		return 2
 	}
 	if err := run(cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "gospawn: %v\n", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -117,6 +137,9 @@ func parseFlags(args []string) (*config, error) {
 		return nil, err
 	}
 	cfg.spawns = map[string]func() error{}
+	cfg.unavailable = map[string]string{}
+	var attrs *syscall.SysProcAttr
+	var attrsWhyNot string
 	for _, m := range strings.Split(*methods, ",") {
 		switch m {
 		case "osexec":
@@ -127,6 +150,23 @@ func parseFlags(args []string) (*config, error) {
 			cfg.spawns[m] = spawnCmd(cfg.prog, nil)
 		case "spawn_full":
 			cfg.spawns[m] = spawnCmd(cfg.prog, &realistic{env: env, dir: dir, devnull: devnull})
+		case "osexec_attrs", "spawn_attrs":
+			if attrs == nil && attrsWhyNot == "" {
+				attrs, attrsWhyNot, err = newAttrs()
+				if err != nil {
+					return nil, err
+				}
+			}
+			if attrsWhyNot != "" {
+				cfg.unavailable[m] = attrsWhyNot
+				break
+			}
+			full := &realistic{env: env, dir: dir, devnull: devnull, attrs: attrs}
+			if m == "osexec_attrs" {
+				cfg.spawns[m] = spawnOSExec(cfg.prog, full)
+			} else {
+				cfg.spawns[m] = spawnCmd(cfg.prog, full)
+			}
 		case "embryo", "embryo_full":
 			var full *realistic
 			if m == "embryo_full" {
@@ -138,19 +178,112 @@ func parseFlags(args []string) (*config, error) {
 			}
 			cfg.spawns[m] = spawn
 		default:
-			return nil, fmt.Errorf("unknown method %q (want osexec, spawn or embryo, with or without _full)", m)
+			return nil, fmt.Errorf("unknown method %q (want osexec, spawn or embryo, with or without _full; osexec_attrs, spawn_attrs)", m)
 		}
 		cfg.methods = append(cfg.methods, m)
 	}
 	return cfg, nil
 }
 
-// realistic is what the _full variants give the child.
+// realistic is what the _full variants give the child, and with attrs
+// what the _attrs variants give it.
 type realistic struct {
 	env     []string
 	dir     string
 	devnull *os.File
+	attrs   *syscall.SysProcAttr
 }
+
+// sysProcAttr is a copy of the attributes for one spawn (nil without).
+func (r *realistic) sysProcAttr() *syscall.SysProcAttr {
+	if r.attrs == nil {
+		return nil
+	}
+	a := *r.attrs
+	return &a
+}
+
+// newAttrs returns the _attrs variants' SysProcAttr: every field that
+// spawn.Cmd does through an embryo and that needs no terminal. A new
+// session; the caller's uid and gid with no supplementary groups (the
+// set*id() and setgroups() calls of a privilege drop, without making the
+// program unreachable); a chroot to /; the caller's own cgroup v2 (a
+// CLONE_INTO_CGROUP for os/exec, PIDFD_CONFIG_CGROUP for the embryo);
+// SIGKILL as the parent-death signal. whyNot says why they cannot be
+// had here: they need root, and a cgroup v2 hierarchy.
+func newAttrs() (attrs *syscall.SysProcAttr, whyNot string, err error) {
+	if os.Geteuid() != 0 {
+		return nil, "the attributes need root (setgroups, chroot, a cgroup move)", nil
+	}
+	cg, err := ownCgroup()
+	if err != nil {
+		return nil, "", err
+	}
+	if cg == "" {
+		return nil, "this process is in no cgroup v2 (no \"0::\" line in /proc/self/cgroup)", nil
+	}
+	fd, err := unix.Open(cg, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, "", fmt.Errorf("opening our cgroup %s: %w", cg, err)
+	}
+	return &syscall.SysProcAttr{
+		Setsid:      true,
+		Credential:  &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), Groups: []uint32{}},
+		Chroot:      "/",
+		UseCgroupFD: true,
+		CgroupFD:    fd,
+		Pdeathsig:   syscall.SIGKILL,
+	}, "", nil
+}
+
+// ownCgroup returns the directory of our cgroup v2 ("0::" in
+// /proc/self/cgroup) under the first cgroup2 mount, or "" if there is
+// none.
+func ownCgroup() (string, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	var rel string
+	found := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			rel, found = p, true
+		}
+	}
+	if !found {
+		return "", nil
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(mi), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		pf, qf := strings.Fields(pre), strings.Fields(post)
+		if ok && len(pf) >= 5 && len(qf) >= 1 && qf[0] == "cgroup2" && pf[3] == "/" {
+			return filepath.Join(pf[4], rel), nil
+		}
+	}
+	// None mounted (u-root's init mounts only v1 hierarchies): mount
+	// one for the run, detached when the program exits (cleanups).
+	dir, err := os.MkdirTemp("", "gospawn-cgroup2-")
+	if err != nil {
+		return "", err
+	}
+	if err := unix.Mount("cgroup2", dir, "cgroup2", 0, ""); err != nil {
+		os.Remove(dir)
+		return "", fmt.Errorf("no cgroup2 mounted, and mounting one on %s: %w", dir, err)
+	}
+	cleanups = append(cleanups, func() {
+		unix.Unmount(dir, unix.MNT_DETACH)
+		os.Remove(dir)
+	})
+	return filepath.Join(dir, rel), nil
+}
+
+// cleanups undo what the program set up for its methods, at its exit.
+var cleanups []func()
 
 // fullEnv is the realistic variants' environment, the same 30 variables
 // as spawnbench.c's.
@@ -170,6 +303,7 @@ func spawnOSExec(prog string, full *realistic) func() error {
 		cmd := exec.Command(prog)
 		cmd.Env, cmd.Dir = full.env, full.dir
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = full.devnull, full.devnull, full.devnull
+		cmd.SysProcAttr = full.sysProcAttr()
 		return cmd.Run()
 	}
 }
@@ -182,6 +316,7 @@ func spawnCmd(prog string, full *realistic) func() error {
 		if full != nil {
 			cmd.Env, cmd.Dir = full.env, full.dir
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = full.devnull, full.devnull, full.devnull
+			cmd.SysProcAttr = full.sysProcAttr()
 		}
 		if err := cmd.Run(); err != nil {
 			return err
@@ -285,6 +420,12 @@ func waitPidfd(fd, pid int) error {
 func run(cfg *config) error {
 	var avail []string
 	for _, m := range cfg.methods {
+		if reason, ok := cfg.unavailable[m]; ok {
+			if err := emit(results.Raw{Method: m, Reason: reason}); err != nil {
+				return err
+			}
+			continue
+		}
 		if strings.HasPrefix(m, "embryo") || strings.HasPrefix(m, "spawn") {
 			switch err := pidfd.Probe(); {
 			case errors.Is(err, pidfd.ErrNotSupported):

@@ -36,7 +36,7 @@ type Run struct {
 
 // Profile is the median latency in µs of each bare method family with a
 // small caller and one thread; fork adds 100 µs per MiB of caller, the
-// realistic variants 15%.
+// realistic and attributes variants 15%.
 var Profile = map[string]float64{
 	"fork": 3000, "vfork": 1500, "posix_spawn": 1800, "clone3": 1700,
 	"osexec": 2400, "spawn_go": 2350, "embryo_c": 1400, "embryo_go": 2300,
@@ -76,7 +76,7 @@ func (r Run) Cells() []results.Cell {
 				if m.Family == "fork" {
 					median += 100 * float64(size)
 				}
-				if m.Variant == results.VariantRealistic {
+				if m.Variant != results.VariantBare {
 					median *= 1.15
 				}
 				if f, ok := r.Factor[m.ID]; ok {
