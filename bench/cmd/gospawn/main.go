@@ -237,23 +237,44 @@ func newAttrs() (attrs *syscall.SysProcAttr, whyNot string, err error) {
 }
 
 // ownCgroup returns the directory of our cgroup v2 ("0::" in
-// /proc/self/cgroup) under the first cgroup2 mount, or "" if there is
-// none.
+// /proc/self/cgroup) under the first cgroup2 mount, mounting one for the
+// run if there is none, or "" if we are in no cgroup v2.
 func ownCgroup() (string, error) {
+	mnt, err := cgroup2Mount()
+	if err != nil {
+		return "", err
+	}
+	if mnt == "" {
+		// None mounted (u-root's init mounts only v1 hierarchies):
+		// mount one for the run, detached when the program exits. The
+		// kernel shows the "0::" line only once one is mounted.
+		if mnt, err = os.MkdirTemp("", "gospawn-cgroup2-"); err != nil {
+			return "", err
+		}
+		if err := unix.Mount("cgroup2", mnt, "cgroup2", 0, ""); err != nil {
+			os.Remove(mnt)
+			return "", fmt.Errorf("no cgroup2 mounted, and mounting one on %s: %w", mnt, err)
+		}
+		cleanups = append(cleanups, func() {
+			unix.Unmount(mnt, unix.MNT_DETACH)
+			os.Remove(mnt)
+		})
+	}
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return "", err
 	}
-	var rel string
-	found := false
 	for _, line := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			rel, found = p, true
+		if rel, ok := strings.CutPrefix(line, "0::"); ok {
+			return filepath.Join(mnt, rel), nil
 		}
 	}
-	if !found {
-		return "", nil
-	}
+	return "", nil
+}
+
+// cgroup2Mount returns the first mount of the whole cgroup2 hierarchy, ""
+// if there is none.
+func cgroup2Mount() (string, error) {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return "", err
@@ -262,24 +283,10 @@ func ownCgroup() (string, error) {
 		pre, post, ok := strings.Cut(line, " - ")
 		pf, qf := strings.Fields(pre), strings.Fields(post)
 		if ok && len(pf) >= 5 && len(qf) >= 1 && qf[0] == "cgroup2" && pf[3] == "/" {
-			return filepath.Join(pf[4], rel), nil
+			return pf[4], nil
 		}
 	}
-	// None mounted (u-root's init mounts only v1 hierarchies): mount
-	// one for the run, detached when the program exits (cleanups).
-	dir, err := os.MkdirTemp("", "gospawn-cgroup2-")
-	if err != nil {
-		return "", err
-	}
-	if err := unix.Mount("cgroup2", dir, "cgroup2", 0, ""); err != nil {
-		os.Remove(dir)
-		return "", fmt.Errorf("no cgroup2 mounted, and mounting one on %s: %w", dir, err)
-	}
-	cleanups = append(cleanups, func() {
-		unix.Unmount(dir, unix.MNT_DETACH)
-		os.Remove(dir)
-	})
-	return filepath.Join(dir, rel), nil
+	return "", nil
 }
 
 // cleanups undo what the program set up for its methods, at its exit.
