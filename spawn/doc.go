@@ -15,7 +15,8 @@
 //
 // On a kernel with empty pidfds, Start creates an embryo with
 // pidfd_open(0, PIDFD_EMPTY), configures it with pidfd_config (ARGV, ENVP,
-// one FD DUP per child descriptor, CGROUP for SysProcAttr.UseCgroupFD,
+// one FD DUP per child descriptor, or an FD OPEN of /dev/null by the embryo
+// for a nil stream, CGROUP for SysProcAttr.UseCgroupFD,
 // SETSID for Setsid, PGID for Setpgid, FOREGROUND for Foreground, ROOT for
 // Chroot, GROUPS, GIDS and UIDS for Credential, CWD for Dir, PDEATHSIG for
 // Pdeathsig, NOCTTY for Noctty, CTTY for Setctty, SIGNALS if the caller
@@ -45,8 +46,8 @@
 //
 //	Cmd.Path, Args, Env           EXEC, ARGV, ENVP
 //	Cmd.Dir                       CWD
-//	Stdin, Stdout, Stderr,        FD DUP
-//	  ExtraFiles
+//	Stdin, Stdout, Stderr,        FD DUP; FD OPEN of /dev/null for a nil stream
+//	  ExtraFiles                  (FD DUP of our /dev/null with Noctty or Setctty)
 //	(signals)                     SIGNALS (the caller's ignored set; POSIX_SPAWN_SETSIGMASK, SETSIGDEF)
 //	SysProcAttr.PidFD             the embryo's pidfd (on both paths)
 //	Setsid                        SETSID (POSIX_SPAWN_SETSID)

@@ -216,6 +216,10 @@ func newAttrs() (attrs *syscall.SysProcAttr, whyNot string, err error) {
 		return nil, "the attributes need root (setgroups, chroot, a cgroup move)", nil
 	}
 	cg, err := ownCgroup()
+	var mountErr *cgroupMountError
+	if errors.As(err, &mountErr) {
+		return nil, err.Error(), nil
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -253,7 +257,7 @@ func ownCgroup() (string, error) {
 		}
 		if err := unix.Mount("cgroup2", mnt, "cgroup2", 0, ""); err != nil {
 			os.Remove(mnt)
-			return "", fmt.Errorf("no cgroup2 mounted, and mounting one on %s: %w", mnt, err)
+			return "", &cgroupMountError{mnt, err}
 		}
 		cleanups = append(cleanups, func() {
 			unix.Unmount(mnt, unix.MNT_DETACH)
@@ -270,6 +274,17 @@ func ownCgroup() (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// cgroupMountError is a failed mount of a cgroup2 for the run: the
+// attributes variants are then unavailable, not an error.
+type cgroupMountError struct {
+	dir string
+	err error
+}
+
+func (e *cgroupMountError) Error() string {
+	return fmt.Sprintf("no cgroup2 mounted, and mounting one on %s: %v", e.dir, e.err)
 }
 
 // cgroup2Mount returns the first mount of the whole cgroup2 hierarchy, ""
