@@ -378,11 +378,11 @@ func (c *Cmd) startForkExec(cands, env []string, files []*os.File) error {
 	return first
 }
 
-// ignoredSignals is the caller's set of ignored signals (SigIgn), which a
-// forked child would keep across its exec. It reads /proc/self/status with
-// three system calls into a buffer on the stack: os.ReadFile's fstat and
-// reads until EOF made it twice the price.
-func ignoredSignals() (uint64, error) {
+// ignoredSignalsFromStatus is the caller's set of ignored signals from
+// /proc/self/status (SigIgn), read with three system calls into a buffer
+// on the stack: where rt_sigaction() queries cannot give it (see
+// ignoredSignals).
+func ignoredSignalsFromStatus() (uint64, error) {
 	const path = "/proc/self/status"
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

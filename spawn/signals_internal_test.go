@@ -55,3 +55,32 @@ func TestIgnoredSignals(t *testing.T) {
 		t.Errorf("SIGUSR2 handled, but ignoredSignals() = %#x", got)
 	}
 }
+
+// TestIgnoredSignalsAsStatus checks the rt_sigaction() queries against
+// the kernel's own SigIgn, with a signal ignored and without.
+func TestIgnoredSignalsAsStatus(t *testing.T) {
+	for _, ignore := range []bool{false, true} {
+		if ignore {
+			signal.Ignore(syscall.SIGUSR1)
+			defer func() {
+				c := make(chan os.Signal, 1)
+				signal.Notify(c, syscall.SIGUSR1)
+				signal.Stop(c)
+			}()
+		}
+		got, err := ignoredSignals()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ignoredSignalsFromStatus()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("SIGUSR1 ignored %v: ignoredSignals() = %#x, SigIgn %#x", ignore, got, want)
+		}
+		if ignore && got&(1<<(syscall.SIGUSR1-1)) == 0 {
+			t.Errorf("SIGUSR1 ignored, but not in %#x", got)
+		}
+	}
+}
