@@ -236,12 +236,15 @@ func TestIgnoredSignalsAsOSExec(t *testing.T) {
 	// The child keeps what we ignore, as a forked one would: SIGHUP
 	// ignored here (a Go child keeps an inherited SIG_IGN only for
 	// SIGHUP and SIGINT), then given back Go's handler by Notify.
-	signal.Ignore(syscall.SIGHUP)
-	defer func() {
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, syscall.SIGHUP)
-		signal.Stop(c)
-	}()
+	// Left ignored afterwards if the test binary started so.
+	if !signal.Ignored(syscall.SIGHUP) {
+		signal.Ignore(syscall.SIGHUP)
+		defer func() {
+			c := make(chan os.Signal, 1)
+			signal.Notify(c, syscall.SIGHUP)
+			signal.Stop(c)
+		}()
+	}
 	exe := testenv.Executable(t)
 	ref, err := exec.Command(exe, "sigign").Output()
 	if err != nil {
