@@ -48,7 +48,15 @@ type Result struct {
 	Name      string
 	Status    Status
 	Directive string // text after "# SKIP", "# XFAIL", ... (the reason)
+	// Diagnostics are the "#" lines between the previous result and this
+	// one, without the "#" (kselftest_harness prints a failed assertion
+	// there), at most maxDiagnostics of them, the last ones.
+	Diagnostics []string
 }
+
+// maxDiagnostics bounds the diagnostic lines kept per result: a chatty
+// test's last lines say why it failed.
+const maxDiagnostics = 20
 
 // Report is a parsed TAP stream.
 type Report struct {
@@ -71,8 +79,16 @@ func Parse(r io.Reader) (*Report, error) {
 	rep := &Report{Planned: -1}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	var diag []string
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
+		if d, ok := strings.CutPrefix(line, "#"); ok {
+			if len(diag) == maxDiagnostics {
+				diag = diag[1:]
+			}
+			diag = append(diag, strings.TrimSpace(d))
+			continue
+		}
 		if m := planRE.FindStringSubmatch(line); m != nil && rep.Planned < 0 {
 			n, err := strconv.Atoi(m[1])
 			if err != nil {
@@ -93,7 +109,9 @@ func Parse(r io.Reader) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ktap: bad result line %q: %w", line, err)
 		}
-		rep.Results = append(rep.Results, parseResult(m[1] == "ok", n, m[3]))
+		res := parseResult(m[1] == "ok", n, m[3])
+		res.Diagnostics, diag = diag, nil
+		rep.Results = append(rep.Results, res)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("ktap: reading: %w", err)

@@ -1,6 +1,8 @@
 package ktap
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -31,8 +33,10 @@ ok 3 global.c # SKIP no user namespaces
 `,
 			planned: 3,
 			results: []Result{
-				{Number: 1, Name: "global.a", Status: Pass},
-				{Number: 2, Name: "global.b", Status: Fail},
+				{Number: 1, Name: "global.a", Status: Pass, Diagnostics: []string{
+					"Starting 3 tests from 1 test cases.", "RUN           global.a ...", "OK  global.a"}},
+				{Number: 2, Name: "global.b", Status: Fail, Diagnostics: []string{
+					"RUN           global.b ...", "pidfd_test.c:12:b:Expected 0 (0) == r (1)"}},
 				{Number: 3, Name: "global.c", Status: Skip, Directive: "no user namespaces"},
 			},
 			failed:   true,
@@ -98,6 +102,15 @@ ok 3 global.c # SKIP no user namespaces
 			results: []Result{{Number: 1, Name: "a", Status: Pass}},
 		},
 		{
+			name:    "only the last diagnostics are kept",
+			in:      "1..1\n" + numbered("# line %d\n", maxDiagnostics+5) + "not ok 1 chatty\n# after\n",
+			planned: 1,
+			results: []Result{{Number: 1, Name: "chatty", Status: Fail,
+				Diagnostics: strings.Split(strings.TrimSuffix(numbered("line %d\n", maxDiagnostics+5), "\n"), "\n")[5:]}},
+			failed:   true,
+			whyMatch: "chatty",
+		},
+		{
 			name:    "skip-all plan",
 			in:      "1..0 # SKIP no pidfd support\n",
 			planned: 0,
@@ -118,7 +131,7 @@ ok 3 global.c # SKIP no user namespaces
 				t.Fatalf("got %d results %+v, want %d", len(rep.Results), rep.Results, len(tc.results))
 			}
 			for i, want := range tc.results {
-				if rep.Results[i] != want {
+				if !reflect.DeepEqual(rep.Results[i], want) {
 					t.Errorf("result %d = %+v, want %+v", i, rep.Results[i], want)
 				}
 			}
@@ -131,6 +144,15 @@ ok 3 global.c # SKIP no user namespaces
 			}
 		})
 	}
+}
+
+// numbered is format, with 1 to n, n times.
+func numbered(format string, n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, format, i)
+	}
+	return b.String()
 }
 
 func TestJudge(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -295,7 +296,7 @@ func runBinary(t *testing.T, collection, bin string, known map[string]string, us
 					t.Logf("not ok %d %s: failed as known-issues.txt expects: %s", res.Number, res.Name, known[key+":"+res.Name])
 					return
 				}
-				t.Errorf("not ok %d %s", res.Number, res.Name)
+				t.Errorf("not ok %d %s%s", res.Number, res.Name, why(res))
 			case ktap.Skip:
 				t.Skipf("skipped by the selftest: %s", res.Directive)
 			}
@@ -309,4 +310,33 @@ func runBinary(t *testing.T, collection, bin string, known map[string]string, us
 	case ktap.OutcomeFail:
 		t.Errorf("%s: %s", bin, why)
 	}
+}
+
+// assertionRE matches the lines kselftest_harness prints for a failed
+// assertion or a TH_LOG: "file.c:LINE:test:text".
+var assertionRE = regexp.MustCompile(`^[^ :]+\.c:\d+:`)
+
+// harnessStepRE matches the harness's own lines around each test, which say
+// nothing about why it failed.
+var harnessStepRE = regexp.MustCompile(`^(RUN|OK|FAIL|SKIP)\s`)
+
+// why is what a failed result's diagnostics say about its failure, on one
+// line (a CI log's summary keeps a failed test's last error lines, not their
+// continuation lines): its assertion lines, else its last diagnostic line that is not the harness's.
+func why(res ktap.Result) string {
+	var lines []string
+	for _, d := range res.Diagnostics {
+		if assertionRE.MatchString(d) {
+			lines = append(lines, d)
+		}
+	}
+	for i := len(res.Diagnostics) - 1; i >= 0 && len(lines) == 0; i-- {
+		if d := res.Diagnostics[i]; !harnessStepRE.MatchString(d) {
+			lines = append(lines, d)
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(lines, " | ")
 }
