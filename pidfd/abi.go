@@ -64,6 +64,7 @@ const (
 	PIDFD_FD_SIZE_VER0        = 48
 	PIDFD_CWD_SIZE_VER0       = 16
 	PIDFD_SIGNALS_SIZE_VER0   = 16
+	PIDFD_SIGNALS_SIZE_VER1   = 24 // adds SignalsArg.Flags
 	PIDFD_RLIMIT_SIZE_VER0    = 24
 	PIDFD_UMASK_SIZE_VER0     = 8
 	PIDFD_IDS_SIZE_VER0       = 16
@@ -132,11 +133,19 @@ type CwdArg struct {
 }
 
 // SignalsArg is struct pidfd_signals: the signal state at start. Bit n-1
-// stands for signal n (see SigBit). Every signal not in Ignored gets SIG_DFL.
+// stands for signal n (see SigBit). Every signal not in Ignored gets SIG_DFL,
+// but with PIDFD_SIGNALS_INHERIT_IGNORED in Flags, where the signals that the
+// caller ignores at the call are ignored too.
 type SignalsArg struct {
 	Blocked uint64
 	Ignored uint64
+	Flags   uint64 // PIDFD_SIGNALS_INHERIT_IGNORED; PIDFD_SIGNALS_SIZE_VER1
 }
+
+// PIDFD_SIGNALS_INHERIT_IGNORED in SignalsArg.Flags ignores, besides
+// Ignored, every signal the caller ignores at the call, as fork and execve
+// keep them.
+const PIDFD_SIGNALS_INHERIT_IGNORED = 1 << 0
 
 // RlimitArg is struct pidfd_rlimit: setrlimit(Resource) by the embryo, the
 // limits as prlimit64 takes them (RLIM_INFINITY for none).

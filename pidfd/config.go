@@ -207,8 +207,21 @@ func ConfigCwd(fd, dirfd int, path string, flags int) error {
 // ConfigSignals sets the blocked mask and the ignored set the child starts
 // with (PIDFD_CONFIG_SIGNALS); bit n-1 stands for signal n (SigBit).
 func ConfigSignals(fd int, blocked, ignored uint64) error {
-	arg := SignalsArg{Blocked: blocked, Ignored: ignored}
-	return config(fd, PIDFD_CONFIG_SIGNALS, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	return ConfigSignalsFlags(fd, blocked, ignored, 0)
+}
+
+// ConfigSignalsFlags is ConfigSignals with flags: with
+// PIDFD_SIGNALS_INHERIT_IGNORED the child also ignores what the caller
+// ignores now. A kernel whose struct pidfd_signals has no flags fails a
+// non-zero flags with E2BIG; one that does not know a flag, with EINVAL.
+func ConfigSignalsFlags(fd int, blocked, ignored, flags uint64) error {
+	arg := SignalsArg{Blocked: blocked, Ignored: ignored, Flags: flags}
+	size := unsafe.Sizeof(arg)
+	if flags == 0 {
+		// The first version, which every kernel with the command takes.
+		size = PIDFD_SIGNALS_SIZE_VER0
+	}
+	return config(fd, PIDFD_CONFIG_SIGNALS, unsafe.Pointer(&arg), size)
 }
 
 // ConfigRlimit sets one resource limit of the embryo

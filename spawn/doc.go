@@ -100,7 +100,9 @@
 //     /bin/x: no such file or directory"); errors.Is(err, fs.ErrNotExist)
 //     and errors.Is(err, syscall.ENOENT) hold for both.
 //   - Signals: the embryo child ignores exactly the signals the caller
-//     ignores (SIG_IGN survives exec, as after fork) and starts with an
+//     ignores at Start (SIG_IGN survives exec, as after fork; one
+//     PIDFD_SIGNALS_INHERIT_IGNORED call, or on a kernel without the flag
+//     an rt_sigaction query of each of signals 1 to 64) and starts with an
 //     empty blocked mask. os/exec gives it the mask the Go program started
 //     with, which is empty unless the program's parent blocked signals.
 //   - RLIMIT_NOFILE: the embryo child gets the caller's current limits,

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -245,16 +246,8 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File, nulls nullStrea
 		}
 	}
 	runtime.KeepAlive(files)
-	ignored, err := ignoredSignals()
-	if err != nil {
-		return &StepError{Step: "SIGNALS", Arg: "reading the caller's ignored set", Err: err}
-	}
-	// An embryo starts with every disposition the default and nothing
-	// blocked: with nothing ignored there is nothing to set.
-	if ignored != 0 {
-		if err := pidfd.ConfigSignals(fd, 0, ignored); err != nil {
-			return &StepError{Step: "SIGNALS", Arg: fmt.Sprintf("ignored %#x", ignored), Err: err}
-		}
+	if err := configIgnored(fd); err != nil {
+		return err
 	}
 	var pid int
 	var first error
@@ -427,4 +420,45 @@ func sigIgn(status []byte) (uint64, bool) {
 	}
 	v, err := strconv.ParseUint(string(bytes.TrimSpace(rest[:j])), 16, 64)
 	return v, err == nil
+}
+
+// inheritIgnored says whether the kernel takes PIDFD_SIGNALS_INHERIT_IGNORED:
+// 0 until a first Start finds out, then inheritYes or inheritNo.
+var inheritIgnored atomic.Int32
+
+const (
+	inheritYes = 1
+	inheritNo  = 2
+)
+
+// configIgnored gives the embryo the caller's ignored signals, which a
+// forked child would keep across its exec: in one call where the kernel
+// takes PIDFD_SIGNALS_INHERIT_IGNORED (all of them, above 64 too), else
+// by asking for each (ignoredSignals) and passing the set.
+func configIgnored(fd int) error {
+	if inheritIgnored.Load() != inheritNo {
+		err := pidfd.ConfigSignalsFlags(fd, 0, 0, pidfd.PIDFD_SIGNALS_INHERIT_IGNORED)
+		switch {
+		case err == nil:
+			inheritIgnored.Store(inheritYes)
+			return nil
+		case errors.Is(err, unix.E2BIG) && inheritIgnored.Load() == 0:
+			// A struct pidfd_signals without flags: an older kernel.
+			inheritIgnored.Store(inheritNo)
+		default:
+			return &StepError{Step: "SIGNALS", Arg: "inherit ignored", Err: err}
+		}
+	}
+	ignored, err := ignoredSignals()
+	if err != nil {
+		return &StepError{Step: "SIGNALS", Arg: "reading the caller's ignored set", Err: err}
+	}
+	// An embryo starts with every disposition the default and nothing
+	// blocked: with nothing ignored there is nothing to set.
+	if ignored != 0 {
+		if err := pidfd.ConfigSignals(fd, 0, ignored); err != nil {
+			return &StepError{Step: "SIGNALS", Arg: fmt.Sprintf("ignored %#x", ignored), Err: err}
+		}
+	}
+	return nil
 }

@@ -76,6 +76,10 @@ type command struct {
 	name string
 	cmd  int
 	ver0 int
+	// latest is the size of the kernel's struct where a later version
+	// grew it (0: ver0): a non-zero byte within it is a field, past it
+	// E2BIG.
+	latest int
 	// valid builds a valid struct in the arena.
 	valid func(a *arena.Arena) []byte
 	// validErr is what the valid struct gets once past the size
@@ -103,56 +107,56 @@ func commands(t *testing.T) []command {
 	t.Cleanup(func() { unix.Close(null) })
 	tty := func(a *arena.Arena) []byte { return arena.Place(a, pidfd.TTYArg{Fd: int32(null)}, 0) }
 	return []command{
-		{"EXEC", pidfd.PIDFD_CONFIG_EXEC, pidfd.PIDFD_EXEC_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"EXEC", pidfd.PIDFD_CONFIG_EXEC, pidfd.PIDFD_EXEC_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.ExecArg{Path: a.CStringAddr(childreport.Path), Dirfd: unix.AT_FDCWD}, 0)
 		}, 0},
-		{"ARGV", pidfd.PIDFD_CONFIG_ARGV, pidfd.PIDFD_STRINGS_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"ARGV", pidfd.PIDFD_CONFIG_ARGV, pidfd.PIDFD_STRINGS_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.StringsArg{Strings: a.Strings("childreport", "x")}, 0)
 		}, 0},
-		{"ENVP", pidfd.PIDFD_CONFIG_ENVP, pidfd.PIDFD_STRINGS_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"ENVP", pidfd.PIDFD_CONFIG_ENVP, pidfd.PIDFD_STRINGS_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.StringsArg{Strings: a.Strings("A=1")}, 0)
 		}, 0},
-		{"FD", pidfd.PIDFD_CONFIG_FD, pidfd.PIDFD_FD_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"FD", pidfd.PIDFD_CONFIG_FD, pidfd.PIDFD_FD_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.FDArg{Action: pidfd.PIDFD_FD_CLOSE_RANGE, Fd: 0, MaxFd: ^uint32(0)}, 0)
 		}, 0},
-		{"CWD", pidfd.PIDFD_CONFIG_CWD, pidfd.PIDFD_CWD_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"CWD", pidfd.PIDFD_CONFIG_CWD, pidfd.PIDFD_CWD_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.CwdArg{Path: a.CStringAddr("/"), Dirfd: unix.AT_FDCWD}, 0)
 		}, 0},
-		{"SIGNALS", pidfd.PIDFD_CONFIG_SIGNALS, pidfd.PIDFD_SIGNALS_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"SIGNALS", pidfd.PIDFD_CONFIG_SIGNALS, pidfd.PIDFD_SIGNALS_SIZE_VER0, pidfd.PIDFD_SIGNALS_SIZE_VER1, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.SignalsArg{Blocked: 1 << (unix.SIGUSR1 - 1)}, 0)
 		}, 0},
-		{"RLIMIT", pidfd.PIDFD_CONFIG_RLIMIT, pidfd.PIDFD_RLIMIT_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"RLIMIT", pidfd.PIDFD_CONFIG_RLIMIT, pidfd.PIDFD_RLIMIT_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.RlimitArg{Resource: unix.RLIMIT_CORE}, 0)
 		}, 0},
-		{"UMASK", pidfd.PIDFD_CONFIG_UMASK, pidfd.PIDFD_UMASK_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"UMASK", pidfd.PIDFD_CONFIG_UMASK, pidfd.PIDFD_UMASK_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.UmaskArg{Umask: 0o22}, 0)
 		}, 0},
 		// The tests run as root: root's ids and no groups change
 		// nothing the other tests look at.
-		{"UIDS", pidfd.PIDFD_CONFIG_UIDS, pidfd.PIDFD_IDS_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"UIDS", pidfd.PIDFD_CONFIG_UIDS, pidfd.PIDFD_IDS_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.IDsArg{Real: pidfd.KeepID, Effective: 0, Saved: pidfd.KeepID}, 0)
 		}, 0},
-		{"GIDS", pidfd.PIDFD_CONFIG_GIDS, pidfd.PIDFD_IDS_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"GIDS", pidfd.PIDFD_CONFIG_GIDS, pidfd.PIDFD_IDS_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.IDsArg{Real: 0, Effective: 0, Saved: 0}, 0)
 		}, 0},
-		{"GROUPS", pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_GROUPS_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"GROUPS", pidfd.PIDFD_CONFIG_GROUPS, pidfd.PIDFD_GROUPS_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.GroupsArg{}, 0)
 		}, 0},
-		{"ROOT", pidfd.PIDFD_CONFIG_ROOT, pidfd.PIDFD_ROOT_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"ROOT", pidfd.PIDFD_CONFIG_ROOT, pidfd.PIDFD_ROOT_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.RootArg{Path: a.CStringAddr("/"), Dirfd: unix.AT_FDCWD}, 0)
 		}, 0},
-		{"PGID", pidfd.PIDFD_CONFIG_PGID, pidfd.PIDFD_PGID_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"PGID", pidfd.PIDFD_CONFIG_PGID, pidfd.PIDFD_PGID_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.PgidArg{}, 0)
 		}, 0},
-		{"PDEATHSIG", pidfd.PIDFD_CONFIG_PDEATHSIG, pidfd.PIDFD_PDEATHSIG_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"PDEATHSIG", pidfd.PIDFD_CONFIG_PDEATHSIG, pidfd.PIDFD_PDEATHSIG_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.PdeathsigArg{}, 0)
 		}, 0},
-		{"CGROUP", pidfd.PIDFD_CONFIG_CGROUP, pidfd.PIDFD_CGROUP_SIZE_VER0, func(a *arena.Arena) []byte {
+		{"CGROUP", pidfd.PIDFD_CONFIG_CGROUP, pidfd.PIDFD_CGROUP_SIZE_VER0, 0, func(a *arena.Arena) []byte {
 			return arena.Place(a, pidfd.CgroupArg{Fd: int32(cgfd)}, 0)
 		}, 0},
-		{"CTTY", pidfd.PIDFD_CONFIG_CTTY, pidfd.PIDFD_TTY_SIZE_VER0, tty, unix.ENOTTY},
-		{"NOCTTY", pidfd.PIDFD_CONFIG_NOCTTY, pidfd.PIDFD_TTY_SIZE_VER0, tty, unix.ENOTTY},
-		{"FOREGROUND", pidfd.PIDFD_CONFIG_FOREGROUND, pidfd.PIDFD_TTY_SIZE_VER0, tty, unix.ENOTTY},
+		{"CTTY", pidfd.PIDFD_CONFIG_CTTY, pidfd.PIDFD_TTY_SIZE_VER0, 0, tty, unix.ENOTTY},
+		{"NOCTTY", pidfd.PIDFD_CONFIG_NOCTTY, pidfd.PIDFD_TTY_SIZE_VER0, 0, tty, unix.ENOTTY},
+		{"FOREGROUND", pidfd.PIDFD_CONFIG_FOREGROUND, pidfd.PIDFD_TTY_SIZE_VER0, 0, tty, unix.ENOTTY},
 	}
 }
 
@@ -161,6 +165,14 @@ func grow(a *arena.Arena, s []byte, size int) []byte {
 	b := a.Alloc(size)
 	copy(b, s)
 	return b
+}
+
+// latestSize is the size of the kernel's struct: latest, or ver0.
+func (c command) latestSize() int {
+	if c.latest > 0 {
+		return c.latest
+	}
+	return c.ver0
 }
 
 func TestStructSizeVersioning(t *testing.T) {
@@ -180,8 +192,8 @@ func TestStructSizeVersioning(t *testing.T) {
 				{"VER0", c.ver0, 0, 0},
 				{"VER0+1 zero tail", c.ver0 + 1, 0, 0},
 				{"VER0+8 zero tail", c.ver0 + 8, 0, 0},
-				{"VER0+1 non-zero tail", c.ver0 + 1, 1, unix.E2BIG},
-				{"VER0+64 non-zero tail", c.ver0 + 64, 0x80, unix.E2BIG},
+				{"latest+1 non-zero tail", c.latestSize() + 1, 1, unix.E2BIG},
+				{"latest+64 non-zero tail", c.latestSize() + 64, 0x80, unix.E2BIG},
 				{"a page, zero tail", page, 0, 0},
 				{"a page, non-zero tail", page, 1, unix.E2BIG},
 				{"more than a page, zero tail", page + 8, 0, unix.E2BIG},
@@ -418,8 +430,8 @@ func TestErrnoOrder(t *testing.T) {
 	embryo.Require(t)
 	a := arena.New(t, 1<<12)
 	sig := arena.Place(a, pidfd.SignalsArg{}, 0)
-	sigTail := arena.Place(a, pidfd.SignalsArg{}, 24)
-	sigTail[23] = 1
+	sigTail := arena.Place(a, pidfd.SignalsArg{}, pidfd.PIDFD_SIGNALS_SIZE_VER1+8)
+	sigTail[len(sigTail)-1] = 1
 
 	started := embryo.New(t)
 	embryo.Spawn(t, started, []string{"exit", "0"}, nil) // reaped
@@ -455,7 +467,7 @@ func TestErrnoOrder(t *testing.T) {
 				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, arena.Ptr(sig), pidfd.PIDFD_SIGNALS_SIZE_VER0-1)
 			}, unix.EINVAL},
 			{"config non-zero tail", func(fd int) error {
-				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, arena.Ptr(sigTail), 24)
+				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, arena.Ptr(sigTail), len(sigTail))
 			}, unix.E2BIG},
 			{"config unmapped arg", func(fd int) error {
 				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, a.BadPtr(), pidfd.PIDFD_SIGNALS_SIZE_VER0)

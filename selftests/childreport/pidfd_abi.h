@@ -52,6 +52,7 @@
 #define PIDFD_CONFIG_NOCTTY	20
 #define PIDFD_CONFIG_FOREGROUND	21
 #define PIDFD_TTY_STEAL		(1U << 0)
+#define PIDFD_SIGNALS_INHERIT_IGNORED	(1ULL << 0)
 
 #define PIDFD_FD_DUP		1
 #define PIDFD_FD_CLOSE		2
@@ -65,6 +66,7 @@
 #define PIDFD_FD_SIZE_VER0	48
 #define PIDFD_CWD_SIZE_VER0	16
 #define PIDFD_SIGNALS_SIZE_VER0	16
+#define PIDFD_SIGNALS_SIZE_VER1	24
 #define PIDFD_RLIMIT_SIZE_VER0	24
 #define PIDFD_UMASK_SIZE_VER0	8
 #define PIDFD_IDS_SIZE_VER0	16
@@ -106,6 +108,7 @@ struct pidfd_cwd {
 struct pidfd_signals {
 	uint64_t blocked __attribute__((aligned(8)));
 	uint64_t ignored __attribute__((aligned(8)));
+	uint64_t flags __attribute__((aligned(8)));
 };
 
 struct pidfd_rlimit {

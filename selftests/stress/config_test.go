@@ -489,12 +489,13 @@ func opConfigCwd(th *thread) {
 
 // SIGNALS (pidfd_config_signals()): any blocked mask (SIGKILL and SIGSTOP
 // cannot be blocked and are dropped), any ignored set but SIGKILL and
-// SIGSTOP (EINVAL).
+// SIGSTOP (EINVAL), the caller's ignored signals added
+// (PIDFD_SIGNALS_INHERIT_IGNORED), and no other flag (EINVAL).
 func opConfigSignals(th *thread) {
 	kill, stop := uint64(1)<<(unix.SIGKILL-1), uint64(1)<<(unix.SIGSTOP-1)
 	a := pidfd.SignalsArg{Blocked: th.rng.Uint64(), Ignored: th.rng.Uint64() &^ (kill | stop)}
 	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_SIGNALS, cmdSet: okOnly, key: "config.signals/valid"}
-	switch th.rng.IntN(6) {
+	switch th.rng.IntN(8) {
 	case 0:
 		a.Ignored |= kill
 		c.key, c.cmdSet = "config.signals/ignore-kill", errs(unix.EINVAL)
@@ -503,6 +504,12 @@ func opConfigSignals(th *thread) {
 		c.key, c.cmdSet = "config.signals/ignore-stop", errs(unix.EINVAL)
 	case 2:
 		a = pidfd.SignalsArg{}
+	case 3:
+		a.Flags = pidfd.PIDFD_SIGNALS_INHERIT_IGNORED
+		c.key = "config.signals/inherit-ignored"
+	case 4:
+		a.Flags = 1 << (1 + th.rng.IntN(63))
+		c.key, c.cmdSet = "config.signals/unknown-flag", errs(unix.EINVAL)
 	}
 	c.arg = raw(a)
 	th.config(c)

@@ -19,8 +19,8 @@ func TestArena(t *testing.T) {
 	if len(v) != 2 || unsafe.Slice(&v[0], 3)[2] != 0 {
 		t.Errorf("Vector: %v", unsafe.Slice(&v[0], 3))
 	}
-	b := Place(a, pidfd.SignalsArg{Blocked: 5, Ignored: 7}, 24)
-	if len(b) != 24 || *(*uint64)(unsafe.Pointer(&b[0])) != 5 || *(*uint64)(unsafe.Pointer(&b[8])) != 7 || b[16] != 0 {
+	b := Place(a, pidfd.SignalsArg{Blocked: 5, Ignored: 7}, 32)
+	if len(b) != 32 || *(*uint64)(unsafe.Pointer(&b[0])) != 5 || *(*uint64)(unsafe.Pointer(&b[8])) != 7 || b[24] != 0 || b[31] != 0 {
 		t.Errorf("Place: % x", b)
 	}
 	end := a.AllocEnd(16)
