@@ -432,6 +432,7 @@ func TestErrnoOrder(t *testing.T) {
 	sig := arena.Place(a, pidfd.SignalsArg{}, 0)
 	sigTail := arena.Place(a, pidfd.SignalsArg{}, pidfd.PIDFD_SIGNALS_SIZE_VER1+8)
 	sigTail[len(sigTail)-1] = 1
+	sigFlags := arena.Place(a, pidfd.SignalsArg{Flags: 1 << 1}, 0)
 
 	started := embryo.New(t)
 	embryo.Spawn(t, started, []string{"exit", "0"}, nil) // reaped
@@ -469,6 +470,9 @@ func TestErrnoOrder(t *testing.T) {
 			{"config non-zero tail", func(fd int) error {
 				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, arena.Ptr(sigTail), len(sigTail))
 			}, unix.E2BIG},
+			{"config SIGNALS unknown flag", func(fd int) error {
+				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, arena.Ptr(sigFlags), len(sigFlags))
+			}, unix.EINVAL},
 			{"config unmapped arg", func(fd int) error {
 				return pidfd.Config(fd, pidfd.PIDFD_CONFIG_SIGNALS, a.BadPtr(), pidfd.PIDFD_SIGNALS_SIZE_VER0)
 			}, unix.EFAULT},
