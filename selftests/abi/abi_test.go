@@ -261,9 +261,10 @@ func TestEFAULT(t *testing.T) {
 		cases = append(cases,
 			tcase{name: c.name + " arg NULL", cmd: c.cmd, arg: 0, size: c.ver0},
 			tcase{name: c.name + " arg unmapped", cmd: c.cmd, arg: a.BadPtr(), size: c.ver0},
-			// A valid struct passed as larger: its tail, which
-			// must be checked for zeroes, runs into the guard page.
-			tcase{name: c.name + " tail unmapped", cmd: c.cmd, size: c.ver0 + 8, atEnd: c.valid(a)},
+			// A valid struct passed as larger than the kernel's:
+			// its tail, which must be checked for zeroes, runs
+			// into the guard page.
+			tcase{name: c.name + " tail unmapped", cmd: c.cmd, size: c.latestSize() + 8, atEnd: c.valid(a)},
 		)
 	}
 	cases = append(cases,
