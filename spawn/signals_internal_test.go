@@ -3,13 +3,8 @@ package spawn
 import (
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/emptypidfd/emptypidfd/pidfd"
 )
 
 func TestSigIgn(t *testing.T) {
@@ -87,32 +82,5 @@ func TestIgnoredSignalsAsStatus(t *testing.T) {
 		if ignore && got&(1<<(syscall.SIGUSR1-1)) == 0 {
 			t.Errorf("SIGUSR1 ignored, but not in %#x", got)
 		}
-	}
-}
-
-// TestInheritIgnoredTaken: on the series' kernel, in the test VM, the
-// caller's ignored signals go over in one PIDFD_SIGNALS_INHERIT_IGNORED
-// call, not by the 64 queries of the fallback for older kernels.
-func TestInheritIgnoredTaken(t *testing.T) {
-	if os.Getenv("VMTEST_IN_GUEST") != "1" {
-		t.Skip("only the test VM's kernel is known to have the flag")
-	}
-	b, err := os.ReadFile("/etc/emptypidfd/expect")
-	if err != nil {
-		t.Fatalf("reading what the harness expects: %v", err)
-	}
-	if !strings.Contains(string(b), "PIDFD_EMPTY=present\n") {
-		t.Skip("harness: the test VM runs a stock kernel")
-	}
-	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
-	if err != nil {
-		t.Fatalf("pidfd_open(0, PIDFD_EMPTY): %v", err)
-	}
-	defer unix.Close(fd)
-	if err := configIgnored(fd); err != nil {
-		t.Fatalf("configIgnored: %v", err)
-	}
-	if got := inheritIgnored.Load(); got != inheritYes {
-		t.Errorf("inheritIgnored = %d after a SIGNALS call, want %d (the flag taken)", got, inheritYes)
 	}
 }

@@ -264,6 +264,10 @@ func TestIgnoredSignalsAsOSExec(t *testing.T) {
 	if string(got) != string(ref) {
 		t.Errorf("child's ignored signals: spawn %q, os/exec %q", got, ref)
 	}
+	// The series' kernel takes them in one call, not 64 queries.
+	if mech, why := wantMechanism(t); mech == spawn.Embryo && !spawn.InheritIgnoredTaken() {
+		t.Errorf("%s, but the ignored signals went over by rt_sigaction() queries, not PIDFD_SIGNALS_INHERIT_IGNORED", why)
+	}
 }
 
 // cmdStdio writes to its fd 3 what its descriptors 0, 1 and 2 are: the
