@@ -540,6 +540,26 @@ func TestArgvEnvpLimits(t *testing.T) {
 			t.Errorf("child %v: argv/env lengths do not match what was configured", ex)
 		}
 	})
+	// The exec copies them a page at a time, string after string: every
+	// length, so that strings start and end at every offset of a page
+	// and many cross a page boundary.
+	t.Run("many strings across pages arrive intact", func(t *testing.T) {
+		fd := embryo.New(t)
+		env, path := reportEnv(t)
+		argv, envp := []string{"cr"}, []string{env}
+		for i := range 1500 {
+			argv = append(argv, strings.Repeat(string(rune('A'+i%26)), 1+i*53%211))
+			envp = append(envp, fmt.Sprintf("V%04d=%s", i, strings.Repeat(string(rune('a'+i%26)), i*37%307)))
+		}
+		embryo.ConfigProgram(t, fd, childreport.Path, argv, envp)
+		rep, ex := runToFile(t, fd, path)
+		if !ex.Exited(0) {
+			t.Fatalf("child %v, want exit 0", ex)
+		}
+		if !slices.Equal(rep.Argv, argv) || !slices.Equal(rep.Env, envp) {
+			t.Errorf("the child got %d args and %d variables, not the %d and %d configured, or not the same strings", len(rep.Argv), len(rep.Env), len(argv), len(envp))
+		}
+	})
 	t.Run("more than 6 MiB in all", func(t *testing.T) {
 		fd := embryo.New(t)
 		many := slices.Repeat([]string{longest}, 49)

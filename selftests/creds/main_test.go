@@ -41,6 +41,7 @@ var helpers = map[string]helper.Func{
 	"frozencall": helperFrozenCall,
 	"nobody":     helperNobody,
 	"hammer":     helperHammer,
+	"procsmove":  helperProcsMove,
 }
 
 // The main thread is the one a locked goroutine's exit does not end (the
