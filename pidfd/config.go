@@ -3,6 +3,7 @@ package pidfd
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -69,20 +70,29 @@ func cstring(s string) (*byte, error) {
 }
 
 // cvector returns ss as a NUL-terminated array of NUL-terminated strings,
-// all on the heap; nil for a nil ss (the kernel's "empty vector").
+// the strings in one heap buffer, as syscall.SlicePtrFromStrings lays out
+// execve()'s vectors: two allocations, not one per string. nil for a nil
+// ss (the kernel's "empty vector"); EINVAL if a string holds a NUL.
 //
 //go:noinline
 func cvector(ss []string) ([]*byte, error) {
 	if ss == nil {
 		return nil, nil
 	}
-	v := make([]*byte, len(ss)+1)
-	for i, s := range ss {
-		p, err := cstring(s)
-		if err != nil {
-			return nil, err
+	n := 0
+	for _, s := range ss {
+		if strings.IndexByte(s, 0) >= 0 {
+			return nil, unix.EINVAL
 		}
-		v[i] = p
+		n += len(s) + 1
+	}
+	v := make([]*byte, len(ss)+1)
+	b := make([]byte, n)
+	off := 0
+	for i, s := range ss {
+		v[i] = &b[off]
+		copy(b[off:], s)
+		off += len(s) + 1
 	}
 	return v, nil
 }
