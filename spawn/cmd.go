@@ -205,7 +205,16 @@ func (c *Cmd) environ() ([]string, error) {
 	return env, err
 }
 
+// dedupEnv keeps the last entry of each key and drops empty entries and
+// those that hold a NUL (with an error), as os/exec's does. An
+// environment that needs none of it, the usual one, comes back as it is,
+// without an allocation: up to smallEnv entries are checked with a hash
+// table on the stack (where os/exec builds a map and a new slice on each
+// Start).
 func dedupEnv(env []string) ([]string, error) {
+	if len(env) <= smallEnv && !needsDedup(env) {
+		return env, nil
+	}
 	var err error
 	seen := make(map[string]bool, len(env))
 	keep := make([]bool, len(env))
@@ -235,6 +244,53 @@ func dedupEnv(env []string) ([]string, error) {
 		}
 	}
 	return out, err
+}
+
+// smallEnv is the most entries needsDedup checks.
+const smallEnv = 256
+
+// envKey is kv's key, what precedes its first '=' (its second if it
+// starts with one), and false if it has none.
+func envKey(kv string) (string, bool) {
+	eq := strings.IndexByte(kv, '=')
+	if eq == 0 {
+		eq = strings.IndexByte(kv[1:], '=') + 1
+	}
+	if eq < 0 {
+		return "", false
+	}
+	return kv[:eq], true
+}
+
+// needsDedup reports whether dedupEnv would change env (at most smallEnv
+// entries): an entry that is empty or holds a NUL, or a key that two
+// entries share. Open addressing by the keys' FNV-1a hash, in a table
+// twice the most entries.
+func needsDedup(env []string) bool {
+	var table [2 * smallEnv]uint16 // 1 + the index of the entry whose key is there; 0 if free
+	for i, kv := range env {
+		if kv == "" || strings.IndexByte(kv, 0) >= 0 {
+			return true
+		}
+		k, ok := envKey(kv)
+		if !ok {
+			continue
+		}
+		h := uint32(2166136261)
+		for j := 0; j < len(k); j++ {
+			h = (h ^ uint32(k[j])) * 16777619
+		}
+		for j := h % uint32(len(table)); ; j = (j + 1) % uint32(len(table)) {
+			if table[j] == 0 {
+				table[j] = uint16(i + 1)
+				break
+			}
+			if other, _ := envKey(env[table[j]-1]); other == k {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Run starts the command and waits for it.
