@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -175,10 +176,12 @@ func (c *Cmd) argv() []string {
 	return []string{c.Path}
 }
 
-// Environ returns the environment the command would run with now.
+// Environ returns a copy of the environment the command would run with
+// now.
 func (c *Cmd) Environ() []string {
 	env, _ := c.environ()
-	return env
+	// environ may return c.Env itself.
+	return slices.Clone(env)
 }
 
 // environ is os/exec's rule: nil Env is the caller's environment, plus PWD

@@ -76,6 +76,21 @@ func TestNeedsDedupAgreesWithMap(t *testing.T) {
 	walk(4)
 }
 
+// Environ hands out a copy, never the Cmd's own Env, which dedupEnv may
+// return as it is.
+func TestEnvironIsACopy(t *testing.T) {
+	c := Command("true")
+	c.Env = []string{"A=1", "B=2"}
+	env := c.Environ()
+	if !slices.Equal(env, c.Env) {
+		t.Fatalf("Environ() = %q, want %q", env, c.Env)
+	}
+	env[0] = "A=changed"
+	if c.Env[0] != "A=1" {
+		t.Errorf("writing Environ()'s result changed Env: %q", c.Env)
+	}
+}
+
 func BenchmarkDedupEnv30(b *testing.B) {
 	env := make([]string, 30)
 	for i := range env {
