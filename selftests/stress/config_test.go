@@ -18,11 +18,18 @@ import (
 type cfgCall struct {
 	key    string // counter key: "config.<cmd>/<variant>"
 	cmd    int
-	arg    []byte     // the struct, at its first version's size
+	arg    []byte     // the struct, at its latest version's size
+	ver0   int        // its first version's size, if smaller (0: len(arg))
 	cmdSet errset     // what the command may answer on an unstarted embryo of the thread's
 	cmdPre unix.Errno // the command's own check, made before the size's (an unknown command)
-	noArg  bool       // a command without an argument: arg NULL, size 0, never mutated
-	apply  func(e *emb)
+	// The struct's own check, made after the size's and before the
+	// embryo's state is looked at (an unknown SIGNALS flag).
+	argPre unix.Errno
+	// The struct carries its own size (sched_attr's), which the
+	// command refuses (EINVAL) unless it is the size passed.
+	sizeInArg bool
+	noArg     bool // a command without an argument: arg NULL, size 0, never mutated
+	apply     func(e *emb)
 }
 
 // argMutation is how the argument struct of a call is passed: as built,
@@ -31,38 +38,44 @@ type cfgCall struct {
 type argMutation struct {
 	name string
 	// place returns the address and size to pass, and the errno the
-	// size and copy checks give (0: none).
-	place func(th *thread, arg []byte) (uintptr, int, unix.Errno)
+	// size and copy checks give (0: none); ver0 is the size of the
+	// struct's first version.
+	place func(th *thread, arg []byte, ver0 int) (uintptr, int, unix.Errno)
 }
 
 var argMutations = []argMutation{
-	{"", func(th *thread, a []byte) (uintptr, int, unix.Errno) { return th.mem.put(a, 0), len(a), 0 }},
+	{"", func(th *thread, a []byte, ver0 int) (uintptr, int, unix.Errno) { return th.mem.put(a, 0), len(a), 0 }},
 	// copy_struct_from_user(): a larger struct with a zero tail is the
 	// same struct; a non-zero tail is E2BIG.
-	{"size-bigger-zero", func(th *thread, a []byte) (uintptr, int, unix.Errno) {
+	{"size-bigger-zero", func(th *thread, a []byte, ver0 int) (uintptr, int, unix.Errno) {
 		n := len(a) + 8*(1+th.rng.IntN(8))
 		return th.mem.put(a, n), n, 0
 	}},
-	{"size-bigger-nonzero", func(th *thread, a []byte) (uintptr, int, unix.Errno) {
+	{"size-bigger-nonzero", func(th *thread, a []byte, ver0 int) (uintptr, int, unix.Errno) {
 		n := len(a) + 64
 		b := th.mem.putb(a, n)
 		b[n-1] = 1
 		return addr(b), n, unix.E2BIG
 	}},
 	// Below the first version: EINVAL; above a page: E2BIG (as
-	// openat2's open_how).
-	{"size-smaller", func(th *thread, a []byte) (uintptr, int, unix.Errno) {
-		return th.mem.put(a, 0), th.rng.IntN(len(a)), unix.EINVAL
+	// openat2's open_how). A size between two versions is the larger
+	// one with a zero tail, not an error: not made here.
+	{"size-smaller", func(th *thread, a []byte, ver0 int) (uintptr, int, unix.Errno) {
+		return th.mem.put(a, 0), th.rng.IntN(ver0), unix.EINVAL
 	}},
-	{"size-page", func(th *thread, a []byte) (uintptr, int, unix.Errno) {
+	{"size-page", func(th *thread, a []byte, ver0 int) (uintptr, int, unix.Errno) {
 		return th.mem.put(a, 0), unix.Getpagesize() + 1 + th.rng.IntN(4096), unix.E2BIG
 	}},
-	{"size-huge", func(th *thread, a []byte) (uintptr, int, unix.Errno) { return th.mem.put(a, 0), 1 << 40, unix.E2BIG }},
+	{"size-huge", func(th *thread, a []byte, ver0 int) (uintptr, int, unix.Errno) {
+		return th.mem.put(a, 0), 1 << 40, unix.E2BIG
+	}},
 	// Unmapped pointers: EFAULT.
-	{"arg-null", func(th *thread, a []byte) (uintptr, int, unix.Errno) { return 0, len(a), unix.EFAULT }},
-	{"arg-unmapped", func(th *thread, a []byte) (uintptr, int, unix.Errno) { return th.mem.bad(), len(a), unix.EFAULT }},
+	{"arg-null", func(th *thread, a []byte, ver0 int) (uintptr, int, unix.Errno) { return 0, len(a), unix.EFAULT }},
+	{"arg-unmapped", func(th *thread, a []byte, ver0 int) (uintptr, int, unix.Errno) {
+		return th.mem.bad(), len(a), unix.EFAULT
+	}},
 	// The struct ends at the guard page; its larger size runs into it.
-	{"arg-straddles", func(th *thread, a []byte) (uintptr, int, unix.Errno) {
+	{"arg-straddles", func(th *thread, a []byte, ver0 int) (uintptr, int, unix.Errno) {
 		return th.mem.putTail(a), len(a) + 8, unix.EFAULT
 	}},
 }
@@ -85,9 +98,16 @@ func (th *thread) configTarget(c cfgCall, t target) {
 	if th.rng.IntN(6) == 0 && !c.noArg {
 		mut = argMutations[1+th.rng.IntN(len(argMutations)-1)]
 	}
-	p, size, pre := mut.place(th, c.arg)
+	ver0 := c.ver0
+	if ver0 == 0 {
+		ver0 = len(c.arg)
+	}
+	p, size, pre := mut.place(th, c.arg, ver0)
 	if c.noArg {
 		p, size, pre = 0, 0, 0
+	}
+	if pre == 0 {
+		pre = c.argPre
 	}
 	if c.cmdPre != 0 {
 		pre = c.cmdPre // the command is checked before the size
@@ -100,8 +120,12 @@ func (th *thread) configTarget(c cfgCall, t target) {
 	case mut.name != "" && c.cmdPre == 0:
 		key = "config.size/" + mut.name
 	}
+	cmdSet := c.cmdSet
+	if c.sizeInArg && size != len(c.arg) {
+		cmdSet = errs(unix.EINVAL)
+	}
 	d := fmt.Sprintf("%s (cmd %d) on %v, arg %#x size %d", c.key, c.cmd, t, p, size)
-	if th.expect(key, d, e, configRule(t.kind, t.st, pre, c.cmdSet)) && e == 0 && t.slot != nil && t.st == stNew && c.apply != nil {
+	if th.expect(key, d, e, configRule(t.kind, t.st, pre, cmdSet)) && e == 0 && t.slot != nil && t.st == stNew && c.apply != nil {
 		c.apply(t.slot.e)
 	}
 }
@@ -494,7 +518,7 @@ func opConfigCwd(th *thread) {
 func opConfigSignals(th *thread) {
 	kill, stop := uint64(1)<<(unix.SIGKILL-1), uint64(1)<<(unix.SIGSTOP-1)
 	a := pidfd.SignalsArg{Blocked: th.rng.Uint64(), Ignored: th.rng.Uint64() &^ (kill | stop)}
-	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_SIGNALS, cmdSet: okOnly, key: "config.signals/valid"}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_SIGNALS, cmdSet: okOnly, key: "config.signals/valid", ver0: pidfd.PIDFD_SIGNALS_SIZE_VER0}
 	switch th.rng.IntN(8) {
 	case 0:
 		a.Ignored |= kill
@@ -508,8 +532,9 @@ func opConfigSignals(th *thread) {
 		a.Flags = pidfd.PIDFD_SIGNALS_INHERIT_IGNORED
 		c.key = "config.signals/inherit-ignored"
 	case 4:
+		// Refused with the size, before the embryo's state.
 		a.Flags = 1 << (1 + th.rng.IntN(63))
-		c.key, c.cmdSet = "config.signals/unknown-flag", errs(unix.EINVAL)
+		c.key, c.argPre = "config.signals/unknown-flag", unix.EINVAL
 	}
 	c.arg = raw(a)
 	th.config(c)
@@ -681,11 +706,11 @@ func opConfigPdeathsig(th *thread) {
 
 // SCHED (sched_setattr() made by the embryo): SCHED_NORMAL with a nice
 // value the worker may set (0 to 19: never lower than its own); an
-// unknown policy, or a size field other than 0 and the struct's, is
+// unknown policy, or a size field other than 0 and the size passed, is
 // EINVAL.
 func opConfigSched(th *thread) {
 	a := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: int32(th.rng.IntN(20))}
-	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_SCHED, cmdSet: okOnly, key: "config.sched/nice"}
+	c := cfgCall{cmd: pidfd.PIDFD_CONFIG_SCHED, cmdSet: okOnly, key: "config.sched/nice", sizeInArg: true}
 	switch th.rng.IntN(5) {
 	case 0:
 		a.Policy = 99
