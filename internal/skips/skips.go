@@ -8,7 +8,9 @@
 // ("baseline", "upstream", "vmtest" for the host side) and the name is the
 // test's full name as 'go test -v' prints it. Blank lines and lines starting
 // with "#" are comments. Every entry needs a reason; a name listed twice is
-// an error.
+// an error. A name written with a leading "~" may skip but need not: it is
+// never stale (a result of a binary that reports only when it is fast
+// enough to finish).
 package skips
 
 import (
@@ -22,14 +24,15 @@ import (
 // List is a parsed allow-list.
 type List struct {
 	// Source names the file, for messages.
-	Source  string
-	reasons map[string]string
-	names   []string // in file order
+	Source   string
+	reasons  map[string]string
+	names    []string        // in file order
+	optional map[string]bool // "~" entries, never stale
 }
 
 // Parse reads an allow-list; source names it in errors and messages.
 func Parse(r io.Reader, source string) (*List, error) {
-	l := &List{Source: source, reasons: map[string]string{}}
+	l := &List{Source: source, reasons: map[string]string{}, optional: map[string]bool{}}
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -38,6 +41,7 @@ func Parse(r io.Reader, source string) (*List, error) {
 		}
 		name, reason, _ := strings.Cut(line, " ")
 		reason = strings.TrimSpace(reason)
+		name, optional := strings.CutPrefix(name, "~")
 		switch {
 		case reason == "":
 			return nil, fmt.Errorf("%s:%d: %q has no reason", source, n, name)
@@ -49,6 +53,9 @@ func Parse(r io.Reader, source string) (*List, error) {
 		}
 		l.reasons[name] = reason
 		l.names = append(l.names, name)
+		if optional {
+			l.optional[name] = true
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", source, err)
@@ -141,7 +148,7 @@ func (b *Budget) Judge(name string) Verdict {
 func (b *Budget) Stale(pkg string) []string {
 	var out []string
 	for _, n := range b.List.Under(pkg) {
-		if !b.skipped[n] {
+		if !b.skipped[n] && !b.List.optional[n] {
 			out = append(out, n)
 		}
 	}

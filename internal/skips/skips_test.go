@@ -43,7 +43,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestBudget(t *testing.T) {
-	list, err := Parse(strings.NewReader("upstream/TestK/x allowed reason\nupstream/TestK/gone was skipping once\nbaseline/TestB other\n"), "allowed-skips.txt")
+	list, err := Parse(strings.NewReader("upstream/TestK/x allowed reason\nupstream/TestK/gone was skipping once\n~upstream/TestK/maybe only when fast\nbaseline/TestB other\n"), "allowed-skips.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +59,7 @@ func TestBudget(t *testing.T) {
 		{name: "unlisted", list: list, skip: "upstream/TestK/y", ok: false, message: `add "upstream/TestK/y <reason>"`},
 		{name: "a listed parent does not allow its subtests", list: list, skip: "baseline/TestB/sub", ok: false, message: "does not list"},
 		{name: "no list allows nothing", list: nil, skip: "baseline/TestB", ok: false, message: "none given"},
+		{name: "optional, when it skips", list: list, skip: "upstream/TestK/maybe", ok: true, message: "only when fast"},
 		{name: "lax", list: list, lax: "stock kernel", skip: "abi/TestZ", ok: true, message: "UNLISTED SKIP of abi/TestZ"},
 		{name: "lax still names the listed reason", list: list, lax: "stock kernel", skip: "upstream/TestK/x", ok: true, message: "allowed reason"},
 	} {
@@ -74,6 +75,7 @@ func TestBudget(t *testing.T) {
 	b := &Budget{List: list}
 	b.Judge("upstream/TestK/x")
 	b.Judge("upstream/TestK/unlisted")
+	// upstream/TestK/maybe did not skip, and is optional: not stale.
 	if got, want := b.Stale("upstream"), []string{"upstream/TestK/gone"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Stale(upstream) = %q, want %q", got, want)
 	}
