@@ -218,6 +218,11 @@ func dedupEnv(env []string) ([]string, error) {
 	if len(env) <= smallEnv && !needsDedup(env) {
 		return env, nil
 	}
+	return dedupEnvMap(env)
+}
+
+// dedupEnvMap is dedupEnv with a map, for any environment.
+func dedupEnvMap(env []string) ([]string, error) {
 	var err error
 	seen := make(map[string]bool, len(env))
 	keep := make([]bool, len(env))

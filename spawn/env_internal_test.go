@@ -6,11 +6,6 @@ import (
 	"testing"
 )
 
-// dedupEnvMap is dedupEnv's slow path alone, the reference for its fast one.
-func dedupEnvMap(env []string) ([]string, error) {
-	return dedupEnv(append(make([]string, 0, smallEnv+1), append(env, make([]string, smallEnv+1-len(env))...)...)[:len(env)])
-}
-
 func TestDedupEnv(t *testing.T) {
 	many := make([]string, smallEnv)
 	for i := range many {
