@@ -115,7 +115,8 @@ type Report struct {
 	phases  []results.Phase
 	g       grid
 	ratios  map[ratioKey]ratio
-	counted bool // the latencies are instruction counts (results.ModeCounted)
+	scale   map[scalingKey]results.Interval // throughput over one thread's (grid.scaling)
+	counted bool                            // the latencies are instruction counts (results.ModeCounted)
 	units   units
 	beside  string // a counted run's ratios beside a timed run's (AddTimed)
 }
@@ -126,7 +127,7 @@ func New(meta results.Meta, cells []results.Cell, phases []results.Phase) *Repor
 	g := newGrid(cells)
 	counted := results.Counted(meta, cells)
 	return &Report{meta: meta, cells: cells, phases: phases, g: g, ratios: g.ratios(Bootstrap),
-		counted: counted, units: unitsOf(counted)}
+		scale: g.scaling(Bootstrap), counted: counted, units: unitsOf(counted)}
 }
 
 // Counted reports whether the run's latencies are instruction counts.
@@ -235,6 +236,7 @@ func (r *Report) Tables() string {
 		r.ratioTable(&b, methods, func(rt ratio) results.Interval { return rt.lat }, notes)
 		fmt.Fprintf(&b, "\n**Aggregate throughput** of all threads, %s, as a multiple of %s (higher is better):\n\n", r.units.per, base)
 		r.ratioTable(&b, methods, func(rt ratio) results.Interval { return rt.rate }, notes)
+		r.scalingTable(&b, methods)
 		fmt.Fprintf(&b, "\n**Absolute numbers** (%s from spawn until the child is reaped, over every timed spawn of every round; "+
 			"round medians: the lowest and highest median of a round; %s is the median of the rounds):\n\n",
 			cond(r.counted, "guest instructions, in thousands,", "latency"), r.units.rate)
