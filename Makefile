@@ -105,7 +105,7 @@ help: ## Show this help
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 	@echo
-	@echo "Variables: FLAVOR=debug|plain|race (kernel for vmtest/test; default debug; race: KCSAN),"
+	@echo "Variables: FLAVOR=debug|plain|race|lockstat (kernel for vmtest/test; default debug; race: KCSAN; lockstat: /proc/lock_stat),"
 	@echo "           GUEST=pkg[,pkg] (run only these guest packages: selftests/*, pidfd, spawn), QEMU='...'"
 	@echo "           RUN=regexp (only the guest tests it matches: -test.run)"
 	@echo "           STRESS=30m STRESS_SEED=clock|N STRESS_SOAK_N=N: vmtest with TestStress that long"

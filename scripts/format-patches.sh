@@ -35,7 +35,12 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-git -C "$KSRC" format-patch -q --cover-letter --zero-commit --no-signature \
+# The cover letter is signed by the series' author (its last commit's),
+# not by whoever's git identity this machine has.
+author_name=$(git -C "$KSRC" log -1 --format=%an HEAD)
+author_email=$(git -C "$KSRC" log -1 --format=%ae HEAD)
+git -C "$KSRC" -c user.name="$author_name" -c user.email="$author_email" \
+	format-patch -q --cover-letter --zero-commit --no-signature \
 	--subject-prefix="$SERIES_SUBJECT_PREFIX" -o "$tmp" "$KERNEL_BASE_TAG..HEAD"
 
 # Put the kept text into the generated cover letter.

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build one flavour of the kernel from build/linux, out of tree.
 #
-#   scripts/kernel-build.sh plain|debug|race
+#   scripts/kernel-build.sh plain|debug|race|lockstat
 #
 # plain: tinyconfig + configs/vmtest.config (benchmarks)
 # debug: plain + configs/debug.config (KASAN, lockdep, ...; correctness suite)
 # race:  plain + configs/race.config (KCSAN; data races, no KASAN)
+# lockstat: plain + configs/lockstat.config (/proc/lock_stat; contention)
 #
 # The config is regenerated only when a fragment changed, so a one-line source
 # change rebuilds only what depends on it; ccache makes full rebuilds cheap too.
@@ -14,7 +15,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-flavour=${1:?usage: $0 plain|debug|race}
+flavour=${1:?usage: $0 plain|debug|race|lockstat}
 out=$(kbuild_dir "$flavour")
 mapfile -t frags < <(fragments "$flavour")
 

@@ -4,11 +4,11 @@
 # and install them (with kselftest-list.txt) into build/kselftests-FLAVOUR.
 # The VM harness puts that directory in the initramfs at /kselftests.
 #
-#   scripts/kselftests.sh plain|debug|race
+#   scripts/kselftests.sh plain|debug|race|lockstat
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-flavour=${1:?usage: $0 plain|debug|race}
+flavour=${1:?usage: $0 plain|debug|race|lockstat}
 kbuild=$(kbuild_dir "$flavour")
 targets=${KSELFTEST_TARGETS:-pidfd clone3 exec}
 inst=$BUILD_DIR/kselftests-$flavour

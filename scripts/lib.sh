@@ -28,8 +28,8 @@ need() {
 # kbuild_dir FLAVOR: the out-of-tree build directory of one kernel flavour.
 kbuild_dir() {
 	case "$1" in
-	plain | debug | race) printf '%s/kbuild-%s\n' "$BUILD_DIR" "$1" ;;
-	*) die "unknown kernel flavour '$1' (want plain, debug or race)" ;;
+	plain | debug | race | lockstat) printf '%s/kbuild-%s\n' "$BUILD_DIR" "$1" ;;
+	*) die "unknown kernel flavour '$1' (want plain, debug, race or lockstat)" ;;
 	esac
 }
 
@@ -39,6 +39,7 @@ fragments() {
 	plain) printf '%s\n' "$TOP/configs/vmtest.config" ;;
 	debug) printf '%s\n' "$TOP/configs/vmtest.config" "$TOP/configs/debug.config" ;;
 	race) printf '%s\n' "$TOP/configs/vmtest.config" "$TOP/configs/race.config" ;;
-	*) die "unknown kernel flavour '$1' (want plain, debug or race)" ;;
+	lockstat) printf '%s\n' "$TOP/configs/vmtest.config" "$TOP/configs/lockstat.config" ;;
+	*) die "unknown kernel flavour '$1' (want plain, debug, race or lockstat)" ;;
 	esac
 }
