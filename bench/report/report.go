@@ -286,15 +286,7 @@ func (r *Report) threadsCell(k key, notes map[string]bool) string {
 // ratioTable writes one row per sweep cell and one column per method of
 // the interval pick chooses.
 func (r *Report) ratioTable(b *strings.Builder, methods []string, pick func(ratio) results.Interval, notes map[string]bool) {
-	b.WriteString("| caller | threads |")
-	for _, id := range methods {
-		fmt.Fprintf(b, " %s |", shortLabel(id))
-	}
-	b.WriteString("\n|---:|---:|")
-	for range methods {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
+	methodsHeader(b, methods)
 	for _, k := range r.g.keys {
 		fmt.Fprintf(b, "| %s | %s |", Size(k.rss), r.threadsCell(k, notes))
 		for _, id := range methods {
@@ -313,6 +305,20 @@ func (r *Report) ratioTable(b *strings.Builder, methods []string, pick func(rati
 		}
 		b.WriteString("\n")
 	}
+}
+
+// methodsHeader writes the head of a table with a row per sweep cell and
+// a column per method.
+func methodsHeader(b *strings.Builder, methods []string) {
+	b.WriteString("| caller | threads |")
+	for _, id := range methods {
+		fmt.Fprintf(b, " %s |", shortLabel(id))
+	}
+	b.WriteString("\n|---:|---:|")
+	for range methods {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
 }
 
 // absoluteTable writes a row per sweep cell and method.
@@ -355,10 +361,15 @@ func RatioCI(iv results.Interval) string {
 	if iv.Excludes(1) {
 		s = "**" + s + "**"
 	}
-	if iv.HasCI() && iv.Lo != iv.Hi {
-		s += fmt.Sprintf(" (%s–%s)", strings.TrimSuffix(Ratio(iv.Lo), "×"), strings.TrimSuffix(Ratio(iv.Hi), "×"))
+	return s + intervalSuffix(iv)
+}
+
+// intervalSuffix is " (lo–hi)" for an interval that has one, else "".
+func intervalSuffix(iv results.Interval) string {
+	if !iv.HasCI() || iv.Lo == iv.Hi {
+		return ""
 	}
-	return s
+	return fmt.Sprintf(" (%s–%s)", strings.TrimSuffix(Ratio(iv.Lo), "×"), strings.TrimSuffix(Ratio(iv.Hi), "×"))
 }
 
 // shortLabel is a method's label within its variant's section: the label

@@ -66,15 +66,7 @@ func (r *Report) scalingTable(b *strings.Builder, methods []string) {
 	fmt.Fprintf(b, "\n**Scaling**: the aggregate throughput of N threads over the same method's with one thread and "+
 		"the same caller (N× would be perfect on N vCPUs), with its 95%% interval (the rounds paired, one level); a "+
 		"method that scales as %s does loses nothing to spawns made at once:\n\n", shortLabel(baselineOf(methods[0])))
-	b.WriteString("| caller | threads |")
-	for _, id := range methods {
-		fmt.Fprintf(b, " %s |", shortLabel(id))
-	}
-	b.WriteString("\n|---:|---:|")
-	for range methods {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
+	methodsHeader(b, methods)
 	for _, k := range rows {
 		fmt.Fprintf(b, "| %s | %d |", Size(k.rss), k.threads)
 		for _, id := range methods {
@@ -83,11 +75,7 @@ func (r *Report) scalingTable(b *strings.Builder, methods []string) {
 				b.WriteString(" — |")
 				continue
 			}
-			s := Ratio(iv.Point)
-			if iv.HasCI() && iv.Lo != iv.Hi {
-				s += fmt.Sprintf(" (%s–%s)", strings.TrimSuffix(Ratio(iv.Lo), "×"), strings.TrimSuffix(Ratio(iv.Hi), "×"))
-			}
-			fmt.Fprintf(b, " %s |", s)
+			fmt.Fprintf(b, " %s%s |", Ratio(iv.Point), intervalSuffix(iv))
 		}
 		b.WriteString("\n")
 	}
