@@ -558,14 +558,18 @@ func TestSysProcAttr(t *testing.T) {
 	t.Run("Pdeathsig when the starting thread exits", func(t *testing.T) {
 		// The child's parent is the thread that started it, as
 		// after fork: a goroutine that locks its thread and ends
-		// without unlocking it ends the thread too.
+		// without unlocking it ends the thread too. SIGTERM: a Go
+		// child kills itself with it at any point of its start,
+		// where a SIGUSR1 that arrives once its runtime has caught
+		// the signals is ignored (no Notify) and the child would
+		// sleep out its minute.
 		out := make(chan error, 1)
 		var cmd *spawn.Cmd
 		var stdout strings.Builder
 		go func() {
 			runtime.LockOSThread() // never unlocked: the thread exits with us
 			cmd = helperCommand(t, "pdeathsig", "wait")
-			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGUSR1}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 			cmd.Stdout = &stdout
 			out <- cmd.Start()
 		}()
@@ -575,10 +579,10 @@ func TestSysProcAttr(t *testing.T) {
 		err := cmd.Wait()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
-			t.Fatalf("Wait: %v (output %q), want killed by SIGUSR1", err, stdout.String())
+			t.Fatalf("Wait: %v (output %q), want killed by SIGTERM", err, stdout.String())
 		}
-		if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGUSR1 {
-			t.Errorf("Wait: %v, want killed by SIGUSR1", err)
+		if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+			t.Errorf("Wait: %v, want killed by SIGTERM", err)
 		}
 		mech, why := wantMechanismFor(t, pidfd.PIDFD_CONFIG_PDEATHSIG)
 		if cmd.Mechanism() != mech {
