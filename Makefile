@@ -45,6 +45,10 @@ BENCH_REPS ?=
 BENCH_SEED ?=
 BENCH_PHASES ?=
 BENCH_TARGET_MS ?=
+# BENCH_SCHEDULE=spawns: gospawn interleaves its methods spawn by spawn
+# (one spawn of each in turn) instead of cell by cell; only for a
+# BENCH_METHODS of Go methods (osexec*, spawn_go*, embryo_go*).
+BENCH_SCHEDULE ?=
 # BENCH_ICOUNT=1: the counted mode. QEMU counts instructions (-icount
 # shift=0,sleep=off, added to BENCH_QEMU): the guest's clocks advance 1 ns
 # per instruction any vCPU executes and skip idle time, so a latency is an
@@ -173,7 +177,7 @@ checkpatch: ## Run checkpatch.pl --strict on kernel/patches/
 	@$(TIMED) checkpatch scripts/checkpatch.sh
 
 .PHONY: bench
-bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/out/, BENCH.md; BENCH_ICOUNT=1 counts instructions
+bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/out/, BENCH.md; BENCH_ICOUNT=1 counts instructions, BENCH_SCHEDULE=spawns interleaves Go methods spawn by spawn
 	@$(MAKE) --no-print-directory kernel FLAVOR=$(BENCH_FLAVOR)
 	@VMTEST_KERNEL=$(BENCH_KBUILD)/arch/x86/boot/bzImage VMTEST_QEMU='$(BENCH_VM_QEMU)' \
 	EMPTYPIDFD_KBUILD=$(BENCH_KBUILD) EMPTYPIDFD_BENCH_OUT=$(BENCH_OUT) \
@@ -183,7 +187,7 @@ bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/ou
 	EMPTYPIDFD_BENCH_THREADS='$(BENCH_THREADS)' EMPTYPIDFD_BENCH_REPS='$(BENCH_REPS)' \
 	EMPTYPIDFD_BENCH_PASSES='$(BENCH_PASSES)' EMPTYPIDFD_BENCH_SEED='$(BENCH_SEED)' \
 	EMPTYPIDFD_BENCH_PHASES='$(BENCH_PHASES)' \
-	EMPTYPIDFD_BENCH_TARGET_MS='$(BENCH_TARGET_MS)' \
+	EMPTYPIDFD_BENCH_TARGET_MS='$(BENCH_TARGET_MS)' EMPTYPIDFD_BENCH_SCHEDULE='$(BENCH_SCHEDULE)' \
 	$(TIMED) bench go test -v -count=1 -timeout 190m -run '^TestBench$$' ./vmtest/
 	@$(TIMED) bench-report go run ./bench/cmd/benchreport -in $(BENCH_OUT)/results.jsonl \
 	-out $(BENCH_OUT) -benchmd BENCH.md -svg $(BENCH_SVG) \

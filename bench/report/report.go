@@ -500,8 +500,13 @@ func RunInfo(meta results.Meta, cells []results.Cell) string {
 	}
 	if meta.Passes > 0 || meta.Rounds > 0 {
 		fmt.Fprintf(&b, "- Sweep: %d passes over the programs and caller sizes, %d rounds of every method and thread count "+
-			"in each, all in random order (seed %d); a cell's rounds are interleaved with every other cell's\n",
-			meta.Passes, meta.Rounds, meta.Seed)
+			"in each, all in random order (seed %d); ", meta.Passes, meta.Rounds, meta.Seed)
+		if meta.Schedule == "spawns" {
+			b.WriteString("in each round, the methods of one thread count interleaved spawn by spawn " +
+				"(gospawn -x: a step makes one spawn of each method in turn, the first method rotating from step to step)\n")
+		} else {
+			b.WriteString("a cell's rounds are interleaved with every other cell's\n")
+		}
 	}
 	switch {
 	case results.Counted(meta, cells):

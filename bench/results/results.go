@@ -195,6 +195,9 @@ type Meta struct {
 	Seed      int64  `json:"seed"`       // of the sweep's random order
 	Passes    int    `json:"passes"`     // passes over every (program, caller size), in random order
 	Rounds    int    `json:"rounds"`     // rounds per pass over every (method, threads), in random order
+	// Schedule is "spawns" when gospawn interleaved its methods spawn by
+	// spawn (runner.ScheduleSpawns); empty or "cells" otherwise.
+	Schedule string `json:"schedule,omitempty"`
 
 	// Mode is ModeTimed or ModeCounted (empty: timed, an older run);
 	// ICount, QEMU's -icount options in a counted run.

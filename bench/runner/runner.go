@@ -33,6 +33,10 @@ const GuestDir = "/bench"
 // Noop is the program every method spawns (bench/noop.c).
 const Noop = "noop"
 
+// InterleavingBinary is the one benchmark program that can interleave its
+// methods spawn by spawn (Params.Interleave).
+const InterleavingBinary = "gospawn"
+
 // Params describe one run of a benchmark program: its methods at one caller
 // size, for each thread count.
 type Params struct {
@@ -50,6 +54,9 @@ type Params struct {
 	TargetMS                     int
 	MinIterations, MaxIterations int
 	Warmup, WarmupMS             int // warm-up per thread: at least Warmup spawns and WarmupMS
+	// Interleave has the program interleave its methods spawn by spawn
+	// (gospawn -x) rather than cell by cell; only gospawn can.
+	Interleave bool
 	// Timeout bounds the program; 0 means none.
 	Timeout time.Duration
 }
@@ -80,6 +87,9 @@ func (p Params) Args(ms []results.Method) []string {
 		"-s", strconv.FormatUint(max(p.Seed, 1), 10),
 		"-w", strconv.Itoa(p.Warmup),
 		"-W", strconv.Itoa(p.WarmupMS),
+	}
+	if p.Interleave {
+		args = append(args, "-x")
 	}
 	if p.Iterations > 0 {
 		return append(args, "-n", strconv.Itoa(p.Iterations))
@@ -161,6 +171,9 @@ func RunBatch(ctx context.Context, ms []results.Method, p Params) (Batch, error)
 			return Batch{}, fmt.Errorf("methods %s and %s are of different programs", ms[0].ID, m.ID)
 		}
 		byFlag[m.Flag] = m
+	}
+	if p.Interleave && ms[0].Binary != InterleavingBinary {
+		return Batch{}, fmt.Errorf("%s cannot interleave its methods spawn by spawn (only %s can)", ms[0].Binary, InterleavingBinary)
 	}
 	if p.Timeout > 0 {
 		var cancel context.CancelFunc

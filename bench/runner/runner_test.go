@@ -147,6 +147,20 @@ func TestArgs(t *testing.T) {
 	if got := p.Args(ms); !reflect.DeepEqual(got, want) {
 		t.Errorf("Args with Iterations:\n got %q\nwant %q", got, want)
 	}
+	p.Interleave = true
+	want = append(want[:16:16], "-x", "-n", "7")
+	if got := p.Args(ms); !reflect.DeepEqual(got, want) {
+		t.Errorf("Args with Interleave:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestRunBatchInterleaveOnlyGospawn(t *testing.T) {
+	m, _ := results.MethodByID("vfork")
+	p := Params{Dir: t.TempDir(), RSSMiB: 8, Threads: []int{1}, Reps: 1, Interleave: true}
+	_, err := RunBatch(context.Background(), []results.Method{m}, p)
+	if err == nil || !strings.Contains(err.Error(), "cannot interleave") {
+		t.Errorf("RunBatch of spawnbench's vfork with Interleave: error %v, want one saying it cannot interleave", err)
+	}
 }
 
 func TestBatchFrom(t *testing.T) {
@@ -237,6 +251,9 @@ func TestParseSweepErrors(t *testing.T) {
 		{map[string]string{"MIN_ITERS": "50", "MAX_ITERS": "10"}, "above MAX_ITERS"},
 		{map[string]string{"COLOUR": "red"}, "unknown setting"},
 		{map[string]string{"TIMEOUT": "soon"}, "TIMEOUT=soon"},
+		{map[string]string{"SCHEDULE": "random"}, "want cells or spawns"},
+		{map[string]string{"SCHEDULE": "spawns"}, "interleaves gospawn's methods only"},
+		{map[string]string{"SCHEDULE": "spawns", "METHODS": "osexec,vfork"}, "vfork is spawnbench's"},
 	} {
 		if _, err := ParseSweep(tt.conf); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("ParseSweep(%v): error %v, want one containing %q", tt.conf, err, tt.wantErr)
@@ -245,5 +262,12 @@ func TestParseSweepErrors(t *testing.T) {
 	if s, err := ParseSweep(map[string]string{"SIZES_MIB": "8", "METHODS": "vfork,embryo_c"}); err != nil ||
 		!reflect.DeepEqual(s.SizesMiB, []int{8}) || len(s.Methods) != 2 {
 		t.Errorf("ParseSweep of a subset: %+v, %v", s, err)
+	}
+	s, err := ParseSweep(map[string]string{"SCHEDULE": "spawns", "METHODS": "osexec,spawn_go,osexec_full"})
+	if err != nil || !s.Params("/bench", 8, 1).Interleave {
+		t.Errorf("ParseSweep of an interleaved Go sweep: %+v, %v; want Params with Interleave", s, err)
+	}
+	if s := DefaultSweep(); s.Params("/bench", 8, 1).Interleave {
+		t.Errorf("the default sweep interleaves spawn by spawn")
 	}
 }

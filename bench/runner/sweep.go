@@ -15,7 +15,10 @@ import (
 // makes Reps rounds, each round every (method, threads) cell of that
 // program once in a random order. A cell thus has Passes x Reps timed
 // repetitions, interleaved with every other cell's, so that a drift of the
-// machine during the run spreads over all methods alike. The host harness
+// machine during the run spreads over all methods alike. With Schedule
+// ScheduleSpawns, gospawn's methods are interleaved spawn by spawn instead
+// (runner.Params.Interleave): a drift then falls on them alike spawn by
+// spawn, not only round by round. The host harness
 // writes the sweep to the guest as NAME=value lines (Encode); the guest
 // reads it back (ParseSweep).
 type Sweep struct {
@@ -32,7 +35,15 @@ type Sweep struct {
 	Warmup, WarmupMS             int
 	Timeout                      time.Duration // bounds one program run
 	Out                          string        // guest directory that receives results.jsonl
+	Schedule                     string        // ScheduleCells or ScheduleSpawns
 }
+
+// The schedules of a sweep: cell by cell (each program run's rounds), or,
+// for gospawn's methods only, spawn by spawn.
+const (
+	ScheduleCells  = "cells"
+	ScheduleSpawns = "spawns"
+)
 
 // DefaultSweep is the sweep of issue 10: 8 MiB to 4 GiB, 1 and 2 threads
 // (the host harness lowers or raises that to the host's cores), 3 passes of
@@ -57,13 +68,14 @@ func DefaultSweep() Sweep {
 		Warmup:        1,
 		WarmupMS:      30,
 		Timeout:       30 * time.Minute,
+		Schedule:      ScheduleCells,
 	}
 }
 
 // Keys of the sweep file, also the suffixes of the EMPTYPIDFD_BENCH_*
 // variables through which 'make bench' overrides them.
 var SweepKeys = []string{"METHODS", "SIZES_MIB", "THREADS", "PASSES", "REPS", "SEED", "PHASES", "TARGET_MS",
-	"MIN_ITERS", "MAX_ITERS", "WARMUP", "WARMUP_MS", "TIMEOUT", "OUT"}
+	"MIN_ITERS", "MAX_ITERS", "WARMUP", "WARMUP_MS", "TIMEOUT", "OUT", "SCHEDULE"}
 
 // ParseSweep returns DefaultSweep with the values conf sets, checked.
 func ParseSweep(conf map[string]string) (Sweep, error) {
@@ -106,6 +118,11 @@ func ParseSweep(conf map[string]string) (Sweep, error) {
 			s.Timeout, err = time.ParseDuration(v)
 		case "OUT":
 			s.Out = v
+		case "SCHEDULE":
+			s.Schedule = v
+			if v != ScheduleCells && v != ScheduleSpawns {
+				err = fmt.Errorf("want %s or %s", ScheduleCells, ScheduleSpawns)
+			}
 		default:
 			err = fmt.Errorf("unknown setting (known: %s)", strings.Join(SweepKeys, " "))
 		}
@@ -115,6 +132,14 @@ func ParseSweep(conf map[string]string) (Sweep, error) {
 	}
 	if s.MinIterations > s.MaxIterations {
 		return Sweep{}, fmt.Errorf("sweep: MIN_ITERS %d is above MAX_ITERS %d", s.MinIterations, s.MaxIterations)
+	}
+	if s.Schedule == ScheduleSpawns {
+		for _, id := range s.Methods {
+			if m, _ := results.MethodByID(id); m.Binary != InterleavingBinary {
+				return Sweep{}, fmt.Errorf("sweep: SCHEDULE=%s interleaves %s's methods only, and %s is %s's",
+					ScheduleSpawns, InterleavingBinary, id, m.Binary)
+			}
+		}
 	}
 	if s.Passes*s.Reps < 3 {
 		return Sweep{}, fmt.Errorf("sweep: PASSES=%d x REPS=%d repetitions a cell, the benchmark wants at least 3", s.Passes, s.Reps)
@@ -139,6 +164,7 @@ func (s Sweep) Encode() string {
 		"WARMUP_MS": strconv.Itoa(s.WarmupMS),
 		"TIMEOUT":   s.Timeout.String(),
 		"OUT":       s.Out,
+		"SCHEDULE":  s.Schedule,
 	}
 	var b strings.Builder
 	for _, k := range SweepKeys {
@@ -152,7 +178,7 @@ func (s Sweep) Encode() string {
 func (s Sweep) Params(dir string, sizeMiB int, seed uint64) Params {
 	return Params{Dir: dir, RSSMiB: sizeMiB, Threads: s.Threads, Reps: s.Reps, Seed: seed,
 		TargetMS: s.TargetMS, MinIterations: s.MinIterations, MaxIterations: s.MaxIterations,
-		Warmup: s.Warmup, WarmupMS: s.WarmupMS, Timeout: s.Timeout}
+		Warmup: s.Warmup, WarmupMS: s.WarmupMS, Timeout: s.Timeout, Interleave: s.Schedule == ScheduleSpawns}
 }
 
 func intList(v string, least int) ([]int, error) {

@@ -25,6 +25,15 @@
 //	            are reported unavailable without (see newAttrs)
 //
 // Threads are goroutines (GOMAXPROCS is the CPU count).
+//
+// With -x the methods are interleaved spawn by spawn rather than cell by
+// cell: each round, for each goroutine count, every method is warmed up,
+// then each step makes one spawn of every method in turn, on all the
+// goroutines at once (a barrier between methods), in an order drawn anew
+// for each step. A drift of the machine then falls on
+// every method alike, spawn by spawn, which the cell by cell schedule
+// leaves to the rounds. Its output is the same: a line per method,
+// goroutine count and round.
 package main
 
 import (
@@ -37,6 +46,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,7 +74,9 @@ type config struct {
 	maxIters int
 	warmup   int
 	warmupMS int
-	spawns   map[string]func() error // by method
+	// interleave runs the methods spawn by spawn (-x).
+	interleave bool
+	spawns     map[string]func() error // by method
 	// unavailable says why a method cannot run here, by method.
 	unavailable map[string]string
 	spawnOnce   func() error // of the cell that runs now
@@ -107,6 +119,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&cfg.maxIters, "I", 2000, "most spawns per goroutine, without -n")
 	fs.IntVar(&cfg.warmup, "w", 3, "fewest warm-up spawns per goroutine")
 	fs.IntVar(&cfg.warmupMS, "W", 200, "least warm-up time in ms")
+	fs.BoolVar(&cfg.interleave, "x", false, "interleave the methods spawn by spawn (see the package doc)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -484,6 +497,9 @@ func run(cfg *config) error {
 		}
 	}
 	rng := rand.New(rand.NewPCG(cfg.seed, 0))
+	if cfg.interleave {
+		return runInterleaved(cfg, avail, callerKiB, rng)
+	}
 	for round := range cfg.rounds {
 		rng.Shuffle(len(cells), func(i, j int) { cells[i], cells[j] = cells[j], cells[i] })
 		for _, c := range cells {
@@ -504,6 +520,89 @@ func run(cfg *config) error {
 		}
 	}
 	return nil
+}
+
+// runInterleaved is run's -x schedule: each round, the goroutine counts in
+// a random order; for each, every method warmed up (in a random order),
+// then its spawns interleaved with the others' (interleaved).
+func runInterleaved(cfg *config, methods []string, callerKiB int64, rng *rand.Rand) error {
+	threads := slices.Clone(cfg.threads)
+	ms := slices.Clone(methods)
+	for round := range cfg.rounds {
+		rng.Shuffle(len(threads), func(i, j int) { threads[i], threads[j] = threads[j], threads[i] })
+		for _, n := range threads {
+			rng.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+			iters := cfg.maxIters
+			warm := make(map[string]int, len(ms))
+			for _, m := range ms {
+				cfg.spawnOnce = cfg.spawns[m]
+				it, w, err := warmUp(cfg, n)
+				if err != nil {
+					return fmt.Errorf("%s: %w", m, err)
+				}
+				// The slowest method sets the steps: each method's
+				// spawns take about the target time, or more.
+				iters, warm[m] = min(iters, it), w
+			}
+			spawns := make([]func() error, len(ms))
+			for i, m := range ms {
+				spawns[i] = cfg.spawns[m]
+			}
+			lat, wall, err := interleaved(rng, spawns, n, iters)
+			if err != nil {
+				return err
+			}
+			for i, m := range ms {
+				if err := emit(results.Raw{Method: m, Available: true, RSSMiB: cfg.rssMiB,
+					CallerRSSKiB: callerKiB, Threads: n, Rep: round, Warmup: warm[m], Iterations: iters,
+					WallNS: wall[i].Nanoseconds(), LatNS: lat[i]}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// stepOrder is the order in which a step of an interleaved run makes the
+// spawns of its k methods: a random permutation, drawn anew for each
+// step, so that each method comes first, last, and after each other method
+// alike (what a spawn leaves behind, a reaped task's freeing, a deferred
+// close, falls on the next one).
+func stepOrder(rng *rand.Rand, k int) []int {
+	return rng.Perm(k)
+}
+
+// interleaved makes iters steps on n goroutines; in each, every spawn
+// function once, in a stepOrder from rng, all goroutines making the same
+// one at once.
+// It returns each function's latencies (n*iters, goroutine by goroutine)
+// and its wall time: the sum over steps of the time from the release of
+// its spawns until the last goroutine was done with them.
+func interleaved(rng *rand.Rand, spawns []func() error, n, iters int) ([][]int64, []time.Duration, error) {
+	k := len(spawns)
+	lat := make([][]int64, k)
+	for i := range lat {
+		lat[i] = make([]int64, n*iters)
+	}
+	wall := make([]time.Duration, k)
+	for j := range iters {
+		for _, f := range stepOrder(rng, k) {
+			d, err := together(n, func(g int) error {
+				t0 := time.Now()
+				if err := spawns[f](); err != nil {
+					return err
+				}
+				lat[f][g*iters+j] = time.Since(t0).Nanoseconds()
+				return nil
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			wall[f] += d
+		}
+	}
+	return lat, wall, nil
 }
 
 func emit(r results.Raw) error {
