@@ -503,7 +503,7 @@ func RunInfo(meta results.Meta, cells []results.Cell) string {
 			"in each, all in random order (seed %d); ", meta.Passes, meta.Rounds, meta.Seed)
 		if meta.Schedule == "spawns" {
 			b.WriteString("in each round, the methods of one thread count interleaved spawn by spawn " +
-				"(gospawn -x: a step makes one spawn of each method in turn, the first method rotating from step to step)\n")
+				"(gospawn -x: a step makes one spawn of each method, in an order drawn anew for each step)\n")
 		} else {
 			b.WriteString("a cell's rounds are interleaved with every other cell's\n")
 		}

@@ -298,6 +298,23 @@ func TestReplace(t *testing.T) {
 	}
 }
 
+func TestRunInfoSchedule(t *testing.T) {
+	meta := results.Meta{Seed: 2, Passes: 3, Rounds: 2}
+	for _, tt := range []struct {
+		schedule string
+		want     string
+	}{
+		{"", "a cell's rounds are interleaved with every other cell's"},
+		{"cells", "a cell's rounds are interleaved with every other cell's"},
+		{"spawns", "the methods of one thread count interleaved spawn by spawn"},
+	} {
+		meta.Schedule = tt.schedule
+		if got := RunInfo(meta, nil); !strings.Contains(got, tt.want) {
+			t.Errorf("RunInfo with schedule %q lacks %q:\n%s", tt.schedule, tt.want, got)
+		}
+	}
+}
+
 func TestSection(t *testing.T) {
 	meta := results.Meta{Date: "2026-11-23T12:00:00Z", Command: "make bench", HostCPU: "AMD EPYC",
 		HostNproc: 2, QEMU: "qemu-system-x86_64 -m 4G -smp 4 -cpu max", Accel: "tcg",
