@@ -30,10 +30,10 @@
 // cell: each round, for each goroutine count, every method is warmed up,
 // then each step makes one spawn of every method in turn, on all the
 // goroutines at once (a barrier between methods), in an order drawn anew
-// for each step. A drift of the machine then falls on
-// every method alike, spawn by spawn, which the cell by cell schedule
-// leaves to the rounds. Its output is the same: a line per method,
-// goroutine count and round.
+// for each step. A drift of the machine then falls on every method alike,
+// spawn by spawn, where the cell by cell schedule spreads it only over
+// the rounds. Its output is the same: a line per method, goroutine count
+// and round.
 package main
 
 import (
@@ -575,8 +575,7 @@ func stepOrder(rng *rand.Rand, k int) []int {
 
 // interleaved makes iters steps on n goroutines; in each, every spawn
 // function once, in a stepOrder from rng, all goroutines making the same
-// one at once.
-// It returns each function's latencies (n*iters, goroutine by goroutine)
+// one at once. It returns each function's latencies (n*iters, goroutine by goroutine)
 // and its wall time: the sum over steps of the time from the release of
 // its spawns until the last goroutine was done with them.
 func interleaved(rng *rand.Rand, spawns []func() error, n, iters int) ([][]int64, []time.Duration, error) {
