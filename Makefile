@@ -49,6 +49,9 @@ BENCH_TARGET_MS ?=
 # (one spawn of each in turn) instead of cell by cell; only for a
 # BENCH_METHODS of Go methods (osexec*, spawn_go*, embryo_go*).
 BENCH_SCHEDULE ?=
+# BENCH_BLOCK=N: with BENCH_SCHEDULE=spawns, N spawns of each method in a
+# row in each step (default 1).
+BENCH_BLOCK ?=
 # BENCH_ICOUNT=1: the counted mode. QEMU counts instructions (-icount
 # shift=0,sleep=off, added to BENCH_QEMU): the guest's clocks advance 1 ns
 # per instruction any vCPU executes and skip idle time, so a latency is an
@@ -188,6 +191,7 @@ bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/ou
 	EMPTYPIDFD_BENCH_PASSES='$(BENCH_PASSES)' EMPTYPIDFD_BENCH_SEED='$(BENCH_SEED)' \
 	EMPTYPIDFD_BENCH_PHASES='$(BENCH_PHASES)' \
 	EMPTYPIDFD_BENCH_TARGET_MS='$(BENCH_TARGET_MS)' EMPTYPIDFD_BENCH_SCHEDULE='$(BENCH_SCHEDULE)' \
+	EMPTYPIDFD_BENCH_BLOCK='$(BENCH_BLOCK)' \
 	$(TIMED) bench go test -v -count=1 -timeout 190m -run '^TestBench$$' ./vmtest/
 	@$(TIMED) bench-report go run ./bench/cmd/benchreport -in $(BENCH_OUT)/results.jsonl \
 	-out $(BENCH_OUT) -benchmd BENCH.md -svg $(BENCH_SVG) \

@@ -140,7 +140,7 @@ func TestBench(t *testing.T) {
 	}
 	meta.Date = time.Now().UTC().Format(time.RFC3339) // when the VM stopped
 	meta.Seed, meta.Passes, meta.Rounds = int64(sweep.Seed), sweep.Passes, sweep.Reps
-	meta.Schedule = sweep.Schedule
+	meta.Schedule, meta.Block = sweep.Schedule, sweep.Block
 	for i := range cells {
 		cells[i].HostNproc, cells[i].HostCPU, cells[i].Accel = meta.HostNproc, meta.HostCPU, meta.Accel
 		cells[i].Mode = meta.Mode

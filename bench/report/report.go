@@ -501,10 +501,15 @@ func RunInfo(meta results.Meta, cells []results.Cell) string {
 	if meta.Passes > 0 || meta.Rounds > 0 {
 		fmt.Fprintf(&b, "- Sweep: %d passes over the programs and caller sizes, %d rounds of every method and thread count "+
 			"in each, all in random order (seed %d); ", meta.Passes, meta.Rounds, meta.Seed)
-		if meta.Schedule == "spawns" {
+		switch {
+		case meta.Schedule == "spawns" && meta.Block > 1:
+			fmt.Fprintf(&b, "in each round, the methods of one thread count interleaved in blocks "+
+				"(gospawn -x -xb %d: a step makes %d spawns of each method in a row, the methods in an order drawn anew for each step)\n",
+				meta.Block, meta.Block)
+		case meta.Schedule == "spawns":
 			b.WriteString("in each round, the methods of one thread count interleaved spawn by spawn " +
 				"(gospawn -x: a step makes one spawn of each method, in an order drawn anew for each step)\n")
-		} else {
+		default:
 			b.WriteString("a cell's rounds are interleaved with every other cell's\n")
 		}
 	}

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/xml"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -307,8 +308,13 @@ func TestRunInfoSchedule(t *testing.T) {
 		{"", "a cell's rounds are interleaved with every other cell's"},
 		{"cells", "a cell's rounds are interleaved with every other cell's"},
 		{"spawns", "the methods of one thread count interleaved spawn by spawn"},
+		{"spawns/8", "interleaved in blocks (gospawn -x -xb 8: a step makes 8 spawns of each method in a row"},
 	} {
-		meta.Schedule = tt.schedule
+		schedule, block, _ := strings.Cut(tt.schedule, "/")
+		meta.Schedule, meta.Block = schedule, 0
+		if block != "" {
+			meta.Block, _ = strconv.Atoi(block)
+		}
 		if got := RunInfo(meta, nil); !strings.Contains(got, tt.want) {
 			t.Errorf("RunInfo with schedule %q lacks %q:\n%s", tt.schedule, tt.want, got)
 		}

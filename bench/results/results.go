@@ -198,6 +198,9 @@ type Meta struct {
 	// Schedule is "spawns" when gospawn interleaved its methods spawn by
 	// spawn (runner.ScheduleSpawns); empty or "cells" otherwise.
 	Schedule string `json:"schedule,omitempty"`
+	// Block is, in the "spawns" schedule, the spawns of a method in a
+	// row in each step (0 or 1: one).
+	Block int `json:"block,omitempty"`
 
 	// Mode is ModeTimed or ModeCounted (empty: timed, an older run);
 	// ICount, QEMU's -icount options in a counted run.

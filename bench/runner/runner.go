@@ -57,6 +57,9 @@ type Params struct {
 	// Interleave has the program interleave its methods spawn by spawn
 	// (gospawn -x) rather than cell by cell; only gospawn can.
 	Interleave bool
+	// Block is, when interleaving, the spawns of a method in a row in
+	// each step (gospawn -xb); 0 or 1, one.
+	Block int
 	// Timeout bounds the program; 0 means none.
 	Timeout time.Duration
 }
@@ -90,6 +93,9 @@ func (p Params) Args(ms []results.Method) []string {
 	}
 	if p.Interleave {
 		args = append(args, "-x")
+		if p.Block > 1 {
+			args = append(args, "-xb", strconv.Itoa(p.Block))
+		}
 	}
 	if p.Iterations > 0 {
 		return append(args, "-n", strconv.Itoa(p.Iterations))

@@ -130,6 +130,45 @@ func TestRunTimeout(t *testing.T) {
 	}
 }
 
+// TestRunBatchInterleavedOnHost runs two Go methods interleaved spawn by
+// spawn, and in blocks, through gospawn -x on the host: each gives its
+// repetitions, on each thread count, with the spawns asked for.
+func TestRunBatchInterleavedOnHost(t *testing.T) {
+	dir := built(t)
+	var ms []results.Method
+	for _, id := range []string{"osexec", "osexec_full"} {
+		m, _ := results.MethodByID(id)
+		ms = append(ms, m)
+	}
+	for _, block := range []int{1, 2} {
+		p := Smoke(dir)
+		p.Threads, p.Reps, p.Iterations, p.Interleave, p.Block = []int{1, 2}, 2, 4, true, block
+		b, err := RunBatch(context.Background(), ms, p)
+		if err != nil {
+			t.Fatalf("block %d: %v", block, err)
+		}
+		for _, m := range ms {
+			for _, n := range p.Threads {
+				reps := b.Reps[m.ID][n]
+				if len(reps) != p.Reps {
+					t.Fatalf("block %d: %s on %d threads: %d repetitions, want %d", block, m.ID, n, len(reps), p.Reps)
+				}
+				for _, r := range reps {
+					if r.Iterations != p.Iterations || len(r.LatNS) != n*p.Iterations || r.WallNS <= 0 {
+						t.Errorf("block %d: %s on %d threads: %d iterations, %d latencies, wall %d ns",
+							block, m.ID, n, r.Iterations, len(r.LatNS), r.WallNS)
+					}
+					for i, l := range r.LatNS {
+						if l <= 0 {
+							t.Errorf("block %d: %s on %d threads: latency %d is %d", block, m.ID, n, i, l)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestArgs(t *testing.T) {
 	m, _ := results.MethodByID("embryo_go")
 	p := Params{Dir: "/bench", RSSMiB: 64, Threads: []int{1, 4}, Reps: 3, TargetMS: 500,
@@ -151,6 +190,11 @@ func TestArgs(t *testing.T) {
 	want = append(want[:16:16], "-x", "-n", "7")
 	if got := p.Args(ms); !reflect.DeepEqual(got, want) {
 		t.Errorf("Args with Interleave:\n got %q\nwant %q", got, want)
+	}
+	p.Block = 4
+	want = append(want[:17:17], "-xb", "4", "-n", "7")
+	if got := p.Args(ms); !reflect.DeepEqual(got, want) {
+		t.Errorf("Args with Interleave and Block:\n got %q\nwant %q", got, want)
 	}
 }
 
@@ -254,6 +298,8 @@ func TestParseSweepErrors(t *testing.T) {
 		{map[string]string{"SCHEDULE": "random"}, "want cells or spawns"},
 		{map[string]string{"SCHEDULE": "spawns"}, "interleaves gospawn's methods only"},
 		{map[string]string{"SCHEDULE": "spawns", "METHODS": "osexec,vfork"}, "vfork is spawnbench's"},
+		{map[string]string{"BLOCK": "4"}, "BLOCK=4 needs SCHEDULE=spawns"},
+		{map[string]string{"BLOCK": "0", "SCHEDULE": "spawns", "METHODS": "osexec"}, "BLOCK=0"},
 	} {
 		if _, err := ParseSweep(tt.conf); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("ParseSweep(%v): error %v, want one containing %q", tt.conf, err, tt.wantErr)
@@ -264,7 +310,7 @@ func TestParseSweepErrors(t *testing.T) {
 		t.Errorf("ParseSweep of a subset: %+v, %v", s, err)
 	}
 	s, err := ParseSweep(map[string]string{"SCHEDULE": "spawns", "METHODS": "osexec,spawn_go,osexec_full"})
-	if err != nil || !s.Params("/bench", 8, 1).Interleave {
+	if p := s.Params("/bench", 8, 1); err != nil || !p.Interleave || p.Block != 1 {
 		t.Errorf("ParseSweep of an interleaved Go sweep: %+v, %v; want Params with Interleave", s, err)
 	}
 	if s := DefaultSweep(); s.Params("/bench", 8, 1).Interleave {

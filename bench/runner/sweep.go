@@ -36,6 +36,7 @@ type Sweep struct {
 	Timeout                      time.Duration // bounds one program run
 	Out                          string        // guest directory that receives results.jsonl
 	Schedule                     string        // ScheduleCells or ScheduleSpawns
+	Block                        int           // with ScheduleSpawns, spawns of a method in a row
 }
 
 // The schedules of a sweep: cell by cell (each program run's rounds), or,
@@ -69,13 +70,14 @@ func DefaultSweep() Sweep {
 		WarmupMS:      30,
 		Timeout:       30 * time.Minute,
 		Schedule:      ScheduleCells,
+		Block:         1,
 	}
 }
 
 // Keys of the sweep file, also the suffixes of the EMPTYPIDFD_BENCH_*
 // variables through which 'make bench' overrides them.
 var SweepKeys = []string{"METHODS", "SIZES_MIB", "THREADS", "PASSES", "REPS", "SEED", "PHASES", "TARGET_MS",
-	"MIN_ITERS", "MAX_ITERS", "WARMUP", "WARMUP_MS", "TIMEOUT", "OUT", "SCHEDULE"}
+	"MIN_ITERS", "MAX_ITERS", "WARMUP", "WARMUP_MS", "TIMEOUT", "OUT", "SCHEDULE", "BLOCK"}
 
 // ParseSweep returns DefaultSweep with the values conf sets, checked.
 func ParseSweep(conf map[string]string) (Sweep, error) {
@@ -118,6 +120,8 @@ func ParseSweep(conf map[string]string) (Sweep, error) {
 			s.Timeout, err = time.ParseDuration(v)
 		case "OUT":
 			s.Out = v
+		case "BLOCK":
+			s.Block, err = positive(v)
 		case "SCHEDULE":
 			s.Schedule = v
 			if v != ScheduleCells && v != ScheduleSpawns {
@@ -132,6 +136,9 @@ func ParseSweep(conf map[string]string) (Sweep, error) {
 	}
 	if s.MinIterations > s.MaxIterations {
 		return Sweep{}, fmt.Errorf("sweep: MIN_ITERS %d is above MAX_ITERS %d", s.MinIterations, s.MaxIterations)
+	}
+	if s.Block > 1 && s.Schedule != ScheduleSpawns {
+		return Sweep{}, fmt.Errorf("sweep: BLOCK=%d needs SCHEDULE=%s", s.Block, ScheduleSpawns)
 	}
 	if s.Schedule == ScheduleSpawns {
 		for _, id := range s.Methods {
@@ -165,6 +172,7 @@ func (s Sweep) Encode() string {
 		"TIMEOUT":   s.Timeout.String(),
 		"OUT":       s.Out,
 		"SCHEDULE":  s.Schedule,
+		"BLOCK":     strconv.Itoa(s.Block),
 	}
 	var b strings.Builder
 	for _, k := range SweepKeys {
@@ -178,7 +186,7 @@ func (s Sweep) Encode() string {
 func (s Sweep) Params(dir string, sizeMiB int, seed uint64) Params {
 	return Params{Dir: dir, RSSMiB: sizeMiB, Threads: s.Threads, Reps: s.Reps, Seed: seed,
 		TargetMS: s.TargetMS, MinIterations: s.MinIterations, MaxIterations: s.MaxIterations,
-		Warmup: s.Warmup, WarmupMS: s.WarmupMS, Timeout: s.Timeout, Interleave: s.Schedule == ScheduleSpawns}
+		Warmup: s.Warmup, WarmupMS: s.WarmupMS, Timeout: s.Timeout, Interleave: s.Schedule == ScheduleSpawns, Block: s.Block}
 }
 
 func intList(v string, least int) ([]int, error) {

@@ -30,7 +30,7 @@
 // cell: each round, for each goroutine count, every method is warmed up,
 // then each step makes one spawn of every method in turn, on all the
 // goroutines at once (a barrier between methods), in an order drawn anew
-// for each step. A drift of the machine then falls on every method alike,
+// for each step; with -xb N, N spawns of each method in a row. A drift of the machine then falls on every method alike,
 // spawn by spawn, where the cell by cell schedule spreads it only over
 // the rounds. Its output is the same: a line per method, goroutine count
 // and round.
@@ -74,8 +74,10 @@ type config struct {
 	maxIters int
 	warmup   int
 	warmupMS int
-	// interleave runs the methods spawn by spawn (-x).
+	// interleave runs the methods spawn by spawn (-x), or block spawns
+	// of each in a row (-xb).
 	interleave bool
+	block      int
 	spawns     map[string]func() error // by method
 	// unavailable says why a method cannot run here, by method.
 	unavailable map[string]string
@@ -120,6 +122,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&cfg.warmup, "w", 3, "fewest warm-up spawns per goroutine")
 	fs.IntVar(&cfg.warmupMS, "W", 200, "least warm-up time in ms")
 	fs.BoolVar(&cfg.interleave, "x", false, "interleave the methods spawn by spawn (see the package doc)")
+	fs.IntVar(&cfg.block, "xb", 1, "with -x, spawns of a method in a row in each step")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -137,6 +140,10 @@ func parseFlags(args []string) (*config, error) {
 		cfg.threads = append(cfg.threads, n)
 	}
 	switch {
+	case cfg.block < 1:
+		return nil, errors.New("-xb must be positive")
+	case cfg.interleave && cfg.iters%cfg.block != 0:
+		return nil, fmt.Errorf("-n %d is not a whole number of -xb %d blocks", cfg.iters, cfg.block)
 	case cfg.rounds < 1, cfg.iters < 0, cfg.targetMS < 1, cfg.minIters < 1, cfg.warmup < 0, cfg.warmupMS < 0:
 		return nil, errors.New("-R, -T and -i must be positive, -n, -w and -W not negative")
 	case cfg.minIters > cfg.maxIters:
@@ -541,14 +548,16 @@ func runInterleaved(cfg *config, methods []string, callerKiB int64, rng *rand.Ra
 					return fmt.Errorf("%s: %w", m, err)
 				}
 				// The slowest method sets the steps: each method's
-				// spawns take about the target time, or more.
+				// spawns take about the target time, or less.
 				iters, warm[m] = min(iters, it), w
 			}
+			// Whole blocks, at least one.
+			iters = max(cfg.block, iters/cfg.block*cfg.block)
 			spawns := make([]func() error, len(ms))
 			for i, m := range ms {
 				spawns[i] = cfg.spawns[m]
 			}
-			lat, wall, err := interleaved(rng, spawns, n, iters)
+			lat, wall, err := interleaved(rng, spawns, n, iters, cfg.block)
 			if err != nil {
 				return err
 			}
@@ -566,42 +575,122 @@ func runInterleaved(cfg *config, methods []string, callerKiB int64, rng *rand.Ra
 
 // stepOrder is the order in which a step of an interleaved run makes the
 // spawns of its k methods: a random permutation, drawn anew for each
-// step, so that each method comes first, last, and after each other method
-// alike (what a spawn leaves behind, a reaped task's freeing, a deferred
-// close, falls on the next one).
+// step, so that each method comes first, last, and after each other
+// method equally often. That balances the positions, not what a spawn
+// leaves behind for the next one (a reaped task's freeing, deferred
+// work): a method that leaves more slows the others.
 func stepOrder(rng *rand.Rand, k int) []int {
 	return rng.Perm(k)
 }
 
-// interleaved makes iters steps on n goroutines; in each, every spawn
-// function once, in a stepOrder from rng, all goroutines making the same
-// one at once. It returns each function's latencies (n*iters, goroutine by goroutine)
-// and its wall time: the sum over steps of the time from the release of
-// its spawns until the last goroutine was done with them.
-func interleaved(rng *rand.Rand, spawns []func() error, n, iters int) ([][]int64, []time.Duration, error) {
+// interleaved makes iters spawns of each function on each of n
+// goroutines, in steps: in each, every function's block spawns in a row,
+// the functions in a stepOrder from rng; all goroutines make the same
+// spawn at once. iters must be a multiple of block. The goroutines are
+// started once, as the cell schedule's are (timed): one goroutine makes
+// its spawns back to back; several wait for each other after each spawn
+// (a barrier). It returns each function's latencies (n*iters, goroutine
+// by goroutine: goroutine g's j'th spawn of it at g*iters+j) and its wall
+// time: the sum over its spawns of the time from the first goroutine's
+// start of it to the last one's end.
+func interleaved(rng *rand.Rand, spawns []func() error, n, iters, block int) ([][]int64, []time.Duration, error) {
+	if block < 1 || iters%block != 0 {
+		return nil, nil, fmt.Errorf("%d spawns are not a whole number of blocks of %d", iters, block)
+	}
 	k := len(spawns)
+	var seq []int // the function of each spawn, in order
+	for range iters / block {
+		for _, f := range stepOrder(rng, k) {
+			for range block {
+				seq = append(seq, f)
+			}
+		}
+	}
 	lat := make([][]int64, k)
 	for i := range lat {
 		lat[i] = make([]int64, n*iters)
 	}
-	wall := make([]time.Duration, k)
-	for j := range iters {
-		for _, f := range stepOrder(rng, k) {
-			d, err := together(n, func(g int) error {
-				t0 := time.Now()
-				if err := spawns[f](); err != nil {
-					return err
-				}
-				lat[f][g*iters+j] = time.Since(t0).Nanoseconds()
-				return nil
-			})
-			if err != nil {
-				return nil, nil, err
+	// start and end of each spawn, by goroutine and place in seq.
+	start := make([]time.Time, n*len(seq))
+	end := make([]time.Time, n*len(seq))
+	bar := newBarrier(n)
+	_, err := together(n, func(g int) error {
+		made := make([]int, k) // spawns of each function so far
+		for i, f := range seq {
+			slot := g*len(seq) + i
+			start[slot] = time.Now()
+			err := spawns[f]()
+			end[slot] = time.Now()
+			lat[f][g*iters+made[f]] = end[slot].Sub(start[slot]).Nanoseconds()
+			made[f]++
+			// Every goroutine goes on to the barrier, so that none
+			// waits forever for one that failed; together returns
+			// the first error.
+			if !bar.wait(err) {
+				return err
 			}
-			wall[f] += d
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	wall := make([]time.Duration, k)
+	for i, f := range seq {
+		first, last := start[i], end[i]
+		for g := 1; g < n; g++ {
+			if t := start[g*len(seq)+i]; t.Before(first) {
+				first = t
+			}
+			if t := end[g*len(seq)+i]; t.After(last) {
+				last = t
+			}
+		}
+		wall[f] += last.Sub(first)
 	}
 	return lat, wall, nil
+}
+
+// barrier lets n goroutines wait for each other, again and again, and
+// tells them whether any of them failed.
+type barrier struct {
+	n          int
+	mu         sync.Mutex
+	cond       *sync.Cond
+	arrived    int
+	generation int // of the wait that goroutines arrive at now
+	failedAt   int // the first generation at which one failed, or -1
+}
+
+func newBarrier(n int) *barrier {
+	b := &barrier{n: n, failedAt: -1}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// wait returns once all n goroutines have called it (at once for one),
+// false if one of them passed an error to this wait or an earlier one.
+// What it returns is the wait's own: a goroutine released from one wait
+// and slow to wake still answers for that wait, not for the next, where
+// another may have failed meanwhile.
+func (b *barrier) wait(err error) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	gen := b.generation
+	if err != nil && b.failedAt < 0 {
+		b.failedAt = gen
+	}
+	b.arrived++
+	if b.arrived == b.n {
+		b.arrived = 0
+		b.generation++
+		b.cond.Broadcast()
+	} else {
+		for gen == b.generation {
+			b.cond.Wait()
+		}
+	}
+	return b.failedAt < 0 || b.failedAt > gen
 }
 
 func emit(r results.Raw) error {

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -56,7 +58,7 @@ func TestInterleaved(t *testing.T) {
 		spawns[i] = func() error { ch <- i; time.Sleep(time.Microsecond); return nil }
 	}
 	rng := rand.New(rand.NewPCG(7, 0))
-	lat, wall, err := interleaved(rng, spawns, n, iters)
+	lat, wall, err := interleaved(rng, spawns, n, iters, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,110 @@ func TestInterleaved(t *testing.T) {
 	boom := errors.New("boom")
 	ok := func() error { return nil }
 	spawns = []func() error{ok, func() error { return boom }, ok}
-	if _, _, err := interleaved(rng, spawns, n, iters); !errors.Is(err, boom) {
+	if _, _, err := interleaved(rng, spawns, n, iters, 1); !errors.Is(err, boom) {
 		t.Errorf("a failing spawn: error %v, want %v", err, boom)
+	}
+}
+
+// TestBarrier checks that every goroutine leaves at the wait where one
+// failed, none before (a goroutine slow to wake from the wait before must
+// not take the next one's failure for its own) and none after.
+func TestBarrier(t *testing.T) {
+	const n, waits, failAt = 3, 200, 150
+	for range 20 {
+		b := newBarrier(n)
+		out := make([]int, n)
+		var wg sync.WaitGroup
+		for g := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range waits {
+					var err error
+					if i == failAt && g == n-1 {
+						err = errors.New("boom")
+					}
+					if !b.wait(err) {
+						out[g] = i
+						return
+					}
+				}
+				out[g] = waits
+			}()
+		}
+		wg.Wait()
+		for g, i := range out {
+			if i != failAt {
+				t.Fatalf("goroutine %d left at wait %d, want %d", g, i, failAt)
+			}
+		}
+	}
+	if b := newBarrier(1); !b.wait(nil) || b.wait(errors.New("boom")) || b.wait(nil) {
+		t.Errorf("one goroutine: want true, then false from the failed wait on")
+	}
+}
+
+// TestInterleavedSlots checks where a latency lands: goroutine g's spawn
+// of step j at g*iters+j. Each function sleeps longer at each step, so a
+// latency in another step's slot is too short.
+func TestInterleavedSlots(t *testing.T) {
+	const n, iters, k = 2, 4, 2
+	const unit = 500 * time.Microsecond
+	var calls [k]atomic.Int64
+	spawns := make([]func() error, k)
+	for f := range spawns {
+		spawns[f] = func() error {
+			step := (calls[f].Add(1) - 1) / n // all goroutines make step j together
+			time.Sleep(time.Duration(step+1) * unit)
+			return nil
+		}
+	}
+	lat, _, err := interleaved(rand.New(rand.NewPCG(3, 0)), spawns, n, iters, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f := range k {
+		for g := range n {
+			for j := range iters {
+				if l := time.Duration(lat[f][g*iters+j]); l < time.Duration(j+1)*unit {
+					t.Errorf("function %d, goroutine %d, step %d: latency %v, shorter than that step's sleep of %v",
+						f, g, j, l, time.Duration(j+1)*unit)
+				}
+			}
+		}
+	}
+}
+
+// TestInterleavedBlocks checks the order with blocks: each step makes
+// block spawns of each function in a row, on every goroutine.
+func TestInterleavedBlocks(t *testing.T) {
+	for _, tt := range []struct{ n, iters, block int }{{1, 6, 1}, {1, 6, 3}, {2, 4, 2}, {1, 5, 5}} {
+		ch := make(chan int, 2*tt.n*tt.iters)
+		spawns := []func() error{
+			func() error { ch <- 0; return nil },
+			func() error { ch <- 1; return nil },
+		}
+		if _, _, err := interleaved(rand.New(rand.NewPCG(5, 0)), spawns, tt.n, tt.iters, tt.block); err != nil {
+			t.Fatal(err)
+		}
+		close(ch)
+		var got, want []int
+		for f := range ch {
+			got = append(got, f)
+		}
+		again := rand.New(rand.NewPCG(5, 0))
+		for range tt.iters / tt.block {
+			for _, f := range stepOrder(again, 2) {
+				for range tt.block * tt.n {
+					want = append(want, f)
+				}
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("n %d, iters %d, block %d: order %v, want %v", tt.n, tt.iters, tt.block, got, want)
+		}
+	}
+	if _, _, err := interleaved(rand.New(rand.NewPCG(5, 0)), nil, 1, 5, 2); err == nil {
+		t.Errorf("5 spawns in blocks of 2: no error")
 	}
 }
