@@ -180,7 +180,7 @@ checkpatch: ## Run checkpatch.pl --strict on kernel/patches/
 	@$(TIMED) checkpatch scripts/checkpatch.sh
 
 .PHONY: bench
-bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/out/, BENCH.md; BENCH_ICOUNT=1 counts instructions, BENCH_SCHEDULE=spawns interleaves Go methods spawn by spawn
+bench: ## Spawn benchmark in QEMU (plain kernel, a vCPU per host core): bench/out/, BENCH.md; BENCH_ICOUNT=1 counts instructions, BENCH_SCHEDULE=spawns [BENCH_BLOCK=N] interleaves Go methods spawn by spawn or in blocks
 	@$(MAKE) --no-print-directory kernel FLAVOR=$(BENCH_FLAVOR)
 	@VMTEST_KERNEL=$(BENCH_KBUILD)/arch/x86/boot/bzImage VMTEST_QEMU='$(BENCH_VM_QEMU)' \
 	EMPTYPIDFD_KBUILD=$(BENCH_KBUILD) EMPTYPIDFD_BENCH_OUT=$(BENCH_OUT) \

@@ -32,8 +32,11 @@
 // goroutines at once (a barrier between methods), in an order drawn anew
 // for each step; with -xb N, N spawns of each method in a row. A drift of the machine then falls on every method alike,
 // spawn by spawn, where the cell by cell schedule spreads it only over
-// the rounds. Its output is the same: a line per method, goroutine count
-// and round.
+// the rounds. But spawn by spawn, what one spawn leaves for the next
+// falls on the other methods as often as on its own, which a program
+// that spawns one way never sees; blocks (-xb 16) keep each method
+// mostly after itself. Its output is the same: a line per method,
+// goroutine count and round.
 package main
 
 import (
