@@ -2,6 +2,7 @@ package pidfd
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,6 +73,36 @@ func TestCvector(t *testing.T) {
 	}
 	if _, err := cvector([]string{"a\x00b"}); err != unix.EINVAL {
 		t.Errorf("string with NUL: %v, want EINVAL", err)
+	}
+}
+
+func TestNewVector(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ss   []string
+		err  error
+	}{
+		{"nil", nil, nil},
+		{"empty", []string{}, nil},
+		{"strings", []string{"A=1", "", "B=2"}, nil},
+		{"NUL", []string{"A=1", "B=\x00"}, unix.EINVAL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := NewVector(tc.ss)
+			if err != tc.err {
+				t.Fatalf("NewVector(%q): %v, want %v", tc.ss, err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			if v.Len() != len(tc.ss) {
+				t.Errorf("Len() = %d, want %d", v.Len(), len(tc.ss))
+			}
+			got := v.Strings()
+			if (got == nil) != (tc.ss == nil) || !slices.Equal(got, tc.ss) {
+				t.Errorf("Strings() = %#v, want %#v", got, tc.ss)
+			}
+		})
 	}
 }
 

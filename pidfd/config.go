@@ -120,18 +120,56 @@ func ConfigExec(fd, dirfd int, path string, flags int) error {
 	return err
 }
 
-func configStrings(fd, cmd int, ss []string) error {
+// Vector is a vector of strings laid out as the kernel reads argv and
+// envp, built once for any number of ARGV and ENVP commands: a caller that
+// gives many embryos the same environment converts it once. It is
+// immutable, and safe for concurrent use.
+type Vector struct {
+	v []*byte // nil for the empty vector
+}
+
+// NewVector lays out ss for ConfigArgvVector and ConfigEnvpVector. A nil ss
+// is the empty vector; a string that holds a NUL is EINVAL.
+func NewVector(ss []string) (*Vector, error) {
 	v, err := cvector(ss)
+	if err != nil {
+		return nil, err
+	}
+	return &Vector{v: v}, nil
+}
+
+// Len is the number of strings in the vector.
+func (v *Vector) Len() int { return max(len(v.v)-1, 0) }
+
+// Strings returns a copy of the vector's strings (nil for a vector made of
+// a nil slice).
+func (v *Vector) Strings() []string {
+	if v.v == nil {
+		return nil
+	}
+	ss := make([]string, v.Len())
+	for i := range ss {
+		ss[i] = unix.BytePtrToString(v.v[i])
+	}
+	return ss
+}
+
+func configVector(fd, cmd int, v *Vector) error {
+	var arg StringsArg
+	if v.v != nil {
+		arg.Strings = addr(&v.v[0])
+	}
+	err := config(fd, cmd, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	runtime.KeepAlive(v)
+	return err
+}
+
+func configStrings(fd, cmd int, ss []string) error {
+	v, err := NewVector(ss)
 	if err != nil {
 		return err
 	}
-	var arg StringsArg
-	if v != nil {
-		arg.Strings = addr(&v[0])
-	}
-	err = config(fd, cmd, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
-	runtime.KeepAlive(v)
-	return err
+	return configVector(fd, cmd, v)
 }
 
 // ConfigArgv sets the argument vector (PIDFD_CONFIG_ARGV). A nil argv is
@@ -144,6 +182,16 @@ func ConfigArgv(fd int, argv []string) error {
 // empty vector.
 func ConfigEnvp(fd int, envp []string) error {
 	return configStrings(fd, PIDFD_CONFIG_ENVP, envp)
+}
+
+// ConfigArgvVector is ConfigArgv with a vector laid out before.
+func ConfigArgvVector(fd int, argv *Vector) error {
+	return configVector(fd, PIDFD_CONFIG_ARGV, argv)
+}
+
+// ConfigEnvpVector is ConfigEnvp with a vector laid out before.
+func ConfigEnvpVector(fd int, envp *Vector) error {
+	return configVector(fd, PIDFD_CONFIG_ENVP, envp)
 }
 
 func configFD(fd int, arg *FDArg) error {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -87,6 +88,11 @@ func HasCommand(cmd int) bool {
 // first definite answer is cached: later calls cost a mutex. A probe
 // creates an embryo and destroys it at once.
 func Probe() error {
+	// Every call of the package asks first: once the answer is yes, a
+	// load says so.
+	if probeOK.Load() {
+		return nil
+	}
 	probe.Lock()
 	defer probe.Unlock()
 	if probe.done {
@@ -94,8 +100,12 @@ func Probe() error {
 	}
 	done, cmds, err := probeWith(kernelCalls)
 	probe.done, probe.err, probe.cmds = done, err, cmds
+	probeOK.Store(done && err == nil)
 	return err
 }
+
+// probeOK is set once a probe has found empty pidfds.
+var probeOK atomic.Bool
 
 // probeCalls are the system calls of a probe; the host tests replace them.
 type probeCalls struct {
