@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/emptypidfd/emptypidfd/pidfd"
 )
 
 // Aliases of os/exec's error types and values, so that code written for
@@ -188,24 +190,64 @@ func (c *Cmd) Environ() []string {
 // for a Dir; duplicates resolve to the last; an entry with a NUL is
 // dropped and reported.
 func (c *Cmd) environ() ([]string, error) {
-	var err error
-	env := c.Env
-	if env == nil {
-		env = os.Environ()
-		if c.Dir != "" {
-			pwd, absErr := filepath.Abs(c.Dir)
-			if absErr != nil {
-				err = absErr
-			} else {
-				env = append(env, "PWD="+pwd)
-			}
-		}
-	}
+	env, err := c.rawEnviron()
 	env, dupErr := dedupEnv(env)
 	if err == nil {
 		err = dupErr
 	}
 	return env, err
+}
+
+// rawEnviron is the environment before dedupEnv: Env, or for a nil Env
+// the caller's with PWD for a Dir (and the error of making Dir absolute).
+func (c *Cmd) rawEnviron() ([]string, error) {
+	if c.Env != nil {
+		return c.Env, nil
+	}
+	env := os.Environ()
+	if c.Dir == "" {
+		return env, nil
+	}
+	pwd, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return env, err
+	}
+	return append(env, "PWD="+pwd), nil
+}
+
+// lastEnv is the environment the last embryo was given, as it came from
+// rawEnviron and as laid out for the kernel. A program mostly starts its
+// commands with one environment, its own or one it built: comparing with
+// the last costs a comparison of string headers where their contents are
+// shared, and spares dedupEnv, a check of every byte for a NUL, a copy and
+// two allocations.
+var lastEnv atomic.Pointer[envVector]
+
+type envVector struct {
+	raw []string // our copy of the slice: the caller may change its own
+	vec *pidfd.Vector
+}
+
+// envVector is environ() laid out for an embryo's ENVP command.
+func (c *Cmd) envVector() (*pidfd.Vector, error) {
+	raw, err := c.rawEnviron()
+	if err != nil {
+		return nil, err
+	}
+	if last := lastEnv.Load(); last != nil && slices.Equal(last.raw, raw) {
+		return last.vec, nil
+	}
+	env, err := dedupEnv(raw)
+	if err != nil {
+		return nil, err
+	}
+	vec, err := pidfd.NewVector(env)
+	if err != nil {
+		// dedupEnv has dropped every entry with a NUL.
+		return nil, &StepError{Step: "ENVP", Err: err}
+	}
+	lastEnv.Store(&envVector{raw: slices.Clone(raw), vec: vec})
+	return vec, nil
 }
 
 // dedupEnv keeps the last entry of each key and drops empty entries and

@@ -130,7 +130,7 @@ func capsToSetIDs() (setgid, setuid bool, err error) {
 // startEmbryo creates, configures and runs an embryo: files[i] becomes
 // the child's fd i (a nil entry stays closed, or is /dev/null if nulls
 // has it), and the first candidate that execs is the program.
-func (c *Cmd) startEmbryo(cands, env []string, files []*os.File, nulls nullStreams) (err error) {
+func (c *Cmd) startEmbryo(cands []string, env *pidfd.Vector, files []*os.File, nulls nullStreams) (err error) {
 	if err := checkCtty(c.SysProcAttr, len(files)); err != nil {
 		return &os.PathError{Op: "fork/exec", Path: c.Path, Err: err}
 	}
@@ -154,7 +154,7 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File, nulls nullStrea
 	if err := pidfd.ConfigArgv(fd, argv); err != nil {
 		return &StepError{Step: "ARGV", Arg: strconv.Quote(argv[0]) + "...", Err: err}
 	}
-	if err := pidfd.ConfigEnvp(fd, env); err != nil {
+	if err := pidfd.ConfigEnvpVector(fd, env); err != nil {
 		return &StepError{Step: "ENVP", Err: err}
 	}
 	for i, f := range files {
@@ -216,6 +216,12 @@ func (c *Cmd) startEmbryo(cands, env []string, files []*os.File, nulls nullStrea
 	}
 	if c.Dir != "" {
 		if err := pidfd.ConfigCwd(fd, unix.AT_FDCWD, c.Dir, 0); err != nil {
+			// os/exec's Start fails with a "chdir" *PathError when
+			// it cannot stat Dir, before its child's chdir: say
+			// the same where it would have.
+			if serr := c.checkDir(); serr != nil {
+				return serr
+			}
 			return &StepError{Step: "CWD", Arg: c.Dir, Err: err}
 		}
 	}

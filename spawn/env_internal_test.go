@@ -2,7 +2,9 @@ package spawn
 
 import (
 	"fmt"
+	"os"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -95,4 +97,99 @@ func BenchmarkDedupEnv30(b *testing.B) {
 	for b.Loop() {
 		dedupEnv(env)
 	}
+}
+
+func TestEnvVector(t *testing.T) {
+	base := []string{"A=1", "B=2", "C=3"}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name    string
+		cmd     *Cmd
+		want    []string // the vector's strings
+		wantErr string
+	}{
+		{name: "as given", cmd: &Cmd{Env: base}, want: base},
+		{name: "deduplicated", cmd: &Cmd{Env: []string{"A=1", "B=2", "A=3"}}, want: []string{"B=2", "A=3"}},
+		{name: "empty", cmd: &Cmd{Env: []string{}}, want: []string{}},
+		{name: "NUL", cmd: &Cmd{Env: []string{"A=\x00"}}, wantErr: "exec: environment variable contains NUL"},
+		{name: "caller's with PWD", cmd: &Cmd{Dir: dir}, want: append(os.Environ(), "PWD="+dir)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lastEnv.Store(nil)
+			v, err := tc.cmd.envVector()
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("envVector: %v, want %q", err, tc.wantErr)
+				}
+				if lastEnv.Load() != nil {
+					t.Errorf("a failed environment was kept")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := dedupEnv(tc.want)
+			if got := v.Strings(); !slices.Equal(got, want) {
+				t.Errorf("vector %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// The last environment laid out is reused for an equal one, and only for
+// an equal one: not after the caller changed its slice in place.
+func TestEnvVectorReuse(t *testing.T) {
+	lastEnv.Store(nil)
+	env := []string{"A=1", "B=2"}
+	first, err := (&Cmd{Env: env}).envVector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := (&Cmd{Env: slices.Clone(env)}).envVector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Errorf("an equal environment was laid out again")
+	}
+	env[1] = "B=changed"
+	changed, err := (&Cmd{Env: env}).envVector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed == first {
+		t.Fatalf("the environment changed in place, and the old vector was reused")
+	}
+	if got, want := changed.Strings(), []string{"A=1", "B=changed"}; !slices.Equal(got, want) {
+		t.Errorf("vector %q, want %q", got, want)
+	}
+	if got, want := first.Strings(), []string{"A=1", "B=2"}; !slices.Equal(got, want) {
+		t.Errorf("the first vector changed to %q, want %q", got, want)
+	}
+}
+
+// Goroutines that start with different environments each get their own.
+func TestEnvVectorConcurrent(t *testing.T) {
+	lastEnv.Store(nil)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env := []string{fmt.Sprintf("G=%d", g%2)}
+			for range 200 {
+				v, err := (&Cmd{Env: env}).envVector()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got := v.Strings(); !slices.Equal(got, env) {
+					t.Errorf("goroutine %d got %q, want %q", g, got, env)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -642,3 +642,53 @@ func TestSignalThroughProcess(t *testing.T) {
 		t.Errorf("Wait: %v, want killed by SIGTERM", err)
 	}
 }
+
+// A Dir that cannot be used fails Start as it fails os/exec's: with a
+// "chdir" *PathError where os.StartProcess stats Dir first (no
+// SysProcAttr), else with the errno of the child's chdir.
+func TestDirErrorsAsOSExec(t *testing.T) {
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(tmp, "missing")
+	for _, tc := range []struct {
+		name  string
+		dir   string
+		attr  bool // a (zero) SysProcAttr
+		errno syscall.Errno
+	}{
+		{"missing", missing, false, syscall.ENOENT},
+		{"a file", file, false, syscall.ENOTDIR},
+		{"below a file", filepath.Join(file, "x"), false, syscall.ENOTDIR},
+		{"missing, with SysProcAttr", missing, true, syscall.ENOENT},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exe := testenv.Executable(t)
+			ours := helperCommand(t, "echo", "x")
+			theirs := exec.Command(exe, "echo", "x")
+			ours.Dir, theirs.Dir = tc.dir, tc.dir
+			if tc.attr {
+				ours.SysProcAttr, theirs.SysProcAttr = &syscall.SysProcAttr{}, &syscall.SysProcAttr{}
+			}
+			errOurs, errTheirs := ours.Run(), theirs.Run()
+			if !errors.Is(errTheirs, tc.errno) {
+				t.Fatalf("os/exec: %v, want %v (the test's premise)", errTheirs, unix.ErrnoName(tc.errno))
+			}
+			if !errors.Is(errOurs, tc.errno) {
+				t.Fatalf("spawn: %v, want %v", errOurs, unix.ErrnoName(tc.errno))
+			}
+			chdir := func(err error) string {
+				var pe *os.PathError
+				if errors.As(err, &pe) && pe.Op == "chdir" {
+					return pe.Path
+				}
+				return ""
+			}
+			if a, b := chdir(errOurs), chdir(errTheirs); a != b {
+				t.Errorf("spawn: %v (%T), os/exec: %v (%T): chdir *PathError for %q and %q", errOurs, errOurs, errTheirs, errTheirs, a, b)
+			}
+		})
+	}
+}

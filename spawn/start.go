@@ -75,23 +75,28 @@ func (c *Cmd) Start() error {
 	files = append(files, in, out, errf)
 	files = append(files, c.ExtraFiles...)
 
-	env, err := c.environ()
-	if err != nil {
-		return err
-	}
-	// As os.StartProcess: only without a SysProcAttr, whose Chroot or
-	// Credential may make Dir the child's to find.
-	if c.Dir != "" && c.SysProcAttr == nil {
-		if _, err := os.Stat(c.Dir); err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				pe.Op = "chdir"
-			}
+	if reason == "" {
+		env, err := c.envVector()
+		if err != nil {
 			return err
 		}
-	}
-	if err := c.start(reason, c.candidates(), env, files, nulls); err != nil {
-		return err
+		if err := c.startEmbryo(c.candidates(), env, files, nulls); err != nil {
+			return err
+		}
+		c.mech = Embryo
+	} else {
+		env, err := c.environ()
+		if err != nil {
+			return err
+		}
+		if err := c.checkDir(); err != nil {
+			return err
+		}
+		c.reason = reason
+		if err := c.startForkExec(c.candidates(), env, files); err != nil {
+			return err
+		}
+		c.mech = ForkExec
 	}
 	started = true
 
@@ -137,23 +142,20 @@ func retryable(err error) bool {
 	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EACCES)
 }
 
-// start starts the first candidate that execs, through an embryo when it
-// can (reason is "", and the embryo opens the null streams), else with
-// os.StartProcess.
-func (c *Cmd) start(reason string, cands []string, env []string, files []*os.File, nulls nullStreams) error {
-	if reason == "" {
-		if err := c.startEmbryo(cands, env, files, nulls); err != nil {
-			return err
-		}
-		c.mech = Embryo
+// checkDir fails as os.StartProcess does before it forks when Dir cannot
+// be found: only without a SysProcAttr, whose Chroot or Credential may make
+// Dir the child's to find. An embryo's CWD command finds it anyway; only
+// its error asks (see startEmbryo).
+func (c *Cmd) checkDir() error {
+	if c.Dir == "" || c.SysProcAttr != nil {
 		return nil
 	}
-	c.reason = reason
-	if err := c.startForkExec(cands, env, files); err != nil {
-		return err
+	_, err := os.Stat(c.Dir)
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		pe.Op = "chdir"
 	}
-	c.mech = ForkExec
-	return nil
+	return err
 }
 
 // Wait waits for the command to exit and for its I/O to be copied, and
