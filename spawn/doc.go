@@ -128,4 +128,10 @@
 //     when it is neither its real nor its saved one gets no EPERM, where
 //     setgid and setuid refuse it.
 //   - GODEBUG=execwait's finalizer check of leaked Cmds is not done.
+//   - The environment: the package keeps the last one it laid out for an
+//     embryo (a copy of its slice and the kernel's vector of it, until a
+//     Start with another), so that a program that starts its commands with
+//     one environment lays it out once. A Dir is not stat'ed before an
+//     embryo: the embryo's CWD command finds it, and only when that fails
+//     is the stat made, so that Start's error is os/exec's.
 package spawn
