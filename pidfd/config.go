@@ -139,12 +139,17 @@ func NewVector(ss []string) (*Vector, error) {
 }
 
 // Len is the number of strings in the vector.
-func (v *Vector) Len() int { return max(len(v.v)-1, 0) }
+func (v *Vector) Len() int {
+	if v == nil {
+		return 0
+	}
+	return max(len(v.v)-1, 0)
+}
 
 // Strings returns a copy of the vector's strings (nil for a vector made of
 // a nil slice).
 func (v *Vector) Strings() []string {
-	if v.v == nil {
+	if v == nil || v.v == nil {
 		return nil
 	}
 	ss := make([]string, v.Len())
@@ -156,7 +161,7 @@ func (v *Vector) Strings() []string {
 
 func configVector(fd, cmd int, v *Vector) error {
 	var arg StringsArg
-	if v.v != nil {
+	if v != nil && v.v != nil {
 		arg.Strings = addr(&v.v[0])
 	}
 	err := config(fd, cmd, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
@@ -184,12 +189,14 @@ func ConfigEnvp(fd int, envp []string) error {
 	return configStrings(fd, PIDFD_CONFIG_ENVP, envp)
 }
 
-// ConfigArgvVector is ConfigArgv with a vector laid out before.
+// ConfigArgvVector is ConfigArgv with a vector laid out before; a nil
+// vector is the empty one, as a nil argv is.
 func ConfigArgvVector(fd int, argv *Vector) error {
 	return configVector(fd, PIDFD_CONFIG_ARGV, argv)
 }
 
-// ConfigEnvpVector is ConfigEnvp with a vector laid out before.
+// ConfigEnvpVector is ConfigEnvp with a vector laid out before; a nil
+// vector is the empty one, as a nil envp is.
 func ConfigEnvpVector(fd int, envp *Vector) error {
 	return configVector(fd, PIDFD_CONFIG_ENVP, envp)
 }

@@ -85,7 +85,8 @@ func HasCommand(cmd int) bool {
 // package calls them: nil if it does, ErrNotSupported if pidfd_open rejects
 // PIDFD_EMPTY with EINVAL or the series' system call numbers turn out to be
 // other calls, and any other error (EMFILE, EAGAIN, ...) as it came. The
-// first definite answer is cached: later calls cost a mutex. A probe
+// first definite answer is cached: once it is yes, later calls cost an
+// atomic load (a no, a mutex). A probe
 // creates an embryo and destroys it at once.
 func Probe() error {
 	// Every call of the package asks first: once the answer is yes, a
