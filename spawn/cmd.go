@@ -215,27 +215,51 @@ func (c *Cmd) rawEnviron() ([]string, error) {
 	return append(env, "PWD="+pwd), nil
 }
 
-// lastEnv is the environment the last embryo was given, as it came from
-// rawEnviron and as laid out for the kernel. A program mostly starts its
-// commands with one environment, its own or one it built: comparing with
-// the last costs a comparison of string headers where their contents are
-// shared, and spares dedupEnv, a check of every byte for a NUL, a copy and
-// two allocations.
-var lastEnv atomic.Pointer[envVector]
-
-type envVector struct {
-	raw []string // our copy of the slice: the caller may change its own
-	vec *pidfd.Vector
+// envCache keeps the environments the last embryos were given, each as
+// rawEnviron returned it and as laid out for the kernel. A program mostly
+// starts its commands with one environment, or a few, its own or ones it
+// built: comparing with the kept ones costs a comparison of string headers
+// where their contents are shared, and spares dedupEnv, a check of every
+// byte for a NUL, a copy and two allocations. Only an environment that an
+// embryo took (its ENVP command succeeded) and of at most maxKeptEnv bytes
+// is kept, in the next of envCacheSlots slots in turn; it stays referenced
+// until replaced.
+var envCache struct {
+	slots [envCacheSlots]atomic.Pointer[envVector]
+	next  atomic.Uint32
 }
 
-// envVector is environ() laid out for an embryo's ENVP command.
-func (c *Cmd) envVector() (*pidfd.Vector, error) {
+const (
+	envCacheSlots = 4
+	maxKeptEnv    = 64 << 10
+)
+
+// envVector is an environment laid out for an embryo: raw is our own
+// slice of it (the caller may change theirs), vec its layout.
+type envVector struct {
+	raw  []string
+	vec  *pidfd.Vector
+	kept bool // it came from envCache
+}
+
+// envVector is environ() laid out for an embryo's ENVP command: a kept one
+// if it is equal, else a new one, to be kept (keepEnv) once an embryo has
+// taken it.
+func (c *Cmd) envVector() (*envVector, error) {
 	raw, err := c.rawEnviron()
 	if err != nil {
 		return nil, err
 	}
-	if last := lastEnv.Load(); last != nil && slices.Equal(last.raw, raw) {
-		return last.vec, nil
+	for i := range envCache.slots {
+		if e := envCache.slots[i].Load(); e != nil && slices.Equal(e.raw, raw) {
+			return e, nil
+		}
+	}
+	// Our own copy first, and the layout made from it: a caller that
+	// changes its slice meanwhile (a race, as with os/exec) must not
+	// leave a kept copy that differs from its layout.
+	if c.Env != nil {
+		raw = slices.Clone(raw)
 	}
 	env, err := dedupEnv(raw)
 	if err != nil {
@@ -246,8 +270,24 @@ func (c *Cmd) envVector() (*pidfd.Vector, error) {
 		// dedupEnv has dropped every entry with a NUL.
 		return nil, &StepError{Step: "ENVP", Err: err}
 	}
-	lastEnv.Store(&envVector{raw: slices.Clone(raw), vec: vec})
-	return vec, nil
+	return &envVector{raw: raw, vec: vec}, nil
+}
+
+// keepEnv keeps e, which an embryo took, for the next Starts, unless it is
+// kept already or too large.
+func keepEnv(e *envVector) {
+	if e.kept {
+		return
+	}
+	size := 0
+	for _, s := range e.raw {
+		size += len(s) + 1
+	}
+	if size > maxKeptEnv {
+		return
+	}
+	e.kept = true
+	envCache.slots[(envCache.next.Add(1)-1)%envCacheSlots].Store(e)
 }
 
 // dedupEnv keeps the last entry of each key and drops empty entries and

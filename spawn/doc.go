@@ -128,10 +128,14 @@
 //     when it is neither its real nor its saved one gets no EPERM, where
 //     setgid and setuid refuse it.
 //   - GODEBUG=execwait's finalizer check of leaked Cmds is not done.
-//   - The environment: the package keeps the last one it laid out for an
-//     embryo (a copy of its slice and the kernel's vector of it, until a
-//     Start with another), so that a program that starts its commands with
-//     one environment lays it out once. A Dir is not stat'ed before an
-//     embryo: the embryo's CWD command finds it, and only when that fails
-//     is the stat made, so that Start's error is os/exec's.
+//   - The environment: the package keeps the last four environments that
+//     embryos took, of up to 64 KiB each (a copy of the slice and the
+//     kernel's vector of it, until four others replace it), so that a
+//     program that starts its commands with a few environments lays each
+//     out once. Their strings stay referenced meanwhile.
+//   - Dir is not stat'ed before an embryo. Without a SysProcAttr the
+//     embryo's first command after its creation is CWD, and only its
+//     failure makes the stat, so that Start fails with os/exec's "chdir"
+//     error before it has touched the files or sent the environment; an
+//     embryo has been created and is destroyed.
 package spawn

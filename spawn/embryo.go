@@ -130,7 +130,7 @@ func capsToSetIDs() (setgid, setuid bool, err error) {
 // startEmbryo creates, configures and runs an embryo: files[i] becomes
 // the child's fd i (a nil entry stays closed, or is /dev/null if nulls
 // has it), and the first candidate that execs is the program.
-func (c *Cmd) startEmbryo(cands []string, env *pidfd.Vector, files []*os.File, nulls nullStreams) (err error) {
+func (c *Cmd) startEmbryo(cands []string, env *envVector, files []*os.File, nulls nullStreams) (err error) {
 	if err := checkCtty(c.SysProcAttr, len(files)); err != nil {
 		return &os.PathError{Op: "fork/exec", Path: c.Path, Err: err}
 	}
@@ -143,6 +143,10 @@ func (c *Cmd) startEmbryo(cands []string, env *pidfd.Vector, files []*os.File, n
 	defer runtime.UnlockOSThread()
 	fd, err := pidfd.Open(0, pidfd.PIDFD_EMPTY)
 	if err != nil {
+		// os/exec's stat of Dir comes first: so does its error.
+		if derr := c.checkDir(); derr != nil {
+			return derr
+		}
 		return &StepError{Step: "pidfd_open", Arg: "PIDFD_EMPTY", Err: err}
 	}
 	defer func() {
@@ -150,13 +154,25 @@ func (c *Cmd) startEmbryo(cands []string, env *pidfd.Vector, files []*os.File, n
 			unix.Close(fd)
 		}
 	}()
+	// os/exec stats Dir before it does anything else (before it asks
+	// the files for their descriptors, which can make one blocking).
+	// Without a SysProcAttr no later command changes how CWD is judged
+	// (no ROOT, no credentials), so CWD goes first and fails where that
+	// stat would.
+	cwdFirst := c.Dir != "" && c.SysProcAttr == nil
+	if cwdFirst {
+		if err := c.configCwd(fd); err != nil {
+			return err
+		}
+	}
 	argv := c.argv()
 	if err := pidfd.ConfigArgv(fd, argv); err != nil {
 		return &StepError{Step: "ARGV", Arg: strconv.Quote(argv[0]) + "...", Err: err}
 	}
-	if err := pidfd.ConfigEnvpVector(fd, env); err != nil {
+	if err := pidfd.ConfigEnvpVector(fd, env.vec); err != nil {
 		return &StepError{Step: "ENVP", Err: err}
 	}
+	keepEnv(env)
 	for i, f := range files {
 		if f == nil {
 			if nulls.has(i) {
@@ -214,15 +230,9 @@ func (c *Cmd) startEmbryo(cands []string, env *pidfd.Vector, files []*os.File, n
 			return err
 		}
 	}
-	if c.Dir != "" {
-		if err := pidfd.ConfigCwd(fd, unix.AT_FDCWD, c.Dir, 0); err != nil {
-			// os/exec's Start fails with a "chdir" *PathError when
-			// it cannot stat Dir, before its child's chdir: say
-			// the same where it would have.
-			if serr := c.checkDir(); serr != nil {
-				return serr
-			}
-			return &StepError{Step: "CWD", Arg: c.Dir, Err: err}
+	if c.Dir != "" && !cwdFirst {
+		if err := c.configCwd(fd); err != nil {
+			return err
 		}
 	}
 	// The embryo's parent is this thread, locked to us until the run,
@@ -263,7 +273,11 @@ func (c *Cmd) startEmbryo(cands []string, env *pidfd.Vector, files []*os.File, n
 		}
 		pid, err = pidfd.SpawnRun(fd, 0)
 		if err == nil {
-			c.Path = path
+			// Only a later PATH candidate changes Path: String
+			// may read it meanwhile (as os/exec's TestPathRace).
+			if path != c.Path {
+				c.Path = path
+			}
 			break
 		}
 		if first == nil {
@@ -289,6 +303,20 @@ func (c *Cmd) startEmbryo(cands []string, env *pidfd.Vector, files []*os.File, n
 	}
 	c.pidfd = fd
 	return nil
+}
+
+// configCwd makes Dir the embryo's working directory. Where os/exec's
+// Start would have failed to stat Dir (no SysProcAttr), it fails with that
+// "chdir" *PathError, else with the command's.
+func (c *Cmd) configCwd(fd int) error {
+	err := pidfd.ConfigCwd(fd, unix.AT_FDCWD, c.Dir, 0)
+	if err == nil {
+		return nil
+	}
+	if derr := c.checkDir(); derr != nil {
+		return derr
+	}
+	return &StepError{Step: "CWD", Arg: c.Dir, Err: err}
 }
 
 // openNull opens /dev/null as the embryo's descriptor n, for reading if
@@ -357,7 +385,10 @@ func (c *Cmd) startForkExec(cands, env []string, files []*os.File) error {
 	for _, path := range cands {
 		p, err := os.StartProcess(path, c.argv(), &os.ProcAttr{Dir: c.Dir, Env: env, Files: files, Sys: &attr})
 		if err == nil {
-			c.Path, c.Process, c.pidfd = path, p, pfd
+			if path != c.Path {
+				c.Path = path
+			}
+			c.Process, c.pidfd = p, pfd
 			if err := c.givePidFD(pfd); err != nil {
 				p.Kill()
 				p.Wait()

@@ -3,7 +3,10 @@ package spawn
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -99,6 +102,24 @@ func BenchmarkDedupEnv30(b *testing.B) {
 	}
 }
 
+// resetEnvCache forgets every kept environment.
+func resetEnvCache() {
+	for i := range envCache.slots {
+		envCache.slots[i].Store(nil)
+	}
+}
+
+// keptEnvs counts the kept environments.
+func keptEnvs() int {
+	n := 0
+	for i := range envCache.slots {
+		if envCache.slots[i].Load() != nil {
+			n++
+		}
+	}
+	return n
+}
+
 func TestEnvVector(t *testing.T) {
 	base := []string{"A=1", "B=2", "C=3"}
 	dir := t.TempDir()
@@ -115,14 +136,11 @@ func TestEnvVector(t *testing.T) {
 		{name: "caller's with PWD", cmd: &Cmd{Dir: dir}, want: append(os.Environ(), "PWD="+dir)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lastEnv.Store(nil)
-			v, err := tc.cmd.envVector()
+			resetEnvCache()
+			e, err := tc.cmd.envVector()
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("envVector: %v, want %q", err, tc.wantErr)
-				}
-				if lastEnv.Load() != nil {
-					t.Errorf("a failed environment was kept")
 				}
 				return
 			}
@@ -130,22 +148,32 @@ func TestEnvVector(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, _ := dedupEnv(tc.want)
-			if got := v.Strings(); !slices.Equal(got, want) {
+			if got := e.vec.Strings(); !slices.Equal(got, want) {
 				t.Errorf("vector %q, want %q", got, want)
+			}
+			if keptEnvs() != 0 {
+				t.Errorf("an environment no embryo took was kept")
 			}
 		})
 	}
 }
 
-// The last environment laid out is reused for an equal one, and only for
-// an equal one: not after the caller changed its slice in place.
+// A kept environment is reused for an equal one, and only for an equal
+// one: not after the caller changed its slice in place.
 func TestEnvVectorReuse(t *testing.T) {
-	lastEnv.Store(nil)
+	resetEnvCache()
 	env := []string{"A=1", "B=2"}
 	first, err := (&Cmd{Env: env}).envVector()
 	if err != nil {
 		t.Fatal(err)
 	}
+	if &first.raw[0] == &env[0] {
+		t.Fatalf("the caller's slice was kept, not a copy")
+	}
+	if again, _ := (&Cmd{Env: env}).envVector(); again == first {
+		t.Fatalf("reused before an embryo took it")
+	}
+	keepEnv(first)
 	again, err := (&Cmd{Env: slices.Clone(env)}).envVector()
 	if err != nil {
 		t.Fatal(err)
@@ -161,33 +189,123 @@ func TestEnvVectorReuse(t *testing.T) {
 	if changed == first {
 		t.Fatalf("the environment changed in place, and the old vector was reused")
 	}
-	if got, want := changed.Strings(), []string{"A=1", "B=changed"}; !slices.Equal(got, want) {
+	if got, want := changed.vec.Strings(), []string{"A=1", "B=changed"}; !slices.Equal(got, want) {
 		t.Errorf("vector %q, want %q", got, want)
 	}
-	if got, want := first.Strings(), []string{"A=1", "B=2"}; !slices.Equal(got, want) {
+	if got, want := first.vec.Strings(), []string{"A=1", "B=2"}; !slices.Equal(got, want) {
 		t.Errorf("the first vector changed to %q, want %q", got, want)
+	}
+}
+
+// Up to envCacheSlots environments used in turn are all kept; one more
+// replaces the oldest; one above maxKeptEnv bytes is never kept.
+func TestEnvVectorSlots(t *testing.T) {
+	resetEnvCache()
+	envs := make([][]string, envCacheSlots+1)
+	for i := range envs {
+		envs[i] = []string{fmt.Sprintf("E=%d", i)}
+	}
+	take := func(env []string) *envVector {
+		t.Helper()
+		e, err := (&Cmd{Env: env}).envVector()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keepEnv(e)
+		return e
+	}
+	kept := make([]*envVector, envCacheSlots)
+	for i := range kept {
+		kept[i] = take(envs[i])
+	}
+	for round := 0; round < 3; round++ {
+		for i := range kept {
+			if e := take(envs[i]); e != kept[i] {
+				t.Fatalf("round %d: environment %d of %d used in turn was laid out again", round, i, envCacheSlots)
+			}
+		}
+	}
+	take(envs[envCacheSlots])
+	if keptEnvs() != envCacheSlots {
+		t.Errorf("%d kept, want %d", keptEnvs(), envCacheSlots)
+	}
+	if e := take(envs[0]); e == kept[0] {
+		t.Errorf("the oldest environment was not replaced")
+	}
+	big := []string{"BIG=" + strings.Repeat("x", maxKeptEnv)}
+	e1 := take(big)
+	if e2 := take(big); e2 == e1 {
+		t.Errorf("an environment of more than %d bytes was kept", maxKeptEnv)
+	}
+}
+
+// envVector is environ() (the same strings, the same error) for every
+// shape of Cmd, whatever was kept before, and Environ() is os/exec's.
+func TestEnvVectorIsEnviron(t *testing.T) {
+	tmp := t.TempDir()
+	if err := os.Mkdir(filepath.Join(tmp, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(tmp)
+	cmds := []func() *Cmd{
+		func() *Cmd { return &Cmd{} },
+		func() *Cmd { return &Cmd{Env: []string{}} },
+		func() *Cmd { return &Cmd{Env: []string{"A=1", "A=2", "", "B"}} },
+		func() *Cmd { return &Cmd{Env: []string{"A=1", "B=\x00"}} },
+		func() *Cmd { return &Cmd{Env: []string{"A=1", "B=\x00", "B=ok"}} },
+		func() *Cmd { return &Cmd{Dir: "sub"} },
+		func() *Cmd { return &Cmd{Dir: "."} },
+		func() *Cmd { return &Cmd{Dir: tmp} },
+		func() *Cmd { return &Cmd{Dir: "sub", Env: []string{"PWD=/x"}} },
+		func() *Cmd { return &Cmd{Env: []string{"A=1"}} },
+	}
+	for i := range cmds {
+		for j := range cmds {
+			resetEnvCache()
+			if e, err := cmds[i]().envVector(); err == nil {
+				keepEnv(e)
+			}
+			c := cmds[j]()
+			want, wantErr := c.environ()
+			e, err := c.envVector()
+			if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+				t.Errorf("%d after %d: error %v, environ's %v", j, i, err, wantErr)
+				continue
+			}
+			if err == nil && !slices.Equal(e.vec.Strings(), want) {
+				t.Errorf("%d after %d: vector %q, environ %q", j, i, e.vec.Strings(), want)
+			}
+			x := exec.Command("/bin/true")
+			x.Env, x.Dir = c.Env, c.Dir
+			if got, w := c.Environ(), x.Environ(); !slices.Equal(got, w) {
+				t.Errorf("%d: Environ %q, os/exec's %q", j, got, w)
+			}
+		}
 	}
 }
 
 // Goroutines that start with different environments each get their own.
 func TestEnvVectorConcurrent(t *testing.T) {
-	lastEnv.Store(nil)
+	resetEnvCache()
 	var wg sync.WaitGroup
-	for g := range 4 {
+	for g := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			env := []string{fmt.Sprintf("G=%d", g%2)}
-			for range 200 {
-				v, err := (&Cmd{Env: env}).envVector()
-				if err != nil {
-					t.Error(err)
+			for k := range 300 {
+				var c *Cmd
+				if k%5 == 0 {
+					c = &Cmd{Dir: fmt.Sprintf("/d%d", g)}
+				} else {
+					c = &Cmd{Env: []string{fmt.Sprintf("G=%d", g), fmt.Sprintf("K=%d", k%3), fmt.Sprintf("G=%d", g)}}
+				}
+				want, _ := c.environ()
+				e, err := c.envVector()
+				if err != nil || !slices.Equal(e.vec.Strings(), want) {
+					t.Errorf("goroutine %d: %v, %q; want %q", g, err, e.vec.Strings(), want)
 					return
 				}
-				if got := v.Strings(); !slices.Equal(got, env) {
-					t.Errorf("goroutine %d got %q, want %q", g, got, env)
-					return
-				}
+				keepEnv(e)
 			}
 		}()
 	}

@@ -653,22 +653,34 @@ func TestDirErrorsAsOSExec(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(tmp, "missing")
+	// Above MAX_ARG_STRLEN: the kernel refuses it (E2BIG) when the
+	// embryo is given it, os/exec's child at its execve.
+	huge := []string{"HUGE=" + strings.Repeat("x", 1<<20)}
 	for _, tc := range []struct {
-		name  string
-		dir   string
-		attr  bool // a (zero) SysProcAttr
-		errno syscall.Errno
+		name    string
+		dir     string
+		attr    bool     // a (zero) SysProcAttr
+		env     []string // nil: the caller's
+		program string   // "": the helper
+		errno   syscall.Errno
 	}{
-		{"missing", missing, false, syscall.ENOENT},
-		{"a file", file, false, syscall.ENOTDIR},
-		{"below a file", filepath.Join(file, "x"), false, syscall.ENOTDIR},
-		{"missing, with SysProcAttr", missing, true, syscall.ENOENT},
+		{name: "missing", dir: missing, errno: syscall.ENOENT},
+		{name: "a file", dir: file, errno: syscall.ENOTDIR},
+		{name: "below a file", dir: filepath.Join(file, "x"), errno: syscall.ENOTDIR},
+		{name: "missing, with SysProcAttr", dir: missing, attr: true, errno: syscall.ENOENT},
+		// os/exec's stat of Dir comes before everything else.
+		{name: "missing, and an environment too large", dir: missing, env: huge, errno: syscall.ENOENT},
+		{name: "missing, and no program", dir: missing, program: filepath.Join(tmp, "no-program"), errno: syscall.ENOENT},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			exe := testenv.Executable(t)
 			ours := helperCommand(t, "echo", "x")
 			theirs := exec.Command(exe, "echo", "x")
+			if tc.program != "" {
+				ours.Path, theirs.Path = tc.program, tc.program
+			}
 			ours.Dir, theirs.Dir = tc.dir, tc.dir
+			ours.Env, theirs.Env = tc.env, tc.env
 			if tc.attr {
 				ours.SysProcAttr, theirs.SysProcAttr = &syscall.SysProcAttr{}, &syscall.SysProcAttr{}
 			}
@@ -690,5 +702,42 @@ func TestDirErrorsAsOSExec(t *testing.T) {
 				t.Errorf("spawn: %v (%T), os/exec: %v (%T): chdir *PathError for %q and %q", errOurs, errOurs, errTheirs, errTheirs, a, b)
 			}
 		})
+	}
+}
+
+// A Start that fails for its Dir leaves the caller's files as os/exec's
+// does: os/exec stats Dir before it asks a file for its descriptor, which
+// would make a non-blocking one (a pipe) blocking and its deadlines void.
+func TestBadDirLeavesFilesNonBlocking(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	cmd := helperCommand(t, "echo", "x")
+	cmd.Dir = filepath.Join(t.TempDir(), "missing")
+	cmd.Stdin = r
+	var pe *os.PathError
+	if err := cmd.Run(); !errors.As(err, &pe) || pe.Op != "chdir" {
+		t.Fatalf("Run: %v, want a chdir *PathError", err)
+	}
+	if err := r.SetReadDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
+		t.Fatalf("SetReadDeadline: %v (the pipe was made blocking)", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 1))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Read: %v, want the deadline's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		w.Write([]byte{0})
+		<-done
+		t.Errorf("Read ignored its deadline: the failed Start made the pipe blocking")
 	}
 }
